@@ -1,0 +1,106 @@
+"""People who receive leads, the rosters they sit on and the shifts they work."""
+
+from django.conf import settings
+from django.db import models
+from phonenumber_field.modelfields import PhoneNumberField
+from simple_history.models import HistoricalRecords
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Agent(models.Model):
+    """A person who can receive leads: an agent, an ISA, a lender or a manager."""
+
+    class Role(models.TextChoices):
+        AGENT = "agent", "Agent"
+        ISA = "isa", "ISA"
+        LENDER = "lender", "Lender"
+        MANAGER = "manager", "Manager"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="agent",
+    )
+    name = models.CharField(max_length=200)
+    email = models.EmailField(unique=True)
+    phone = PhoneNumberField(blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.AGENT)
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive agents (e.g. left the brokerage) never receive leads."
+    )
+    accepting_leads = models.BooleanField(
+        default=True,
+        help_text="Paused (vacation, busy): keeps their place in rotations but is skipped.",
+    )
+    max_open_leads = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Skipped while holding this many open leads."
+    )
+    max_leads_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Skipped after receiving this many leads today."
+    )
+    zip_codes = models.JSONField(default=list, blank=True, help_text="Territory zip codes.")
+    specialties = models.JSONField(
+        default=list, blank=True, help_text="Matched against lead tags (e.g. luxury)."
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    def save(self, *args, **kwargs) -> None:
+        self.email = self.email.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class Roster(models.Model):
+    """An ordered list of people; each member gets *leads per round* turns in a rotation."""
+
+    name = models.CharField(max_length=100, unique=True)
+    agents = models.ManyToManyField(Agent, through="RosterMember", related_name="rosters")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RosterMember(models.Model):
+    roster = models.ForeignKey(Roster, on_delete=models.CASCADE, related_name="members")
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="memberships")
+    position = models.PositiveIntegerField(default=0, db_index=True)
+    leads_per_round = models.PositiveSmallIntegerField(
+        default=1, help_text="Consecutive leads per turn; 0 = enrolled but receives none."
+    )
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["roster", "agent"], name="unique_roster_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.roster} #{self.position}: {self.agent.name}"
+
+
+class Shift(models.Model):
+    """An on-duty window: on these weekdays from start to end, brokerage time.
+
+    An end before the start runs past midnight; an end of 23:59 means the end of the day.
+    """
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="shifts")
+    days = models.JSONField(default=list, help_text='Weekdays, e.g. ["mon", "tue"].')
+    start = models.TimeField()
+    end = models.TimeField()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["agent__name", "start"]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name}: {','.join(self.days)} {self.start:%H:%M}-{self.end:%H:%M}"

@@ -1,0 +1,182 @@
+"""Settings for leadrouter, read from the environment (and an optional .env file).
+
+SQLite (``db.sqlite3``) is the embedded default; set ``DATABASE_URL`` for PostgreSQL.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-change-me")
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "config.admin.LeadrouterAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "adminsortable2",
+    "simple_history",
+    "django_htmx",
+    "django_q",
+    "phonenumber_field",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "agents",
+    "routing",
+    "leads",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "routing.middleware.BrokerageTimezoneMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite: IMMEDIATE transactions and a busy timeout, so concurrent writers queue instead of
+# failing with "database is locked"; WAL so that readers never wait for a writer.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    DATABASES["default"].setdefault("TEST", {})
+    if env("SQLITE_TEST_NAME", default=""):
+        DATABASES["default"]["TEST"]["NAME"] = env("SQLITE_TEST_NAME")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+# --- Brokerage ------------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+# The brokerage's time zone: rule windows, shifts and "leads today" are read in it.
+TIME_ZONE = env("TIME_ZONE", default="America/New_York")
+USE_I18N = True
+USE_TZ = True
+
+# Phone numbers written without a country code are read in this region.
+PHONENUMBER_DEFAULT_REGION = env("PHONE_REGION", default="US")
+PHONENUMBER_DB_FORMAT = "E164"
+
+# --- Static files ---------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Where people reach the product: links in emails and text messages.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Email ----------------------------------------------------------------------------------
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="leads@leadrouter.local")
+
+# --- Task cluster (django-q2) ---------------------------------------------------------------
+# The ORM broker on the main database is the default: no extra server, and a task is enqueued
+# in the same transaction as the change that needs it. Set Q_BROKER=redis for larger installs.
+Q_CLUSTER = {
+    "name": "leadrouter",
+    # The clock's tick task lives ~75 s (see routing/clock.py): timeout above it, retry above
+    # the timeout, and enough workers that notifications never wait behind two ticks.
+    "workers": env.int("Q_WORKERS", default=4),
+    "timeout": 100,
+    "retry": 130,
+    "max_attempts": 5,
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "poll": 0.5,
+    "sync": env.bool("Q_SYNC", default=False),
+}
+if env("Q_BROKER", default="orm") == "redis":
+    Q_CLUSTER["redis"] = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "leadrouter API",
+    "DESCRIPTION": "Lead intake for vendors (per-source API keys), the agent API for phone apps "
+    "and the manager API (read).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+# Largest lead body the intake API accepts, and requests per minute per key.
+INTAKE_MAX_BODY_BYTES = 64 * 1024
+INTAKE_RATE_PER_MINUTE = env.int("INTAKE_RATE_PER_MINUTE", default=600)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="WARNING")},
+}
+
+# --- SMS (notifications) --------------------------------------------------------------------
+# SMS_BACKEND: dotted path of a class implementing notifications.sms.BaseSmsBackend: console
+# (default), FileSmsBackend (JSON lines in SMS_FILE_PATH), LocmemSmsBackend (tests), or a
+# provider's backend. SMS_FROM: the sender number or ID passed to the backend.
+SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.ConsoleSmsBackend")
+SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms.jsonl"))
+SMS_FROM = env("SMS_FROM", default="")
+# --- end SMS --------------------------------------------------------------------------------

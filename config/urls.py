@@ -1,0 +1,21 @@
+"""URL configuration."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from agents.views import availability
+from notifications.views import notification_list, notifications_read
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="offers"), name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("api/", include("config.api_urls")),
+    path("intake/", include("leads.intake_urls")),
+    path("isa/", include("leads.isa_urls")),
+    path("availability/", availability, name="availability"),
+    path("notifications/", notification_list, name="notifications"),
+    path("notifications/read/", notifications_read, name="notifications-read"),
+    path("", include("leads.urls")),
+]

@@ -1,0 +1,387 @@
+"""The managers' admin for leads: find them, see why they went where they went, move them.
+
+Leads come in through intake, never through the admin; the admin changes who holds a lead
+only through the routing services (reassign, return to routing, pond), which record it on the
+lead's timeline with the manager's name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import phonenumbers
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from agents.admin import CommaListField, availability_text, brokerage_tz
+from agents.models import Agent
+from leads.models import Activity, Lead, Submission
+from leads.services import normalize_email
+from notifications.models import Notification
+from routing.claims import assign_lead, move_to_pond, return_to_routing
+from routing.engine import render_trace
+
+PHONE_LIKE = re.compile(r"^[\d\s()+.\-/]+$")
+MIN_PHONE_DIGITS = 4
+
+
+def local_text(moment: datetime | None) -> str:
+    """A moment in brokerage time, as the admin shows it."""
+    if moment is None:
+        return "-"
+    return f"{moment.astimezone(brokerage_tz()):%a %Y-%m-%d %H:%M}"
+
+
+def acting_agent(request: HttpRequest) -> Agent | None:
+    """The manager's own Agent, recorded as who moved a lead (None for a bare superuser)."""
+    try:
+        return request.user.agent
+    except (AttributeError, Agent.DoesNotExist):
+        return None
+
+
+# --- Filters ----------------------------------------------------------------------------------
+
+
+class PondFilter(admin.SimpleListFilter):
+    title = "pond"
+    parameter_name = "pond"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "In the pond (no owner)"), ("no", "Not in the pond")]
+
+    def queryset(self, request, queryset):
+        pond = Q(status=Lead.Status.UNASSIGNED, owner__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(pond)
+        if self.value() == "no":
+            return queryset.exclude(pond)
+        return queryset
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "first contact"
+    parameter_name = "first_contact"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue"), ("made", "Made")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "overdue":
+            return queryset.filter(first_contact_at__isnull=True,
+                                   first_contact_due_at__lt=timezone.now())
+        if self.value() == "made":
+            return queryset.filter(first_contact_at__isnull=False)
+        return queryset
+
+
+# --- The change page's history ------------------------------------------------------------------
+
+
+@dataclass
+class TraceBlock:
+    when: str
+    summary: str
+    lines: list[tuple[bool, str]]  # (indented, text)
+
+
+class ActivityInline(admin.TabularInline):
+    model = Activity
+    extra = 0
+    fields = ("when", "kind", "actor", "body")
+    readonly_fields = fields
+    can_delete = False
+    verbose_name = "timeline entry"
+    verbose_name_plural = "timeline"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="when")
+    def when(self, activity: Activity) -> str:
+        return local_text(activity.created_at)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class LeadForm(forms.ModelForm):
+    tags = CommaListField(lower=True, help_text="Comma separated.")
+
+    class Meta:
+        model = Lead
+        fields = ("first_name", "last_name", "email", "phone", "source", "lead_type", "tags",
+                  "price", "score", "city", "county", "neighborhood", "zip_code", "mls_region",
+                  "property_type", "site", "listing_ref", "external_id", "message",
+                  "assigned_to", "tracking_agent", "listing_agent")
+
+
+class ReassignForm(forms.Form):
+    agent = forms.ModelChoiceField(
+        queryset=Agent.objects.filter(is_active=True).order_by("name"),
+        help_text="Paused agents can be chosen: a manager's assignment is not a rotation turn.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].label_from_instance = (
+            lambda a: f"{a.name} ({a.get_role_display()}, {availability_text(a)})")
+
+
+# --- The lead admin ---------------------------------------------------------------------------
+
+
+ROUTING_FIELDS = ("status", "owner", "lender", "rule", "routing_round", "received_at",
+                  "assigned_at", "first_contact_due_at", "first_contact_at")
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    form = LeadForm
+    list_display = ("__str__", "email", "phone", "source", "status", "owner", "rule",
+                    "received_at", "first_contact")
+    list_filter = ("status", PondFilter, OverdueFilter, "source",
+                   ("owner", admin.RelatedOnlyFieldListFilter),
+                   ("rule", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("owner", "rule")
+    search_fields = ("first_name", "last_name", "email", "email_normalized", "phone_normalized")
+    search_help_text = "Name, email or phone (written any way)."
+    date_hierarchy = "received_at"
+    actions = ["reassign", "return_to_routing_action", "move_to_pond_action"]
+    readonly_fields = (*ROUTING_FIELDS, "routing_trace", "offers_history", "notifications_sent")
+    fieldsets = [
+        ("Contact", {"fields": ("first_name", "last_name", "email", "phone")}),
+        ("Routing", {"fields": ROUTING_FIELDS}),
+        ("Why it went where it went", {"fields": ("routing_trace",)}),
+        ("Offers", {"fields": ("offers_history",)}),
+        ("Notifications sent", {"fields": ("notifications_sent",), "classes": ("collapse",)}),
+        ("The lead", {"fields": ("source", "lead_type", "tags", "price", "score", "city",
+                                 "county", "neighborhood", "zip_code", "mls_region",
+                                 "property_type", "site", "listing_ref", "external_id",
+                                 "message")}),
+        ("From the vendor", {"fields": ("assigned_to", "tracking_agent", "listing_agent"),
+                             "classes": ("collapse",)}),
+    ]
+    inlines = [ActivityInline]
+
+    # --- who may do what
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # leads arrive through intake
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    # --- list
+
+    @admin.display(description="first contact", ordering="first_contact_due_at")
+    def first_contact(self, lead: Lead) -> str:
+        if lead.first_contact_at:
+            return f"made {local_text(lead.first_contact_at)}"
+        if lead.first_contact_due_at is None:
+            return "-"
+        if lead.first_contact_due_at < timezone.now():
+            return f"⚠ overdue since {local_text(lead.first_contact_due_at)}"
+        return f"due {local_text(lead.first_contact_due_at)}"
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        phone = phone_query(search_term)
+        if phone is not None:
+            found = found | queryset.filter(phone)
+        return found, may_have_duplicates
+
+    # --- change page
+
+    def save_model(self, request, obj: Lead, form, change: bool) -> None:
+        obj.email = normalize_email(obj.email)
+        obj.email_normalized = obj.email
+        obj.phone_normalized = obj.phone.as_e164 if obj.phone else ""
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="routing decisions (oldest first)")
+    def routing_trace(self, lead: Lead) -> str:
+        blocks = [
+            TraceBlock(local_text(record.created_at), record.summary,
+                       [(line.startswith(" "), line.strip())
+                        for line in render_trace(record.trace)])
+            for record in lead.routing_records.order_by("created_at", "id")
+        ]
+        return render_to_string("admin/leads/lead/trace.html", {"blocks": blocks})
+
+    @admin.display(description="offers")
+    def offers_history(self, lead: Lead) -> str:
+        offers = [
+            {"offer": offer, "offered_at": local_text(offer.offered_at),
+             "deadline": local_text(offer.deadline),
+             "responded_at": local_text(offer.responded_at)}
+            for offer in lead.offers.select_related("agent").order_by("offered_at", "id")
+        ]
+        return render_to_string("admin/leads/lead/offers.html", {"offers": offers})
+
+    @admin.display(description="notifications")
+    def notifications_sent(self, lead: Lead) -> str:
+        rows = [
+            {"n": n, "created_at": local_text(n.created_at), "read_at": local_text(n.read_at),
+             "deliveries": list(n.deliveries.all())}
+            for n in Notification.objects.filter(lead=lead).select_related("recipient")
+            .prefetch_related("deliveries").order_by("created_at", "id")
+        ]
+        return render_to_string("admin/leads/lead/notifications.html", {"rows": rows})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "routing_actions_url": reverse(
+            "admin:leads_lead_routing_actions", args=[object_id])}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- moving leads: shared by the list's actions and the lead's own page
+
+    def _reassign(self, request, leads, agent: Agent) -> None:
+        by, now = acting_agent(request), timezone.now()
+        for lead in leads:
+            assign_lead(lead.pk, agent, by=by, now=now)
+        self.message_user(request, f"{len(leads)} lead(s) assigned to {agent.name}.",
+                          messages.SUCCESS)
+
+    def _return(self, request, leads) -> None:
+        by, now = acting_agent(request), timezone.now()
+        for lead in leads:
+            decision = return_to_routing(lead.pk, by=by, now=now)
+            self.message_user(request, f"{lead}: returned to routing. {decision.summary}",
+                              messages.SUCCESS)
+
+    def _pond(self, request, leads) -> None:
+        by, now = acting_agent(request), timezone.now()
+        for lead in leads:
+            move_to_pond(lead.pk, by=by, now=now)
+        self.message_user(request, f"{len(leads)} lead(s) moved to the pond.", messages.SUCCESS)
+
+    @admin.action(description="Reassign to an agent…", permissions=["change"])
+    def reassign(self, request: HttpRequest, queryset: QuerySet[Lead]):
+        form = ReassignForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._reassign(request, list(queryset), form.cleaned_data["agent"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reassign leads",
+            "opts": self.model._meta,
+            "leads": queryset,
+            "form": form,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across", "0"),
+        }
+        return TemplateResponse(request, "admin/leads/lead/reassign.html", context)
+
+    @admin.action(description="Return to routing (through the rules again, as if new)",
+                  permissions=["change"])
+    def return_to_routing_action(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        self._return(request, list(queryset))
+
+    @admin.action(description="Move to the pond (no owner, any agent may claim)",
+                  permissions=["change"])
+    def move_to_pond_action(self, request: HttpRequest, queryset: QuerySet[Lead]) -> None:
+        self._pond(request, list(queryset))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.routing_actions_view)
+        return [path("<path:object_id>/routing/", view, name="leads_lead_routing_actions"),
+                *super().get_urls()]
+
+    def routing_actions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """One lead: reassign it, return it to routing or move it to the pond."""
+        lead = self.get_object(request, unquote(object_id))
+        if lead is None:
+            raise Http404
+        if not self.has_change_permission(request, lead):
+            raise PermissionDenied
+        change_url = reverse("admin:leads_lead_change", args=[lead.pk])
+        form = ReassignForm(request.POST if request.POST.get("do") == "reassign" else None)
+        if request.method == "POST":
+            do = request.POST.get("do")
+            if do == "reassign" and form.is_valid():
+                self._reassign(request, [lead], form.cleaned_data["agent"])
+                return HttpResponseRedirect(change_url)
+            if do == "return":
+                self._return(request, [lead])
+                return HttpResponseRedirect(change_url)
+            if do == "pond":
+                self._pond(request, [lead])
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Move lead {lead}",
+            "opts": self.model._meta,
+            "original": lead,
+            "change_url": change_url,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/leads/lead/routing_actions.html", context)
+
+
+def phone_query(term: str) -> Q | None:
+    """A search term that looks like a phone number, however written, as a query."""
+    term = (term or "").strip()
+    if not term or not PHONE_LIKE.match(term):
+        return None
+    digits = re.sub(r"\D", "", term)
+    if len(digits) < MIN_PHONE_DIGITS:
+        return None
+    query = Q(phone_normalized__contains=digits)
+    try:
+        number = phonenumbers.parse(term, settings.PHONENUMBER_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return query
+    if phonenumbers.is_possible_number(number):
+        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        query |= Q(phone_normalized=e164)
+    return query
+
+
+# --- Submissions ------------------------------------------------------------------------------
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    """Everything received, rejected input included, with the reason: read only."""
+
+    list_display = ("received_at", "channel", "source", "outcome", "reason", "lead")
+    list_filter = ("outcome", "channel", "source")
+    list_select_related = ("lead",)
+    search_fields = ("source", "lead__email_normalized")
+    date_hierarchy = "received_at"
+    fields = ("received_at", "channel", "source", "outcome", "errors", "payload", "lead")
+    readonly_fields = fields
+
+    @admin.display(description="reason")
+    def reason(self, submission: Submission) -> str:
+        errors = submission.errors
+        if not errors:
+            return "-"
+        if isinstance(errors, dict):
+            return "; ".join(f"{name}: {text}" for name, text in errors.items())
+        return str(errors)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser and super().has_delete_permission(request, obj)

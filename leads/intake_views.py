@@ -1,0 +1,87 @@
+"""Web form capture: ``POST /intake/<slug>/`` from the brokerage's sites.
+
+An ordinary HTML form post (urlencoded or multipart), CSRF-exempt since it comes from other
+sites; the form's slug stands in for an API key and gives the source. A filled honeypot field
+(``website``) gets the usual redirect, but nothing is routed and the submission is kept as spam.
+Valid input (or a retry of the same ``external_id``) is answered with a 303 to the form's
+thank-you page. Invalid input renders a plain error page (status 400) listing every field's
+problem with a link back, rather than a redirect, so that no personal data ends up in URLs.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from leads.api import Inbound, declared_length, storable, take_lead, too_large
+from leads.forms import KNOWN_FIELDS
+from leads.models import Submission, WebForm
+
+HONEYPOT_FIELD = "website"
+FORM_FIELDS = tuple(name for name in KNOWN_FIELDS if name != "source")
+
+
+class SeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+@csrf_exempt
+@require_POST
+def web_form_intake(request: HttpRequest, slug: str) -> HttpResponse:
+    form = WebForm.objects.select_related("source").filter(slug=slug, active=True).first()
+    if form is None:
+        raise Http404("No such form.")
+    limit = settings.INTAKE_MAX_BODY_BYTES
+    inbound = Inbound(Submission.Channel.FORM, timezone.now(), web_form=form,
+                      source_name=form.source.name, status_map={200: 303, 201: 303})
+    if declared_length(request) > limit:
+        answer = inbound.refuse(413, too_large(limit))
+        return _error_page(request, form, answer.body["errors"], status=413)
+    inbound.raw_body = storable(request.body[:limit].decode("utf-8", "replace"))
+    payload = form_payload(request)
+    if request.POST.get(HONEYPOT_FIELD, "").strip():
+        Submission.objects.create(
+            channel=inbound.channel, source=form.source.name, received_at=inbound.received_at,
+            payload=storable(payload), outcome=Submission.Outcome.SPAM,
+            errors={HONEYPOT_FIELD: "Honeypot field filled in."},
+            **inbound.log_fields(303, {"spam": True}))
+        return SeeOther(form.thank_you_url)
+    answer = take_lead(payload, form.source, inbound)
+    if answer.status in (200, 201):
+        return SeeOther(form.thank_you_url)
+    return _error_page(request, form, answer.body["errors"], status=answer.status)
+
+
+def form_payload(request: HttpRequest) -> dict[str, object]:
+    """The lead's fields of the post; several ``tags`` inputs make a list."""
+    payload: dict[str, object] = {}
+    for name in FORM_FIELDS:
+        values = request.POST.getlist(name)
+        if not values:
+            continue
+        payload[name] = values if name == "tags" and len(values) > 1 else values[-1]
+    return payload
+
+
+def _error_page(request: HttpRequest, form: WebForm, errors: dict[str, str],
+                status: int) -> HttpResponse:
+    back = request.headers.get("Referer", "")
+    if urlsplit(back).scheme not in ("http", "https"):  # only a page link, never a script
+        back = ""
+    items = format_html_join("", "<li><strong>{}</strong>: {}</li>",
+                             ((name.replace("_", " "), message)
+                              for name, message in errors.items()))
+    link = format_html('<p><a href="{}">Go back to the form</a></p>', back) if back else ""
+    html = format_html(
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"></head><body>'
+        "<h1>Please check your details</h1><p>We could not send your request:</p>"
+        "<ul>{}</ul>{}</body></html>",
+        form.name, items, link)
+    return HttpResponse(html, status=status)

@@ -1,0 +1,109 @@
+"""API keys of lead sources: creation (shown once), lookup, revocation and the rate limit.
+
+A key reads ``lr_<prefix>_<secret>``: the 8-character prefix is public and finds the key's
+row; only the SHA-256 of the whole key is stored (the secret has 256 bits of entropy, so a
+plain hash is enough: no slow password hashing on every request), compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from leads.models import LeadSource, SourceKey
+
+KEY_START = "lr_"
+PREFIX_LENGTH = 8
+SCHEME = "Api-Key"
+
+
+@dataclass
+class KeyCheck:
+    """The outcome of reading an ``Authorization`` header."""
+
+    key: SourceKey | None
+    prefix: str = ""  # what the caller sent as the public part, kept in the inbound log
+    error: str = ""
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def create_key(source: LeadSource | str, *, label: str = "") -> tuple[SourceKey, str]:
+    """A new key for the source (created if needed): the row and the key, to show once."""
+    with transaction.atomic():
+        if isinstance(source, str):
+            source, _ = LeadSource.objects.get_or_create(name=source.strip())
+        while True:
+            prefix = secrets.token_hex(PREFIX_LENGTH // 2)
+            if not SourceKey.objects.filter(prefix=prefix).exists():
+                break
+        raw_key = f"{KEY_START}{prefix}_{secrets.token_urlsafe(32)}"
+        key = SourceKey.objects.create(source=source, label=label, prefix=prefix,
+                                       key_hash=hash_key(raw_key))
+    return key, raw_key
+
+
+def revoke(key: SourceKey, *, now: datetime | None = None) -> SourceKey:
+    """Refuse this key from now on (idempotent: the first revocation time is kept)."""
+    now = now or timezone.now()
+    SourceKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=now)
+    key.refresh_from_db(fields=["revoked_at"])
+    return key
+
+
+def parse_prefix(raw_key: str) -> str:
+    """The public part of a key as sent, or "" when it does not look like one of ours."""
+    if raw_key.startswith(KEY_START) and raw_key[len(KEY_START) + PREFIX_LENGTH:][:1] == "_":
+        return raw_key[len(KEY_START):len(KEY_START) + PREFIX_LENGTH]
+    return ""
+
+
+def check_header(header: str | None) -> KeyCheck:
+    """The active key named by an ``Authorization: Api-Key <key>`` header, or why not."""
+    if not header:
+        return KeyCheck(None, error=f"Missing API key: send 'Authorization: {SCHEME} <key>'.")
+    scheme, _, raw_key = header.strip().partition(" ")
+    raw_key = raw_key.strip()
+    if scheme.lower() != SCHEME.lower() or not raw_key:
+        return KeyCheck(None, error=f"Expected 'Authorization: {SCHEME} <key>'.")
+    prefix = parse_prefix(raw_key)
+    key = (SourceKey.objects.select_related("source").filter(prefix=prefix).first()
+           if prefix else None)
+    if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw_key)):
+        return KeyCheck(None, prefix, "Invalid API key.")
+    if key.revoked_at is not None:
+        return KeyCheck(None, prefix, "This API key was revoked.")
+    return KeyCheck(key, prefix)
+
+
+def hit_rate_limit(key: SourceKey, *, limit: int, now: datetime | None = None) -> int | None:
+    """Count one request in the key's current minute; None if allowed, else seconds to wait.
+
+    A fixed window kept on the key's row and moved by one conditional UPDATE, so it holds
+    across server processes. The UPDATE also records ``last_used_at``. ``limit`` <= 0: none.
+    """
+    now = now or timezone.now()
+    if limit <= 0:
+        SourceKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return None
+    window = now.replace(second=0, microsecond=0)
+    counted = SourceKey.objects.filter(pk=key.pk).filter(
+        Q(window_start__isnull=True) | ~Q(window_start=window) | Q(window_count__lt=limit)
+    ).update(
+        window_count=Case(When(window_start=window, then=F("window_count") + 1),
+                          default=Value(1)),
+        window_start=window,
+        last_used_at=now,
+    )
+    if counted:
+        return None
+    return max(1, int((window + timedelta(minutes=1) - now).total_seconds() + 0.999))

@@ -1,0 +1,323 @@
+"""Leads, their timeline, and every submission that was received (kept even when rejected)."""
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from phonenumber_field.modelfields import PhoneNumberField
+
+from agents.models import Agent
+
+
+class Lead(models.Model):
+    class Status(models.TextChoices):
+        UNASSIGNED = "unassigned", "Unassigned (pond)"
+        OFFERED = "offered", "Offered"
+        ASSIGNED = "assigned", "Assigned"
+        CONTACTED = "contacted", "Contacted"
+        CLOSED = "closed", "Closed"
+        DEAD = "dead", "Dead"
+
+    OPEN_STATUSES = (Status.ASSIGNED, Status.CONTACTED)
+    CONTACT_KINDS = ("call", "text", "email", "meeting")
+
+    class LeadType(models.TextChoices):
+        BUYER = "buyer", "Buyer"
+        SELLER = "seller", "Seller"
+
+    class IsaStage(models.TextChoices):
+        """An ISA's lead: new -> contacted -> nurturing -> qualified (handed off) or dead."""
+
+        NEW = "new", "New"
+        CONTACTED = "contacted", "Contacted"
+        NURTURING = "nurturing", "Nurturing"
+        QUALIFIED = "qualified", "Qualified"
+        HANDED_OFF = "handed_off", "Handed off"
+        DEAD = "dead", "Dead"
+
+    class Temperature(models.TextChoices):
+        HOT = "hot", "Hot"
+        WARM = "warm", "Warm"
+        COLD = "cold", "Cold"
+
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    phone = PhoneNumberField(blank=True)
+    email_normalized = models.CharField(max_length=254, blank=True, db_index=True, editable=False)
+    phone_normalized = models.CharField(max_length=32, blank=True, db_index=True, editable=False)
+
+    source = models.CharField(max_length=100, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    lead_type = models.CharField(max_length=10, choices=LeadType.choices, blank=True)
+    price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    county = models.CharField(max_length=100, blank=True)
+    neighborhood = models.CharField(max_length=100, blank=True)
+    zip_code = models.CharField(max_length=20, blank=True)
+    mls_region = models.CharField(max_length=100, blank=True)
+    property_type = models.CharField(max_length=100, blank=True)
+    site = models.CharField(max_length=200, blank=True)
+    listing_ref = models.CharField(max_length=100, blank=True)
+    message = models.TextField(blank=True)
+    score = models.IntegerField(null=True, blank=True)
+    external_id = models.CharField(max_length=200, blank=True, db_index=True)
+
+    # What the vendor said about who should get it (special routing), as agent emails.
+    assigned_to = models.EmailField(blank=True, help_text="Pre-assigned by the vendor.")
+    tracking_agent = models.EmailField(blank=True, help_text="Came through this agent's link.")
+    listing_agent = models.EmailField(blank=True, help_text="Inquiry on this agent's listing.")
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNASSIGNED)
+    owner = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="leads"
+    )
+    lender = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="lender_leads"
+    )
+    rule = models.ForeignKey(
+        "routing.Rule", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    received_at = models.DateTimeField(db_index=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    first_contact_at = models.DateTimeField(null=True, blank=True)
+    routing_round = models.PositiveSmallIntegerField(
+        default=1, help_text="Each return to routing starts a new round of offers."
+    )
+    first_contact_due_at = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text="The owner must log a first contact by then or the lead moves on.",
+    )
+
+    # ISA work (leads.isa): a lead held by an ISA with no stage yet reads as "new".
+    isa = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="isa_leads",
+        help_text="The ISA who works the lead; after the hand-off, its second contact.",
+    )
+    isa_stage = models.CharField(
+        "ISA stage", max_length=12, choices=IsaStage.choices, blank=True,
+        help_text="Empty: never worked by an ISA (or new, while an ISA holds it).",
+    )
+    dead_reason = models.CharField(max_length=200, blank=True)
+    temperature = models.CharField(max_length=4, choices=Temperature.choices, blank=True)
+    follow_up_on = models.DateField(
+        null=True, blank=True, help_text="The ISA works the lead again on this day."
+    )
+    handed_off_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner", "status"], name="lead_owner_status"),
+            models.Index(fields=["owner", "assigned_at"], name="lead_owner_assigned"),
+            models.Index(fields=["isa", "isa_stage"], name="lead_isa_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email or str(self.phone) or f"Lead {self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Activity(models.Model):
+    """One entry of a lead's timeline."""
+
+    class Kind(models.TextChoices):
+        ROUTED = "routed", "Routed"
+        REGISTERED_AGAIN = "registered_again", "Registered again"
+        OFFERED = "offered", "Offered"
+        CLAIMED = "claimed", "Claimed"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Offer expired"
+        ESCALATED = "escalated", "Escalated"
+        REASSIGNED = "reassigned", "Reassigned"
+        POND = "pond", "Moved to the pond"
+        CALL = "call", "Call"
+        TEXT = "text", "Text"
+        EMAIL = "email", "Email"
+        MEETING = "meeting", "Meeting"
+        NOTE = "note", "Note"
+        ISA_UPDATE = "isa_update", "ISA update"
+        HANDED_OFF = "handed_off", "Handed off"
+        BACK_TO_ISA = "back_to_isa", "Back with the ISA"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField()
+    body = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on lead {self.lead_id}"
+
+
+class Qualification(models.Model):
+    """What an ISA learned about a lead: the facts the receiving agent gets with it."""
+
+    class Timeframe(models.TextChoices):
+        NOW = "0-1", "Within a month"
+        SOON = "1-3", "1 to 3 months"
+        LATER = "3-6", "3 to 6 months"
+        YEAR = "6-12", "6 to 12 months"
+        SOMEDAY = "12+", "Over a year"
+
+    class Side(models.TextChoices):
+        BUYER = "buyer", "Buyer"
+        SELLER = "seller", "Seller"
+        BOTH = "both", "Buyer and seller"
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="qualification")
+    timeframe = models.CharField(max_length=5, choices=Timeframe.choices, blank=True)
+    pre_approved = models.BooleanField(null=True, blank=True, help_text="Empty: not known.")
+    budget = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    areas = models.CharField(max_length=300, blank=True)
+    side = models.CharField("buyer or seller", max_length=10, choices=Side.choices, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Qualification of lead {self.lead_id}"
+
+
+class Submission(models.Model):
+    """A lead as it was received, before validation: rejected ones are kept with the reason."""
+
+    class Channel(models.TextChoices):
+        FILE = "file", "File import"
+        API = "api", "REST API"
+        FORM = "form", "Web form"
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        EXISTING = "existing", "Existing lead"
+        REJECTED = "rejected", "Rejected"
+        DUPLICATE = "duplicate", "Retry (first answer returned)"
+        SPAM = "spam", "Spam (honeypot filled)"
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    source = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(db_index=True)
+    payload = models.JSONField(default=dict)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    errors = models.JSONField(null=True, blank=True)
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL)
+
+    # The HTTP side of API and web-form submissions (empty for file imports).
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    raw_body = models.TextField(blank=True, help_text="The body as received (truncated).")
+    source_key = models.ForeignKey(
+        "SourceKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
+    key_prefix = models.CharField(max_length=16, blank=True, help_text="Public part of the key.")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    response = models.JSONField(null=True, blank=True, help_text="The body answered.")
+    web_form = models.ForeignKey(
+        "WebForm", null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
+    # A rejected submission corrected by a manager and routed again.
+    replayed_at = models.DateTimeField(null=True, blank=True)
+    replayed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    replay_payload = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} {self.received_at:%Y-%m-%d %H:%M}: {self.outcome}"
+
+
+class LeadSource(models.Model):
+    """A vendor or channel that sends leads; its name is the leads' ``source``."""
+
+    name = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceKey(models.Model):
+    """An API key of a lead source. Only its SHA-256 is kept; the key is shown once.
+
+    A source may have several active keys (rotation). The fixed-window counter of the rate
+    limit lives on the key's row.
+    """
+
+    source = models.ForeignKey(LeadSource, on_delete=models.CASCADE, related_name="keys")
+    label = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public part of the key.")
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.DateTimeField(null=True, blank=True, editable=False)
+    window_count = models.PositiveIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["source__name", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.prefix}{f' ({self.label})' if self.label else ''}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class WebForm(models.Model):
+    """A lead form on one of the brokerage's sites, posting to ``/intake/<slug>/``."""
+
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    source = models.ForeignKey(LeadSource, on_delete=models.PROTECT, related_name="web_forms")
+    thank_you_url = models.URLField(max_length=500)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer given for an idempotency key or an external id of a source."""
+
+    class Kind(models.TextChoices):
+        HEADER = "header", "Idempotency-Key header"
+        EXTERNAL_ID = "external_id", "External id"
+
+    source = models.ForeignKey(LeadSource, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    key_hash = models.CharField(max_length=64, help_text="SHA-256 of the kind and the key.")
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    submission = models.ForeignKey(Submission, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "key_hash"],
+                                    name="one_answer_per_source_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.get_kind_display()} -> lead {self.lead_id}"

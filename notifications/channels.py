@@ -1,0 +1,87 @@
+"""The outside channels: who wants which, and how one notification goes out through each.
+
+In-app is the stored Notification itself. Email goes through Django's email backend
+(``EMAIL_BACKEND``), SMS through ``notifications.sms`` (``SMS_BACKEND``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.urls import NoReverseMatch, reverse
+
+from agents.models import Agent
+from notifications.models import Delivery, Notification, Preference
+from notifications.sms import get_sms_backend
+
+SMS_MAX_CHARS = 480  # three segments
+
+
+class Undeliverable(Exception):
+    """The channel cannot reach this person (no address): retrying will not help."""
+
+
+def preference_for(agent: Agent) -> Preference:
+    """The person's preference; without a stored row, email on and SMS off."""
+    try:
+        return agent.notification_preference
+    except Preference.DoesNotExist:
+        return Preference(agent=agent)
+
+
+def wanted_channels(agent: Agent) -> list[str]:
+    """The outside channels this person wants and can be reached on."""
+    preference = preference_for(agent)
+    channels = []
+    if preference.email and agent.email:
+        channels.append(Delivery.Channel.EMAIL)
+    if preference.sms and agent.phone:
+        channels.append(Delivery.Channel.SMS)
+    return channels
+
+
+def notifications_url() -> str:
+    site = settings.SITE_URL.rstrip("/")
+    try:
+        return site + reverse("notifications")
+    except NoReverseMatch:
+        return site + "/"
+
+
+def send_email(notification: Notification) -> None:
+    agent = notification.recipient
+    if not agent.email:
+        raise Undeliverable("the recipient has no email address")
+    subject = " ".join(notification.title.split())  # headers take no line breaks
+    body = "\n\n".join(p for p in (notification.body, f"Open leadrouter: {notifications_url()}")
+                       if p)
+    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [agent.email]).send()
+
+
+def sms_text(notification: Notification) -> str:
+    text = "\n".join(p for p in (notification.title, notification.body) if p)
+    link = notifications_url()
+    room = SMS_MAX_CHARS - len(link) - 1
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return f"{text}\n{link}"
+
+
+def send_sms(notification: Notification) -> None:
+    phone = notification.recipient.phone
+    if not phone:
+        raise Undeliverable("the recipient has no phone number")
+    to = phone.as_e164 if hasattr(phone, "as_e164") else str(phone)
+    get_sms_backend().send(to, sms_text(notification))
+
+
+SENDERS = {Delivery.Channel.EMAIL: send_email, Delivery.Channel.SMS: send_sms}
+
+
+def send(channel: str, notification: Notification) -> None:
+    """Send the notification through the channel; raises when it did not go out."""
+    try:
+        sender = SENDERS[channel]
+    except KeyError:
+        raise Undeliverable(f"unknown channel {channel!r}") from None
+    sender(notification)

@@ -1,0 +1,168 @@
+"""Notifications: stored in-app messages, and their deliveries by email or SMS.
+
+Also the outbound webhooks (``notifications.webhooks``): endpoints managers register and each
+event's signed delivery to them.
+"""
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from agents.models import Agent
+
+
+class Notification(models.Model):
+    """Something a person must know or act on, shown in-app until read."""
+
+    class Event(models.TextChoices):
+        LEAD_OFFERED = "lead_offered", "Lead offered"
+        LEAD_ASSIGNED = "lead_assigned", "Lead assigned"
+        OFFER_REMINDER = "offer_reminder", "Offer about to expire"
+        OFFER_WITHDRAWN = "offer_withdrawn", "Offer withdrawn"
+        LEAD_ESCALATED = "lead_escalated", "Lead escalated"
+        LEAD_UNASSIGNED = "lead_unassigned", "Lead left in the pond"
+        REGISTERED_AGAIN = "registered_again", "Lead registered again"
+        IDLE_REASSIGNED = "idle_reassigned", "Lead reassigned for no first contact"
+
+    recipient = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=30, choices=Event.choices)
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.recipient.name}: {self.title}"
+
+
+class Preference(models.Model):
+    """Which outside channels a person wants besides the in-app bell."""
+
+    agent = models.OneToOneField(
+        Agent, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    email = models.BooleanField(default=True)
+    sms = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.agent.name}: email {self.email}, sms {self.sms}"
+
+
+class Delivery(models.Model):
+    """One notification sent through one outside channel, with its status and attempts."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"  # claimed by one worker; next_attempt_at ends the claim
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"  # retried at next_attempt_at; none set = gave up
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "channel"], name="one_delivery_per_channel"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} for notification {self.notification_id}: {self.status}"
+
+
+# --- Outbound webhooks (notifications.webhooks) ------------------------------------------------
+
+
+class WebhookEvent(models.TextChoices):
+    LEAD_CREATED = "lead.created", "lead.created: a new lead arrived"
+    LEAD_ASSIGNED = "lead.assigned", "lead.assigned: a lead was given to an agent"
+    LEAD_OFFERED = "lead.offered", "lead.offered: a lead was offered to claim"
+    LEAD_CLAIMED = "lead.claimed", "lead.claimed: an agent claimed a lead (offer or pond)"
+    LEAD_ESCALATED = "lead.escalated", "lead.escalated: nobody claimed it in time"
+    LEAD_HANDED_OFF = "lead.handed_off", "lead.handed_off: an ISA handed a lead to an agent"
+    LEAD_CONTACTED = "lead.contacted", "lead.contacted: the owner's first contact"
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of the brokerage's other systems (CRM, dialer...) told about lead events."""
+
+    name = models.CharField(max_length=100, blank=True)
+    url = models.URLField("URL", max_length=500, help_text="Where events are POSTed (https).")
+    secret = models.CharField(
+        max_length=200, default=new_webhook_secret,
+        help_text="Signs every delivery (HMAC-SHA256): give it to the receiver; change it to "
+        "rotate.",
+    )
+    events = models.JSONField(default=list, blank=True, help_text="The events sent here.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one endpoint, with its attempts (retried with back-off)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"  # claimed by one worker; next_attempt_at ends the claim
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"  # retried at next_attempt_at; none set = gave up
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=30, choices=WebhookEvent.choices)
+    event_id = models.UUIDField(db_index=True, help_text="The same for every endpoint told.")
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="webhook_deliveries",
+    )
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    attempt_log = models.JSONField(
+        default=list, blank=True, help_text="Every attempt: when, HTTP status, error, duration."
+    )
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.endpoint_id}: {self.status}"

@@ -1,0 +1,59 @@
+"""Telling people: store the in-app notification now, send it by email or SMS in the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django_q.tasks import async_task
+
+from notifications.models import Notification
+
+
+@dataclass(frozen=True)
+class Message:
+    recipient_ids: Sequence[int]
+    event: str
+    title: str
+    body: str = ""
+    lead_id: int | None = None
+
+
+def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notification]:
+    """Record one in-app notification per recipient and queue one task to send them all.
+
+    The task is queued in the caller's transaction (ORM broker), so a rolled-back change tells
+    nobody; sending happens in the task cluster, never in the request.
+    """
+    rows = [
+        Notification(recipient_id=rid, event=m.event, lead_id=m.lead_id, title=m.title,
+                     body=m.body, created_at=now)
+        for m in messages
+        for rid in dict.fromkeys(m.recipient_ids)
+    ]
+    if not rows:
+        return []
+    notifications = Notification.objects.bulk_create(rows)
+    async_task("notifications.tasks.send_notifications", [n.pk for n in notifications],
+               task_name="send notifications")
+    return notifications
+
+
+def notify(recipient_ids: Iterable[int], event: str, title: str, *, now: datetime,
+           lead_id: int | None = None, body: str = "") -> list[Notification]:
+    """Tell these people one thing."""
+    return notify_many([Message(list(recipient_ids), event, title, body, lead_id)], now=now)
+
+
+def unread_for(agent_id: int):
+    """The person's in-app notifications not read yet, newest first."""
+    return Notification.objects.filter(recipient_id=agent_id, read_at__isnull=True)
+
+
+def mark_read(agent_id: int, *, now: datetime, ids: Iterable[int] | None = None) -> int:
+    """Mark the person's unread notifications (all, or only these) read; how many changed."""
+    unread = unread_for(agent_id)
+    if ids is not None:
+        unread = unread.filter(pk__in=list(ids))
+    return unread.update(read_at=now)

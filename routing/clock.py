@@ -1,0 +1,193 @@
+"""The clock: offers that expire move on, reminders go out, idle owners lose their lead.
+
+django-q2's scheduler looks at its schedules only every 30 seconds, too coarse for claim
+windows of minutes. So a schedule starts a ``tick`` task every minute; a tick lives a little
+longer than a minute and, while it holds the clock's lease, runs a pass whenever the next
+deadline falls due (and at least every second). Ticks overlap, so there is always one awake;
+the lease keeps them from working at the same time, and every step is idempotent anyway, so
+two passes at once (or a pass killed half-way) never double an offer or lose one.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from leads.models import Activity, Lead
+from notifications.models import Notification
+from notifications.services import Message, notify_many
+from routing.claims import lock_lead, move_on
+from routing.models import Clock, Offer
+
+BATCH = 500
+TICK_SECONDS = 75
+LEASE_SECONDS = 5
+RENEW_SECONDS = 1.0  # a long pass renews its lease this often
+MAX_SLEEP = 1.0
+
+
+@dataclass
+class ClockPass:
+    expired: int = 0
+    reminded: int = 0
+    reassigned: int = 0
+    lateness: list[float] = field(default_factory=list)  # seconds after each deadline
+
+    def __str__(self) -> str:
+        return (f"{self.expired} offers expired and moved on, {self.reminded} reminders, "
+                f"{self.reassigned} leads reassigned for no first contact")
+
+
+def run_clock(
+    now: datetime | None = None, *, keep_going: Callable[[], bool] | None = None
+) -> ClockPass:
+    """One pass: everything due at ``now`` (default: the real time), in deadline order.
+
+    ``keep_going`` (the tick's lease) is asked before each offer or lead: the pass stops, with
+    what it did so far, when it says no.
+    """
+    fixed = now
+    done = ClockPass()
+    go = keep_going or (lambda: True)
+    while True:
+        at = fixed or timezone.now()
+        due = list(Offer.objects.filter(status=Offer.Status.OFFERED, deadline__lte=at)
+                   .order_by("deadline", "id").values_list("pk", flat=True)[:BATCH])
+        for offer_id in due:
+            if not go():
+                return done
+            late = _expire(offer_id, fixed or timezone.now())
+            if late is not None:
+                done.expired += 1
+                done.lateness.append(late)
+        if len(due) < BATCH:
+            break
+    at = fixed or timezone.now()
+    for offer_id in Offer.objects.filter(status=Offer.Status.OFFERED, remind_at__lte=at,
+                                         deadline__gt=at).values_list("pk", flat=True):
+        if not go():
+            return done
+        done.reminded += _remind(offer_id, at)
+    for lead_id in (Lead.objects.filter(status=Lead.Status.ASSIGNED, first_contact_at=None,
+                                        first_contact_due_at__lte=at)
+                    .order_by("first_contact_due_at").values_list("pk", flat=True)):
+        if not go():
+            return done
+        done.reassigned += _reassign_idle(lead_id, at)
+    return done
+
+
+def _expire(offer_id: int, now: datetime) -> float | None:
+    """Expire one offer and move its lead on, in one transaction; None if already done."""
+    with transaction.atomic():
+        offer = Offer.objects.select_related("agent").filter(pk=offer_id).first()
+        if offer is None:
+            return None
+        lock_lead(offer.lead_id)
+        changed = Offer.objects.filter(pk=offer_id, status=Offer.Status.OFFERED,
+                                       deadline__lte=now).update(status=Offer.Status.EXPIRED,
+                                                                 responded_at=now)
+        if not changed:
+            return None
+        Activity.objects.create(lead_id=offer.lead_id, kind=Activity.Kind.EXPIRED,
+                                created_at=now,
+                                body=f"{offer.agent.name} did not claim it in time")
+        move_on(offer.lead_id, now=now, why=f"The offer to {offer.agent.name} expired")
+        return (now - offer.deadline).total_seconds()
+
+
+def _remind(offer_id: int, now: datetime) -> int:
+    with transaction.atomic():
+        offer = Offer.objects.select_related("lead").filter(pk=offer_id).first()
+        if offer is None or not Offer.objects.filter(
+            pk=offer_id, status=Offer.Status.OFFERED, remind_at__isnull=False
+        ).update(remind_at=None):
+            return 0
+        left = max(1, round((offer.deadline - now).total_seconds() / 60))
+        notify_many([Message([offer.agent_id], Notification.Event.OFFER_REMINDER,
+                             f"About {left} min left to claim {offer.lead}",
+                             "Claim it before it goes to the next agent.",
+                             lead_id=offer.lead_id)], now=now)
+        return 1
+
+
+def _reassign_idle(lead_id: int, now: datetime) -> int:
+    with transaction.atomic():
+        lead = Lead.objects.select_related("owner").filter(pk=lead_id).first()
+        if lead is None or lead.owner is None or not Lead.objects.filter(
+            pk=lead_id, status=Lead.Status.ASSIGNED, first_contact_at=None,
+            first_contact_due_at__lte=now,
+        ).update(first_contact_due_at=None):
+            return 0
+        owner = lead.owner
+        moved = move_on(lead_id, now=now, idle_owner=owner,
+                        why=f"{owner.name} logged no first contact in time")
+        return int(moved)
+
+
+# --- the task that keeps the clock running inside the task cluster ---------------------------
+
+
+def _take_lease(holder: uuid.UUID, now: datetime) -> bool:
+    """Only one tick works at a time; a tick that died loses the lease within seconds."""
+    Clock.objects.get_or_create(pk=1)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(holder=holder)
+    return bool(Clock.objects.filter(free, pk=1).update(
+        holder=holder, lease_until=now + timedelta(seconds=LEASE_SECONDS)))
+
+
+def tick(seconds: float = TICK_SECONDS) -> str:
+    """Keep the clock running for ``seconds`` (the task the schedule starts every minute)."""
+    holder = uuid.uuid4()
+    end = time.monotonic() + seconds
+    passes = ClockPass()
+    while time.monotonic() < end:
+        now = timezone.now()
+        if _take_lease(holder, now):
+            done = run_clock(keep_going=lease_keeper(holder, end))
+            passes.expired += done.expired
+            passes.reminded += done.reminded
+            passes.reassigned += done.reassigned
+            Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=timezone.now())
+            pause = _sleep_for(timezone.now())
+        else:  # another tick works: look again soon, without hammering the database
+            pause = MAX_SLEEP
+        time.sleep(pause)
+    Clock.objects.filter(pk=1, holder=holder).update(lease_until=None)
+    return str(passes)
+
+
+def lease_keeper(holder: uuid.UUID, end: float) -> Callable[[], bool]:
+    """Whether a pass may go on: the lease renewed (at most every RENEW_SECONDS), so that a long
+    pass keeps it and no other tick works meanwhile, and the tick's time (``end``, monotonic)
+    not up, so the task ends before the cluster's timeout and the next tick takes over."""
+    renewed = time.monotonic()
+
+    def keep_going() -> bool:
+        nonlocal renewed
+        moment = time.monotonic()
+        if moment >= end:
+            return False
+        if moment - renewed < RENEW_SECONDS:
+            return True
+        renewed = moment
+        return _take_lease(holder, timezone.now())
+
+    return keep_going
+
+
+def _sleep_for(now: datetime) -> float:
+    """Until the next deadline or reminder, at most a second."""
+    upcoming = Offer.objects.filter(status=Offer.Status.OFFERED).aggregate(
+        deadline=Min("deadline"), remind=Min("remind_at"))
+    moments = [m for m in upcoming.values() if m is not None]
+    if not moments:
+        return MAX_SLEEP
+    return max(0.0, min(MAX_SLEEP, (min(moments) - now).total_seconds()))

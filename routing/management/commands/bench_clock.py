@@ -1,0 +1,210 @@
+"""Benchmark the clock: a burst of offers falling due in the same minute, worked off live.
+
+Runs in a throw-away database (a temporary SQLite file, or ``<name>_bench_clock`` on
+PostgreSQL), so the product's own data is never touched. Leads are routed for real (a claim
+rule over a roster, in batches as ``ingest_leads`` does); their offers' deadlines are then
+moved to a moment a few seconds ahead, and one or more clock loops, each doing what the
+``tick`` task does (take the lease, run a pass, sleep until the next deadline), work them off
+in real time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from agents.models import Agent, Roster, RosterMember
+from leads.models import Activity
+from leads.services import BATCH_SIZE, receive_leads
+from routing import clock
+from routing.models import Brokerage, Clock, Offer, Rule
+from routing.selectors import _cache
+from routing.signals import bump_config_token
+
+LEAD_TIME = timedelta(seconds=3)  # from the end of the setup to the deadlines
+
+
+class Command(BaseCommand):
+    help = ("Print clock figures: time to move on a burst of due offers, lateness against the "
+            "deadlines, offers per second (in a throw-away database).")
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--offers", type=int, default=10_000,
+                            help="Offers falling due together (default 10,000).")
+        parser.add_argument("--agents", type=int, default=50, help="Roster size (default 50).")
+        parser.add_argument("--workers", type=int, default=1,
+                            help="Clock loops running at once, each in its own thread and "
+                            "database connection (they share the lease).")
+        parser.add_argument("--spread", type=float, default=0.0,
+                            help="Seconds over which the deadlines are spread (at most 59; "
+                            "default 0: all at the same instant).")
+        parser.add_argument("--no-lease", action="store_true",
+                            help="Workers run their passes at once, ignoring the lease (each "
+                            "offer must still move on exactly once).")
+        parser.add_argument("--limit", type=float, default=600.0,
+                            help="Give up after this many seconds past the deadlines.")
+
+    def handle(self, *args: Any, offers: int, agents: int, workers: int, spread: float,
+               limit: float, no_lease: bool, **options: Any) -> None:
+        if offers < 1 or agents < 2 or workers < 1 or not 0 <= spread < 60:
+            raise CommandError("need --offers >= 1, --agents >= 2, --workers >= 1, "
+                               "0 <= --spread < 60")
+        vendor = connection.vendor
+        test_settings = connection.settings_dict.setdefault("TEST", {})
+        if vendor == "sqlite":  # a file, shared by the workers' connections, as in production
+            test_settings["NAME"] = str(Path(tempfile.mkdtemp()) / "bench_clock.sqlite3")
+        else:  # never the product's nor the test suite's database
+            test_settings["NAME"] = f"{connection.settings_dict['NAME']}_bench_clock"
+        old_name = connection.settings_dict["NAME"]
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        try:
+            self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, "
+                              f"{workers} clock worker(s)" + (", no lease" if no_lease else ""))
+            deadlines = self.setup(offers, agents, spread)
+            self.run(deadlines, workers, limit, lease=not no_lease)
+        finally:
+            connection.close()
+            connection.creation.destroy_test_db(old_name, verbosity=0)
+
+    # --- the burst ------------------------------------------------------------------------------
+
+    def setup(self, count: int, size: int, spread: float) -> tuple[datetime, datetime]:
+        """Route ``count`` leads to claim offers; move their deadlines just ahead of now."""
+        started = time.perf_counter()
+        _cache.clear()
+        brokerage = Brokerage.load()
+        brokerage.actionable_window = []  # the clock always runs: figures whatever the hour
+        brokerage.save()
+        team = Agent.objects.bulk_create(
+            [Agent(name=f"Agent {i}", email=f"agent{i}@example.com") for i in range(size)])
+        roster = Roster.objects.create(name="Everyone")
+        RosterMember.objects.bulk_create(
+            [RosterMember(roster=roster, agent=a, position=i) for i, a in enumerate(team)])
+        # A long timeout: the next agents' offers never fall due (nor remind) during the run.
+        Rule.objects.create(name="Everything else", is_catch_all=True, roster=roster,
+                            delivery=Rule.Delivery.CLAIM, claim_timeout_minutes=60)
+        bump_config_token()  # bulk_create sends no signals
+        now = timezone.now()
+        for start in range(0, count, BATCH_SIZE):
+            payloads = [{"first_name": "Pat", "last_name": f"Buyer{i}",
+                         "email": f"buyer{i}@example.org"}
+                        for i in range(start, min(count, start + BATCH_SIZE))]
+            results = receive_leads(payloads, channel="file", received_at=now)
+            if {r.status for r in results} != {"offered"}:
+                raise CommandError("setup: a lead was not offered")
+        routed = time.perf_counter() - started
+        first = timezone.now() + LEAD_TIME
+        burst = list(Offer.objects.only("pk").order_by("pk"))
+        step = timedelta(seconds=spread) / max(1, len(burst) - 1) if spread else timedelta(0)
+        for index, offer in enumerate(burst):
+            offer.deadline = first + index * step
+            offer.remind_at = None
+        Offer.objects.bulk_update(burst, ["deadline", "remind_at"], batch_size=1000)
+        last = first + (len(burst) - 1) * step
+        self.stdout.write(f"  setup: {count:,} leads routed to offers in {routed:.1f} s; "
+                          f"deadlines from {_hms(first)} to {_hms(last)} UTC")
+        return first, last
+
+    # --- the clock loops ------------------------------------------------------------------------
+
+    def run(self, deadlines: tuple[datetime, datetime], workers: int, limit: float, *,
+            lease: bool) -> None:
+        first, last = deadlines
+        stop = threading.Event()
+        give_up = time.monotonic() + (first - timezone.now()).total_seconds() + limit
+        lateness: list[float] = []
+        finished: list[datetime] = []  # when each pass that expired something ended
+        stats: list[Counter] = [Counter() for _ in range(workers)]
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def loop(index: int) -> None:
+            holder = uuid.uuid4()
+            try:
+                while not stop.is_set() and time.monotonic() < give_up:
+                    if not lease:
+                        done = clock.run_clock()
+                    elif clock._take_lease(holder, timezone.now()):  # as clock.tick does
+                        done = clock.run_clock(keep_going=clock.lease_keeper(holder, give_up))
+                    else:
+                        done = None
+                    if done is not None:
+                        ended = timezone.now()
+                        Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=ended)
+                        with lock:
+                            stats[index]["passes"] += 1
+                            stats[index]["expired"] += done.expired
+                            lateness.extend(done.lateness)
+                            if done.expired:
+                                finished.append(ended)
+                        if ended >= last and not Offer.objects.filter(
+                            status=Offer.Status.OFFERED, deadline__lte=last
+                        ).exists():
+                            stop.set()
+                        pause = clock._sleep_for(timezone.now())
+                    else:
+                        stats[index]["lease refused"] += 1
+                        pause = clock.MAX_SLEEP
+                    stop.wait(pause)
+                Clock.objects.filter(pk=1, holder=holder).update(lease_until=None)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+                stop.set()
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=loop, args=(i,)) for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise CommandError(f"a clock worker failed: {errors[0]!r}") from errors[0]
+        self.report(first, last, lateness, finished, stats, complete=stop.is_set())
+
+    def report(self, first: datetime, last: datetime, lateness: list[float],
+               finished: list[datetime], stats: list[Counter], *, complete: bool) -> None:
+        burst = Offer.objects.filter(deadline__lte=last)
+        count = burst.count()
+        expired = burst.filter(status=Offer.Status.EXPIRED).count()
+        if not complete:
+            self.stdout.write(f"  GAVE UP: {expired:,} of {count:,} offers moved on in time")
+        took = (max(finished) - first).total_seconds() if finished else 0.0
+        ordered = sorted(lateness)
+
+        def pct(q: float) -> float:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+        spread = (last - first).total_seconds()
+        self.stdout.write(f"  all {expired:,} offers moved on {took:.2f} s after the first "
+                          f"deadline (deadlines spread over {spread:.1f} s)")
+        self.stdout.write(f"  lateness against the deadline: p50 {pct(0.5):.3f} s, "
+                          f"p99 {pct(0.99):.3f} s, max {(ordered or [0.0])[-1]:.3f} s")
+        self.stdout.write(f"  throughput: {expired / took if took else 0:,.0f} offers/s")
+        for index, worker in enumerate(stats, start=1):
+            self.stdout.write(f"  worker {index}: {worker['passes']} passes, "
+                              f"{worker['expired']:,} offers expired, "
+                              f"{worker['lease refused']} times the lease was held by another")
+        # Each offer expired exactly once, and nobody was offered the same lead twice.
+        events = Activity.objects.filter(kind=Activity.Kind.EXPIRED).count()
+        twice = (Offer.objects.values("lead_id", "agent_id").annotate(n=Count("id"))
+                 .filter(n__gt=1).count())
+        moved = Offer.objects.filter(deadline__gt=last, status=Offer.Status.OFFERED).count()
+        ok = events == expired == sum(w["expired"] for w in stats) == moved and not twice
+        self.stdout.write(f"  check: {events:,} expiries recorded, {moved:,} next offers made, "
+                          f"{twice} agents offered a lead twice: {'OK' if ok else 'MISMATCH'}")
+
+
+def _hms(moment: datetime) -> str:
+    return moment.strftime("%H:%M:%S.%f")[:-3]

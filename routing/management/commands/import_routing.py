@@ -1,0 +1,43 @@
+"""Apply a routing file (YAML): the rules, rosters, shifts and agents it describes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from routing.config_file import RoutingFileError, apply_routing_file, load_routing_file
+
+
+class Command(BaseCommand):
+    help = (
+        "Import the routing configuration from a YAML file (see routing/config_file.py). "
+        "An invalid file changes nothing: every error is printed, one per line."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--check", action="store_true",
+                            help="Only validate the file; change nothing.")
+
+    def handle(self, *args: Any, file: Path, check: bool, **options: Any) -> None:
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{file}: {exc}") from exc
+        try:
+            data = load_routing_file(text)
+        except RoutingFileError as exc:
+            for error in exc.errors:
+                self.stderr.write(error)
+            count = len(exc.errors)
+            raise CommandError(
+                f"{file}: {count} error{'s' if count != 1 else ''}, nothing changed"
+            ) from exc
+        if check:
+            self.stdout.write(f"{file}: valid ({len(data.agents)} agents, {len(data.rosters)} "
+                              f"rosters, {len(data.shifts)} shifts, {len(data.rules)} rules)")
+            return
+        summary = apply_routing_file(data)
+        self.stdout.write(f"Imported {file}: {summary}")

@@ -1,0 +1,54 @@
+"""Run the product: the web server and the task cluster (the clock) side by side."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+STOP_GRACE_SECONDS = 10
+
+
+class Command(BaseCommand):
+    help = "Start the web server and the django-q2 task cluster together; Ctrl-C stops both."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args: Any, host: str, port: str, **options: Any) -> None:
+        manage = [sys.executable, "manage.py"]
+        cluster = subprocess.Popen([*manage, "qcluster"])
+        web = subprocess.Popen([*manage, "runserver", "--noreload", f"{host}:{port}"])
+        self.stdout.write(f"leadrouter is running on http://{host}:{port}/ (task cluster pid "
+                          f"{cluster.pid}); press Ctrl-C to stop.")
+        stopping = False
+
+        def stop(*_: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and web.poll() is None and cluster.poll() is None:
+                time.sleep(0.5)
+        finally:
+            for process in (web, cluster):
+                _stop(process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Ask politely, then insist: the cluster sometimes ignores SIGTERM."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

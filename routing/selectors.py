@@ -1,0 +1,150 @@
+"""Read the routing configuration into the engine's plain data, cached per config token."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import datetime, time
+from decimal import Decimal
+
+from agents.models import Agent, RosterMember, Shift
+from routing.engine import AgentInfo, Member, RosterInfo, RoutingConfig, RuleInfo
+from routing.models import Brokerage, Rule, RuleCriterion, RuleWindow
+from routing.windows import Calendar, WeeklyWindow, parse_days
+
+_cache_lock = threading.Lock()
+_cache: dict[str, RoutingConfig] = {}
+
+
+def routing_config() -> RoutingConfig:
+    """The current configuration: one query when it has not changed since last read."""
+    brokerage = Brokerage.load()
+    token = str(brokerage.config_token)
+    config = _cache.get(token)
+    if config is None:
+        config = build_config(brokerage)
+        with _cache_lock:
+            _cache.clear()
+            _cache[token] = config
+    return config
+
+
+def _window(days: list[str], start, end) -> WeeklyWindow:
+    return WeeklyWindow(parse_days(days), start, end)
+
+
+def build_config(brokerage: Brokerage) -> RoutingConfig:
+    shifts: dict[int, list[WeeklyWindow]] = defaultdict(list)
+    for shift in Shift.objects.all():
+        shifts[shift.agent_id].append(_window(shift.days, shift.start, shift.end))
+    agents = {
+        a.id: AgentInfo(
+            id=a.id,
+            email=a.email,
+            name=a.name,
+            role=a.role,
+            is_active=a.is_active,
+            accepting_leads=a.accepting_leads,
+            max_open_leads=a.max_open_leads,
+            max_leads_per_day=a.max_leads_per_day,
+            zip_codes=frozenset(str(z).strip() for z in a.zip_codes),
+            specialties=frozenset(str(s).strip().lower() for s in a.specialties),
+            shifts=tuple(shifts.get(a.id, ())),
+        )
+        for a in Agent.objects.all()
+    }
+    members: dict[int, list[Member]] = defaultdict(list)
+    roster_names: dict[int, str] = {}
+    for m in RosterMember.objects.select_related("roster").order_by("roster_id", "position", "id"):
+        roster_names[m.roster_id] = m.roster.name
+        members[m.roster_id].append(Member(m.agent_id, m.position, m.leads_per_round))
+    criteria: dict[int, list[RuleCriterion]] = defaultdict(list)
+    for c in RuleCriterion.objects.all():
+        criteria[c.rule_id].append(c)
+    windows: dict[int, list[WeeklyWindow]] = defaultdict(list)
+    for w in RuleWindow.objects.all():
+        windows[w.rule_id].append(_window(w.days, w.start, w.end))
+    rules = []
+    for rule in Rule.objects.select_related("roster", "lender_roster").order_by(
+        "is_catch_all", "priority", "id"
+    ):
+        for roster in (rule.roster, rule.lender_roster):
+            if roster is not None:
+                roster_names.setdefault(roster.id, roster.name)
+        rules.append(rule_info(rule, criteria.get(rule.id, []), windows.get(rule.id, [])))
+    rosters = {
+        rid: RosterInfo(rid, name, tuple(members.get(rid, ())))
+        for rid, name in roster_names.items()
+    }
+    return RoutingConfig(
+        timezone=brokerage.tz_name,
+        rules=tuple(rules),
+        rosters=rosters,
+        agents=agents,
+        listing_routing=brokerage.listing_routing,
+        actionable=actionable_windows(brokerage),
+    )
+
+
+def actionable_windows(brokerage: Brokerage) -> tuple[WeeklyWindow, ...]:
+    """The brokerage's actionable window as weekly windows (stored as JSON)."""
+    return tuple(
+        _window(w["days"], time.fromisoformat(w["start"]), time.fromisoformat(w["end"]))
+        for w in brokerage.actionable_window or ()
+    )
+
+
+def calendar(config: RoutingConfig) -> Calendar:
+    """Clock arithmetic in the actionable window (claim deadlines, first-contact deadlines)."""
+    return Calendar(config.actionable, config.timezone)
+
+
+def rule_info(rule: Rule, criteria: list[RuleCriterion], windows: list[WeeklyWindow]) -> RuleInfo:
+    text: dict[str, list[str]] = defaultdict(list)
+    numbers: dict[str, Decimal] = {}
+    for c in criteria:
+        if c.field in ("price_min", "price_max", "score_min"):
+            numbers[c.field] = Decimal(c.value)
+        else:
+            text[c.field].append(c.value.strip().lower())
+    return RuleInfo(
+        id=rule.id,
+        name=rule.name,
+        roster_id=rule.roster_id,
+        is_active=rule.is_active,
+        is_catch_all=rule.is_catch_all,
+        selection=rule.selection,
+        delivery=rule.delivery,
+        lender_roster_id=rule.lender_roster_id,
+        add_tags=tuple(rule.add_tags or ()),
+        text_criteria={k: tuple(v) for k, v in text.items()},
+        price_min=numbers.get("price_min"),
+        price_max=numbers.get("price_max"),
+        score_min=int(numbers["score_min"]) if "score_min" in numbers else None,
+        windows=tuple(windows),
+        claim_timeout_minutes=rule.claim_timeout_minutes,
+        escalate_to_id=rule.escalate_to_id,
+        after_hours=rule.after_hours,
+        first_contact_minutes=rule.first_contact_minutes,
+    )
+
+
+def countdown(deadline: datetime, now: datetime, config: RoutingConfig) -> dict:
+    """What a live countdown needs: running seconds left, and the stretches when it runs.
+
+    The page counts down only inside ``segments`` (epoch milliseconds), so it stops at night
+    exactly when the claim clock does.
+    """
+    cal = calendar(config)
+    segments = []
+    for begin, end in cal.intervals(now):
+        if begin >= deadline:
+            break
+        segments.append([int(max(begin, now).timestamp() * 1000),
+                         int(min(end, deadline).timestamp() * 1000)])
+    return {
+        "seconds_left": cal.running_seconds(now, deadline) if deadline > now else 0.0,
+        "running": cal.is_open(now),
+        "deadline": deadline,
+        "segments": segments,
+    }

@@ -1,0 +1,419 @@
+"""Routing leads for real: locks, the decision, and everything it changes, in one transaction.
+
+The number of queries is the same whatever the number of rules, roster members or stored
+leads: the configuration comes from a cached snapshot, the rotations of the candidate rules
+are locked in one statement (in rule order, so two routers never deadlock), and the loads of
+the agents with caps come in one more. A batch of leads (a file import) is routed in order in
+one transaction with the same statements, which is what makes big imports fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max, Q
+from django.urls import reverse
+
+from agents.models import Agent
+from leads.models import Activity, Lead
+from notifications.models import Notification
+from notifications.services import Message, notify_many
+from routing import engine
+from routing.engine import Cursor, Decision, ExistingLead, LeadFacts, Loads, RoutingConfig
+from routing.models import Offer, RotationState, RoutingRecord, Rule
+from routing.selectors import calendar, routing_config
+
+
+@dataclass
+class RoutingResult:
+    status: str  # assigned | offered | existing | unassigned
+    lead: Lead
+    decision: Decision
+    agent: Agent | None = None
+    lender: Agent | None = None
+
+    @property
+    def rule_name(self) -> str | None:
+        return self.decision.rule_name or None
+
+    offered_to: list[str] = field(default_factory=list)  # emails, when offered
+
+
+def facts_of(lead: Lead) -> LeadFacts:
+    return LeadFacts(
+        received_at=lead.received_at, source=lead.source, tags=tuple(lead.tags or ()),
+        lead_type=lead.lead_type, city=lead.city, county=lead.county,
+        neighborhood=lead.neighborhood, zip_code=lead.zip_code, mls_region=lead.mls_region,
+        property_type=lead.property_type, site=lead.site, price=lead.price, score=lead.score,
+        assigned_to=lead.assigned_to, tracking_agent=lead.tracking_agent,
+        listing_agent=lead.listing_agent,
+    )
+
+
+def _person_keys(lead: Lead) -> list[str]:
+    keys = []
+    if lead.email_normalized:
+        keys.append(f"e:{lead.email_normalized}")
+    if lead.phone_normalized:
+        keys.append(f"p:{lead.phone_normalized}")
+    return keys
+
+
+def existing_people(leads: Sequence[Lead]) -> dict[str, ExistingLead]:
+    """The first stored lead of each person among these leads (same email or same phone)."""
+    emails = {lead.email_normalized for lead in leads if lead.email_normalized}
+    phones = {lead.phone_normalized for lead in leads if lead.phone_normalized}
+    if not emails and not phones:
+        return {}
+    rows = (
+        Lead.objects.filter(Q(email_normalized__in=emails) | Q(phone_normalized__in=phones))
+        .order_by("id")
+        .values_list("id", "owner_id", "email_normalized", "phone_normalized")
+    )
+    found: dict[str, ExistingLead] = {}
+    for lead_id, owner_id, email, phone in rows:
+        for key in (f"e:{email}" if email in emails else "", f"p:{phone}" if phone in phones
+                    else ""):
+            if key:
+                found.setdefault(key, ExistingLead(lead_id, owner_id))
+    return found
+
+
+def find_existing(lead: Lead) -> ExistingLead | None:
+    """The first stored lead of the same person, or None."""
+    known = existing_people([lead])
+    return min((known[key] for key in _person_keys(lead) if key in known),
+               key=lambda found: found.id, default=None)
+
+
+def serialize_on(keys: Sequence[str]) -> None:
+    """Routers that touch the same person or the same capped agent run one after the other.
+
+    PostgreSQL: transaction-scoped advisory locks, taken in one statement in a fixed order (so
+    never a deadlock). SQLite needs nothing: its IMMEDIATE transactions are already serial.
+    """
+    if connection.vendor != "postgresql" or not keys:
+        return
+    ids = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big",
+                                 signed=True) for k in keys})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::bigint[]) AS k "
+                       "ORDER BY k) AS keys", [ids])
+
+
+def cursor_keys(rules: Sequence[engine.RuleInfo]) -> list[tuple[int, str]]:
+    keys = []
+    for rule in rules:
+        if rule.selection != "first_in_roster":
+            keys.append((rule.id, engine.AGENT))
+        if rule.lender_roster_id:
+            keys.append((rule.id, engine.LENDER))
+    return keys
+
+
+def rotation_states(
+    keys: list[tuple[int, str]], *, lock: bool
+) -> dict[tuple[int, str], RotationState]:
+    """The rotation rows of these rules, locked in rule order when asked (created if new)."""
+    if not keys:
+        return {}
+    rule_ids = sorted({rule_id for rule_id, _ in keys})
+
+    def fetch() -> dict[tuple[int, str], RotationState]:
+        qs = RotationState.objects.filter(rule_id__in=rule_ids).order_by("rule_id", "kind")
+        if lock:
+            qs = qs.select_for_update()
+        return {(s.rule_id, s.kind): s for s in qs}
+
+    states = fetch()
+    missing = [key for key in keys if key not in states]
+    if missing and lock:
+        RotationState.objects.bulk_create(
+            [RotationState(rule_id=rule_id, kind=kind) for rule_id, kind in missing],
+            ignore_conflicts=True,
+        )
+        states = fetch()
+    return states
+
+
+def cursor_of(state: RotationState) -> Cursor:
+    return Cursor(state.agent_id, state.position, state.given)
+
+
+def agent_loads(agent_ids: set[int], now: datetime, tz_name: str) -> Loads:
+    """Open leads held and leads received today (brokerage time) by each of these agents."""
+    if not agent_ids:
+        return Loads({}, {})
+    local = engine.to_local(now, tz_name)
+    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = Q(assigned_at__gte=day_start, assigned_at__lt=day_start + timedelta(days=1))
+    is_open = Q(status__in=Lead.OPEN_STATUSES)
+    rows = (
+        Lead.objects.filter(owner_id__in=agent_ids).filter(is_open | today)
+        .values("owner_id")
+        .annotate(open=Count("id", filter=is_open), today=Count("id", filter=today))
+    )
+    return Loads({r["owner_id"]: r["open"] for r in rows},
+                 {r["owner_id"]: r["today"] for r in rows})
+
+
+def preview(lead: Lead, *, config: RoutingConfig | None = None) -> Decision:
+    """What routing would decide for this lead now, changing nothing (dry run, test a lead)."""
+    config = config or routing_config()
+    facts = facts_of(lead)
+    candidates = engine.candidate_rules(config, facts)
+    states = rotation_states(cursor_keys(candidates), lock=False)
+    loads = agent_loads(engine.agents_needing_loads(config, candidates), lead.received_at,
+                        config.timezone)
+    return engine.decide(config, facts, existing=find_existing(lead),
+                         cursors={k: cursor_of(s) for k, s in states.items()}, loads=loads)
+
+
+def route_new_lead(lead: Lead) -> RoutingResult:
+    """Route one new, validated, unsaved lead (see ``route_leads``)."""
+    return route_leads([lead])[0]
+
+
+def route_leads(leads: Sequence[Lead]) -> list[RoutingResult]:
+    """Route new, validated, unsaved leads in order and save them with their routing records.
+
+    They share one arrival day for caps. A person already known (same email or phone, stored
+    or earlier in the batch) is not saved again: the first lead gets a "registered again"
+    activity and its owner is told.
+    """
+    if not leads:
+        return []
+    with transaction.atomic():
+        batch = _Batch(routing_config(), leads)
+        return batch.run()
+
+
+class _Batch:
+    """The imperative shell around ``engine.decide`` for a list of leads."""
+
+    def __init__(self, config: RoutingConfig, leads: Sequence[Lead]) -> None:
+        self.config = config
+        self.leads = leads
+        self.facts = [facts_of(lead) for lead in leads]
+        candidates: dict[int, engine.RuleInfo] = {}
+        for facts in self.facts:
+            candidates.update((r.id, r) for r in engine.candidate_rules(config, facts))
+        rules = list(candidates.values())
+        self.versions = dict(Rule.history.filter(id__in=candidates).order_by().values_list(
+            "id").annotate(Max("history_id"))) if candidates else {}
+        capped = engine.agents_needing_loads(config, rules)
+        serialize_on([k for lead in leads for k in _person_keys(lead)]
+                     + [f"agent:{agent_id}" for agent_id in capped])
+        self.states = rotation_states(cursor_keys(rules), lock=True)
+        # Looked up once the locks are held: a router that held them has committed its leads
+        # by now, so the same person sent twice at once is found, not routed twice.
+        self.known = existing_people(leads)
+        self.cursors = {key: cursor_of(state) for key, state in self.states.items()}
+        loads = agent_loads(capped, leads[0].received_at, config.timezone)
+        self.open_leads, self.leads_today = dict(loads.open_leads), dict(loads.leads_today)
+        self.pending: list[tuple[Lead, Decision]] = []
+        self.again: list[tuple[Lead, Decision]] = []
+        self.messages: list[Message] = []
+
+    def run(self) -> list[RoutingResult]:
+        decisions: list[tuple[Lead, Decision]] = []
+        for lead, facts in zip(self.leads, self.facts, strict=True):
+            keys = _person_keys(lead)
+            if any(isinstance(self.known.get(k), Lead) for k in keys):
+                self._flush()  # the person was new earlier in this batch: save them first
+            existing = min((self.known[k] for k in keys if k in self.known),
+                           key=lambda found: found.id, default=None)  # the first lead
+            decision = engine.decide(self.config, facts, existing=existing, cursors=self.cursors,
+                                     loads=Loads(self.open_leads, self.leads_today))
+            self.cursors.update(decision.cursors)
+            decisions.append((lead, decision))
+            if decision.outcome == "existing":
+                self.again.append((lead, decision))
+                continue
+            if decision.outcome == "assigned":
+                agent_id = decision.agent_id
+                self.open_leads[agent_id] = self.open_leads.get(agent_id, 0) + 1
+                self.leads_today[agent_id] = self.leads_today.get(agent_id, 0) + 1
+            self.pending.append((lead, decision))
+            for key in keys:
+                self.known.setdefault(key, lead)  # type: ignore[arg-type]
+        self._flush()
+        self._save_rotations()
+        first_leads = Lead.objects.in_bulk(
+            [d.existing_lead_id for _, d in self.again]) if self.again else {}
+        self._registered_again(first_leads)
+        notify_many(self.messages, now=self.leads[0].received_at)
+        return [self._result(lead, decision, first_leads) for lead, decision in decisions]
+
+    def _flush(self) -> None:
+        """Save the pending new leads and their records; later duplicates can point at them."""
+        if not self.pending:
+            return
+        for lead, decision in self.pending:
+            apply_decision(lead, decision, self.config, lead.received_at)
+        Lead.objects.bulk_create([lead for lead, _ in self.pending])
+        RoutingRecord.objects.bulk_create([_record(lead, d, self.versions.get(d.rule_id))
+                                            for lead, d in self.pending])
+        offers = [o for lead, d in self.pending for o in offers_for(lead, d, self.config,
+                                                                      lead.received_at)]
+        if offers:
+            Offer.objects.bulk_create(offers)
+        for lead, decision in self.pending:
+            for key in _person_keys(lead):
+                if self.known.get(key) is lead:
+                    self.known[key] = ExistingLead(lead.pk, lead.owner_id)
+            self.messages.extend(routed_messages(lead, decision, self.config, offers))
+        self.pending = []
+
+    def _save_rotations(self) -> None:
+        changed = []
+        for key, cursor in self.cursors.items():
+            state = self.states[key]
+            if (state.agent_id, state.position, state.given) != (
+                cursor.agent_id, cursor.position, cursor.given
+            ):
+                state.agent_id, state.position, state.given = (
+                    cursor.agent_id, cursor.position, cursor.given)
+                changed.append(state)
+        if changed:
+            RotationState.objects.bulk_update(changed, ["agent", "position", "given"])
+
+    def _registered_again(self, first_leads: dict[int, Lead]) -> None:
+        if not self.again:
+            return
+        Activity.objects.bulk_create([
+            Activity(lead_id=d.existing_lead_id, kind=Activity.Kind.REGISTERED_AGAIN,
+                     created_at=lead.received_at, body=lead.message,
+                     data=submission_snapshot(lead))
+            for lead, d in self.again
+        ])
+        for lead, decision in self.again:
+            first = first_leads[decision.existing_lead_id]
+            if first.owner_id:
+                self.messages.append(Message(
+                    [first.owner_id], Notification.Event.REGISTERED_AGAIN,
+                    f"{first} registered again",
+                    lead.message or f"New inquiry from source {lead.source or 'unknown'}.",
+                    lead_id=first.pk))
+
+    def _result(
+        self, lead: Lead, decision: Decision, first_leads: dict[int, Lead]
+    ) -> RoutingResult:
+        if decision.outcome == "existing":
+            lead = first_leads[decision.existing_lead_id]
+        return RoutingResult(decision.outcome, lead, decision,
+                             _agent_stub(decision.agent_id, self.config),
+                             _agent_stub(decision.lender_id, self.config),
+                             [self.config.agents[a].email for a in decision.offered_to])
+
+
+def apply_decision(lead: Lead, decision: Decision, config: RoutingConfig, now: datetime) -> None:
+    """Set the lead's owner, status and deadlines from a decision (the caller saves)."""
+    lead.rule_id = decision.rule_id or lead.rule_id
+    if decision.lender_id:
+        lead.lender_id = decision.lender_id
+    if decision.add_tags:
+        lead.tags = list(dict.fromkeys([*lead.tags, *decision.add_tags]))
+    lead.first_contact_due_at = None
+    if decision.outcome == "assigned":
+        lead.owner_id = decision.agent_id
+        lead.status = Lead.Status.ASSIGNED
+        lead.assigned_at = now
+        rule = config.rule(decision.rule_id)
+        if rule is not None and rule.first_contact_minutes and decision.reason == "rule":
+            lead.first_contact_due_at = calendar(config).add(now, rule.first_contact_minutes)
+    else:
+        lead.owner_id = None
+        lead.assigned_at = None
+        lead.status = (Lead.Status.OFFERED if decision.outcome == "offered"
+                       else Lead.Status.UNASSIGNED)
+
+
+def offers_for(lead: Lead, decision: Decision, config: RoutingConfig, now: datetime) -> list[Offer]:
+    """The offers of an "offered" decision, with deadlines in the actionable window."""
+    if decision.outcome != "offered":
+        return []
+    rule = config.rule(decision.rule_id)
+    minutes = rule.claim_timeout_minutes if rule else 5
+    cal = calendar(config)
+    clock_starts_at = cal.next_open(now)
+    deadline = cal.add(now, minutes)
+    remind_at = cal.add(now, minutes / 2)
+    return [
+        Offer(lead=lead, agent_id=agent_id, rule_id=decision.rule_id, round=lead.routing_round,
+              offered_at=now,
+              clock_starts_at=clock_starts_at, deadline=deadline, remind_at=remind_at)
+        for agent_id in decision.offered_to
+    ]
+
+
+def _record(lead: Lead, decision: Decision, version: int | None = None) -> RoutingRecord:
+    return RoutingRecord(
+        lead=lead, created_at=lead.received_at, outcome=decision.outcome,
+        reason=decision.reason, rule_id=decision.rule_id, rule_name=decision.rule_name,
+        agent_id=decision.agent_id, lender_id=decision.lender_id, summary=decision.summary,
+        trace=decision.trace, rule_version=version, round=lead.routing_round,
+    )
+
+
+def routed_messages(
+    lead: Lead, decision: Decision, config: RoutingConfig, offers: Sequence[Offer] = ()
+) -> list[Message]:
+    """Who must be told about a routing decision, and what."""
+    name = lead.full_name or lead.email or str(lead.phone) or f"#{lead.pk}"
+    if decision.outcome == "assigned":
+        event = (Notification.Event.LEAD_ESCALATED if decision.reason == "escalated"
+                 else Notification.Event.LEAD_ASSIGNED)
+        messages = [Message([decision.agent_id], event, f"New lead: {name}", decision.summary,
+                            lead_id=lead.pk)]
+        if decision.reason == "escalated":
+            messages.append(Message(manager_ids(config), Notification.Event.LEAD_ESCALATED,
+                                    f"Lead {name} escalated: nobody claimed it",
+                                    decision.summary, lead_id=lead.pk))
+        return messages
+    if decision.outcome == "offered":
+        link = settings.SITE_URL.rstrip("/") + reverse("offers")
+        local = {o.agent_id: engine.to_local(o.deadline, config.timezone)
+                 for o in offers if o.lead_id == lead.pk}
+        return [
+            Message([agent_id], Notification.Event.LEAD_OFFERED, f"Lead offered: {name}",
+                    f"Claim it by {local[agent_id]:%a %H:%M}: {link}", lead_id=lead.pk)
+            for agent_id in decision.offered_to if agent_id in local
+        ]
+    what = "nobody claimed it" if decision.reason == "escalated" else "nobody could take it"
+    return [Message(manager_ids(config), Notification.Event.LEAD_UNASSIGNED,
+                    f"Lead {name} is in the pond: {what}", decision.summary, lead_id=lead.pk)]
+
+
+def _agent_stub(agent_id: int | None, config: RoutingConfig) -> Agent | None:
+    """An unsaved Agent carrying the snapshot's id, name and email (no query per result)."""
+    if agent_id is None:
+        return None
+    agent = Agent(pk=agent_id)
+    info = config.agents.get(agent_id)
+    if info is not None:
+        agent.email, agent.name, agent.role = info.email, info.name, info.role
+    return agent
+
+
+def submission_snapshot(lead: Lead) -> dict:
+    """What a person sent when they registered again, for the first lead's timeline."""
+    fields = ("first_name", "last_name", "email", "source", "lead_type", "city", "zip_code",
+              "listing_ref", "message", "site")
+    data = {f: getattr(lead, f) for f in fields if getattr(lead, f)}
+    if lead.phone:
+        data["phone"] = str(lead.phone)
+    if lead.price is not None:
+        data["price"] = str(lead.price)
+    if lead.tags:
+        data["tags"] = list(lead.tags)
+    return data
+
+
+def manager_ids(config: RoutingConfig) -> list[int]:
+    return [a.id for a in config.agents.values() if a.role == "manager" and a.is_active]

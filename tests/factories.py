@@ -1,0 +1,96 @@
+"""Test data: agents, rosters, shifts, rules and leads."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from agents.models import Agent, Roster, RosterMember, Shift
+from leads.models import Lead
+from routing.models import Rule, RuleCriterion, RuleWindow
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}@example.com")
+    email = factory.SelfAttribute("username")
+    password = factory.django.Password("pass-12345")
+
+
+class AgentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agent
+
+    name = factory.Sequence(lambda n: f"Agent {n}")
+    email = factory.Sequence(lambda n: f"agent{n}@example.com")
+    user = factory.SubFactory(UserFactory, username=factory.SelfAttribute("..email"))
+    role = Agent.Role.AGENT
+
+
+class RosterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Roster
+
+    name = factory.Sequence(lambda n: f"Roster {n}")
+
+    @classmethod
+    def with_members(cls, agents: list[Agent], weights: list[int] | None = None, **kw) -> Roster:
+        roster = cls(**kw)
+        for position, agent in enumerate(agents):
+            RosterMember.objects.create(
+                roster=roster, agent=agent, position=position,
+                leads_per_round=weights[position] if weights else 1,
+            )
+        return roster
+
+
+class ShiftFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Shift
+
+    agent = factory.SubFactory(AgentFactory)
+    days = ["mon", "tue", "wed", "thu", "fri"]
+    start = time(8, 0)
+    end = time(17, 0)
+
+
+class RuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Rule
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    priority = factory.Sequence(lambda n: n)
+    roster = factory.SubFactory(RosterFactory)
+
+    @factory.post_generation
+    def criteria(self, create: bool, extracted: dict | None, **kwargs) -> None:
+        """``criteria={"source": ["Zillow"], "price_min": 100000}``"""
+        for field, values in (extracted or {}).items():
+            for value in values if isinstance(values, list | tuple) else [values]:
+                RuleCriterion.objects.create(rule=self, field=field, value=str(value))
+
+    @factory.post_generation
+    def windows(self, create: bool, extracted: list | None, **kwargs) -> None:
+        """``windows=[(["sat", "sun"], "00:00", "23:59")]``"""
+        for days, start, end in extracted or []:
+            RuleWindow.objects.create(rule=self, days=days, start=time.fromisoformat(start),
+                                      end=time.fromisoformat(end))
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    first_name = "Pat"
+    last_name = factory.Sequence(lambda n: f"Buyer{n}")
+    email = factory.Sequence(lambda n: f"lead{n}@example.org")
+    email_normalized = factory.SelfAttribute("email")
+    received_at = factory.LazyFunction(timezone.now)

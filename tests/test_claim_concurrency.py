@@ -1,0 +1,199 @@
+"""Many agents and clocks at once (PostgreSQL row locks): one winner, nothing done twice."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+
+from agents.models import Agent
+from leads.models import Activity, Lead
+from leads.services import receive_lead, receive_leads
+from routing.claims import ClaimRefused, claim_from_pond, claim_offer, decline_offer
+from routing.clock import run_clock
+from routing.models import Offer, Rule
+from tests.factories import AgentFactory, RosterFactory, RuleFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 18, 10, 0, tzinfo=NY)  # a Wednesday morning, inside 08:00-21:00
+MIN = timedelta(minutes=1)
+LOST = "Another agent claimed this lead first."
+
+
+def agents(count: int) -> list[Agent]:
+    return [AgentFactory(user=None, name=f"Agent {i:02d}", email=f"agent{i:02d}@example.com")
+            for i in range(count)]
+
+
+def rule(members: list[Agent], delivery: str) -> Rule:
+    return RuleFactory(name="Everything else", is_catch_all=True, delivery=delivery,
+                       roster=RosterFactory.with_members(members))
+
+
+def together(jobs: list[Callable[[], Any]]) -> list[Any]:
+    """Run the jobs in threads started at the same instant; each result or raised exception."""
+    results: list[Any] = [None] * len(jobs)
+    barrier = threading.Barrier(len(jobs))
+
+    def work(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = jobs[index]()
+        except BaseException as exc:  # reported by the test
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def refusals(results: list[Any]) -> Counter:
+    """How many jobs ended how: "won", or the exception's type and message."""
+    return Counter("won" if not isinstance(r, BaseException) else f"{type(r).__name__}: {r}"
+                   for r in results)
+
+
+def test_twenty_agents_claim_the_same_lead_at_once_and_exactly_one_wins():
+    team = agents(20)
+    rule(team, Rule.Delivery.FIRST_TO_CLAIM)
+    lead = receive_lead({"first_name": "Pat", "email": "pat@example.org"}, channel="api",
+                        received_at=NOW).lead
+    offers = list(Offer.objects.filter(lead=lead).select_related("agent"))
+    assert len(offers) == 20
+
+    results = together([
+        (lambda o=o: claim_offer(o.pk, o.agent, now=NOW + MIN)) for o in offers])
+
+    assert refusals(results) == {"won": 1, f"ClaimRefused: {LOST}": 19}
+    winner = next(r for r in results if isinstance(r, Lead))
+    lead.refresh_from_db()
+    assert lead.status == Lead.Status.ASSIGNED and lead.owner_id == winner.owner_id
+    statuses = Counter(Offer.objects.filter(lead=lead).values_list("status", flat=True))
+    assert statuses == {Offer.Status.CLAIMED: 1, Offer.Status.WITHDRAWN: 19}
+    assert Offer.objects.get(lead=lead, status=Offer.Status.CLAIMED).agent_id == lead.owner_id
+    assert Activity.objects.filter(lead=lead, kind=Activity.Kind.CLAIMED).count() == 1
+
+
+def test_claims_and_declines_at_once_on_a_first_to_claim_lead():
+    team = agents(20)
+    rule(team, Rule.Delivery.FIRST_TO_CLAIM)
+    lead = receive_lead({"first_name": "Pat", "email": "pat@example.org"}, channel="api",
+                        received_at=NOW).lead
+    offers = list(Offer.objects.filter(lead=lead).select_related("agent").order_by("id"))
+    jobs = [(lambda o=o: claim_offer(o.pk, o.agent, now=NOW + MIN)) if i % 2 else
+            (lambda o=o: decline_offer(o.pk, o.agent, now=NOW + MIN))
+            for i, o in enumerate(offers)]
+
+    results = together(jobs)
+
+    errors = [r for r in results if isinstance(r, BaseException)
+              and not isinstance(r, ClaimRefused)]
+    assert errors == []
+    lead.refresh_from_db()
+    statuses = Counter(Offer.objects.filter(lead=lead).values_list("status", flat=True))
+    assert statuses[Offer.Status.CLAIMED] == 1
+    assert statuses[Offer.Status.CLAIMED] + statuses[Offer.Status.DECLINED] + statuses[
+        Offer.Status.WITHDRAWN] == 20
+    assert lead.status == Lead.Status.ASSIGNED
+    assert Offer.objects.get(lead=lead, status=Offer.Status.CLAIMED).agent_id == lead.owner_id
+
+
+def test_twenty_agents_claim_the_same_pond_lead_at_once_and_exactly_one_wins():
+    team = agents(20)
+    lead = Lead.objects.create(first_name="Pat", email="pat@example.org", received_at=NOW,
+                               status=Lead.Status.UNASSIGNED)
+
+    results = together([(lambda a=a: claim_from_pond(lead.pk, a, now=NOW)) for a in team])
+
+    assert refusals(results) == {"won": 1, f"ClaimRefused: {LOST}": 19}
+    winner = next(r for r in results if isinstance(r, Lead))
+    lead.refresh_from_db()
+    assert lead.owner_id == winner.owner_id and lead.status == Lead.Status.ASSIGNED
+    assert Activity.objects.filter(lead=lead, kind=Activity.Kind.CLAIMED).count() == 1
+
+
+def test_two_clocks_at_once_expire_each_offer_once():
+    team = agents(5)
+    rule(team, Rule.Delivery.CLAIM)
+    results = receive_leads([{"first_name": "Pat", "email": f"pat{i}@example.org"}
+                             for i in range(50)], channel="file", received_at=NOW)
+    assert {r.status for r in results} == {"offered"}
+    at = NOW + 5 * MIN
+
+    passes = together([lambda: run_clock(at), lambda: run_clock(at)])
+
+    assert not [p for p in passes if isinstance(p, BaseException)], passes
+    assert sum(p.expired for p in passes) == 50
+    assert Activity.objects.filter(kind=Activity.Kind.EXPIRED).count() == 50
+    assert Offer.objects.count() == 100  # one expired, one new per lead: no duplicate rows
+    assert Offer.objects.filter(status=Offer.Status.EXPIRED).count() == 50
+    per_lead = Counter(Offer.objects.values_list("lead_id", "agent_id"))
+    assert set(per_lead.values()) == {1}  # nobody got the same lead twice
+    for lead_id in Lead.objects.values_list("id", flat=True):
+        open_offers = Offer.objects.filter(lead_id=lead_id, status=Offer.Status.OFFERED)
+        assert open_offers.count() == 1
+        assert open_offers.get().deadline == at + 5 * MIN
+    assert sum(run_clock(at).expired for _ in range(2)) == 0
+
+
+def test_two_clocks_at_once_on_first_to_claim_leads_escalate_each_once():
+    team = agents(4)
+    escalate = AgentFactory(user=None, name="Esc", email="esc@example.com")
+    RuleFactory(name="Everything else", is_catch_all=True, escalate_to=escalate,
+                delivery=Rule.Delivery.FIRST_TO_CLAIM, roster=RosterFactory.with_members(team))
+    receive_leads([{"first_name": "Pat", "email": f"pat{i}@example.org"} for i in range(20)],
+                  channel="file", received_at=NOW)
+    at = NOW + 5 * MIN
+
+    passes = together([lambda: run_clock(at), lambda: run_clock(at)])
+
+    assert not [p for p in passes if isinstance(p, BaseException)], passes
+    assert sum(p.expired for p in passes) == 80
+    assert set(Lead.objects.values_list("owner_id", flat=True)) == {escalate.pk}
+    assert Activity.objects.filter(kind=Activity.Kind.ESCALATED).count() == 20
+    assert Offer.objects.count() == 80
+
+
+def test_claims_racing_the_clock_at_the_deadline_give_one_outcome():
+    team = agents(10)
+    escalate = AgentFactory(user=None, name="Esc", email="esc@example.com")
+    RuleFactory(name="Everything else", is_catch_all=True, escalate_to=escalate,
+                delivery=Rule.Delivery.FIRST_TO_CLAIM, roster=RosterFactory.with_members(team))
+    lead = receive_lead({"first_name": "Pat", "email": "pat@example.org"}, channel="api",
+                        received_at=NOW).lead
+    offers = list(Offer.objects.filter(lead=lead).select_related("agent"))
+    just_in_time = NOW + 5 * MIN - timedelta(milliseconds=1)
+    jobs = [(lambda o=o: claim_offer(o.pk, o.agent, now=just_in_time)) for o in offers]
+    jobs += [lambda: run_clock(NOW + 5 * MIN), lambda: run_clock(NOW + 5 * MIN)]
+
+    results = together(jobs)
+
+    errors = [r for r in results if isinstance(r, BaseException)
+              and not isinstance(r, ClaimRefused)]
+    assert errors == []
+    lead.refresh_from_db()
+    statuses = Counter(Offer.objects.filter(lead=lead).values_list("status", flat=True))
+    assert Offer.Status.OFFERED not in statuses
+    assert sum(statuses.values()) == 10
+    if statuses[Offer.Status.CLAIMED]:
+        assert statuses[Offer.Status.CLAIMED] == 1
+        assert Offer.objects.get(lead=lead, status=Offer.Status.CLAIMED).agent_id == lead.owner_id
+        assert sum(isinstance(r, Lead) for r in results) == 1
+    else:  # the clocks expired every offer before any claim got in
+        assert lead.owner_id == escalate.pk
+    assert Activity.objects.filter(lead=lead, kind=Activity.Kind.ESCALATED).count() == (
+        0 if statuses[Offer.Status.CLAIMED] else 1)

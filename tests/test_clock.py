@@ -1,0 +1,342 @@
+"""The clock: due offers expire in deadline order and move on, once; reminders; catch-up."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from agents.models import Agent
+from leads.models import Activity, Lead
+from leads.services import receive_lead
+from notifications.models import Notification
+from routing import clock
+from routing.claims import claim_offer
+from routing.clock import ClockPass, run_clock, tick
+from routing.models import Brokerage, Clock, Offer, RoutingRecord, Rule
+from tests.factories import AgentFactory, RosterFactory, RuleFactory
+
+pytestmark = pytest.mark.django_db
+
+NY = ZoneInfo("America/New_York")
+NOW = datetime(2026, 11, 18, 10, 0, tzinfo=NY)  # a Wednesday morning, inside 08:00-21:00
+MIN = timedelta(minutes=1)
+SEC = timedelta(seconds=1)
+
+_counter = iter(range(1, 1_000_000))
+
+
+def agent(name: str, **kw) -> Agent:
+    return AgentFactory(name=name, email=f"{name.lower()}@example.com", user=None, **kw)
+
+
+def rule(agents: list[Agent], **kw) -> Rule:
+    kw.setdefault("delivery", Rule.Delivery.CLAIM)
+    return RuleFactory(name="Everything else", is_catch_all=True,
+                       roster=RosterFactory.with_members(agents), **kw)
+
+
+def receive(at: datetime = NOW) -> Lead:
+    n = next(_counter)
+    data = {"first_name": "Pat", "last_name": f"Buyer{n}", "email": f"pat{n}@example.org"}
+    return receive_lead(data, channel="api", received_at=at).lead
+
+
+def snapshot() -> tuple[int, ...]:
+    """How many rows of everything the clock writes."""
+    return (Offer.objects.count(), Notification.objects.count(), Activity.objects.count(),
+            RoutingRecord.objects.count(),
+            *Offer.objects.filter(status=Offer.Status.OFFERED).values_list("id", flat=True))
+
+
+def team(n: int = 3) -> list[Agent]:
+    return [agent(name) for name in ("Ann", "Bob", "Cy", "Dee", "Eve")[:n]]
+
+
+# --- Expiry ---------------------------------------------------------------------------------------
+
+
+def test_nothing_is_due_before_the_deadline():
+    rule(team())
+    receive()
+    before = snapshot()
+    done = run_clock(NOW + 5 * MIN - SEC)
+    assert (done.expired, done.reminded) == (0, 1)
+    after = snapshot()
+    assert after[0] == before[0] and after[2:] == before[2:]  # only the reminder was sent
+
+
+def test_due_offers_expire_in_deadline_order_whatever_order_they_were_made_in():
+    rule(team())
+    arrivals = [7, 2, 9, 0, 4]  # minutes after NOW; lead ids do not follow deadlines
+    leads = {minutes: receive(NOW + minutes * MIN) for minutes in arrivals}
+    at = NOW + 20 * MIN
+
+    done = run_clock(at)
+
+    assert done.expired == len(arrivals)
+    expired = Activity.objects.filter(kind=Activity.Kind.EXPIRED).order_by("id")
+    assert [a.lead_id for a in expired] == [leads[m].pk for m in sorted(arrivals)]
+    assert done.lateness == [(at - (NOW + (m + 5) * MIN)).total_seconds()
+                             for m in sorted(arrivals)]
+    moved_on = Offer.objects.filter(status=Offer.Status.OFFERED).order_by("id")
+    assert [o.lead_id for o in moved_on] == [leads[m].pk for m in sorted(arrivals)]
+    assert {o.deadline for o in moved_on} == {at + 5 * MIN}
+
+
+def test_a_pass_is_idempotent():
+    rule(team())
+    for minutes in range(4):
+        receive(NOW + minutes * MIN)
+    at = NOW + 6 * MIN + 30 * SEC  # two due, two reminded
+
+    first = run_clock(at)
+    after_first = snapshot()
+    second = run_clock(at)
+
+    assert (first.expired, first.reminded) == (2, 2)
+    assert (second.expired, second.reminded, second.reassigned) == (0, 0, 0)
+    assert second.lateness == []
+    assert snapshot() == after_first
+
+
+def test_a_pass_at_an_earlier_time_after_a_later_one_does_nothing():
+    rule(team())
+    receive()
+    run_clock(NOW + 5 * MIN)
+    state = snapshot()
+    assert run_clock(NOW + 4 * MIN).expired == 0
+    assert snapshot() == state
+
+
+def test_catch_up_after_downtime_handles_every_overdue_offer_in_one_pass(monkeypatch):
+    monkeypatch.setattr(clock, "BATCH", 4)  # several batches in the one pass
+    rule(team(5))
+    arrivals = [(i * 7) % 30 for i in range(30)]  # 30 leads over half an hour, shuffled
+    leads = {minutes: receive(NOW + minutes * MIN) for minutes in arrivals}
+    back = NOW + 3 * 60 * MIN  # the clock was down for hours
+
+    done = run_clock(back)
+
+    assert done.expired == 30
+    assert done.lateness == sorted(done.lateness, reverse=True)  # oldest deadline first
+    assert max(done.lateness) == (back - (NOW + 5 * MIN)).total_seconds()
+    expired = Activity.objects.filter(kind=Activity.Kind.EXPIRED).order_by("id")
+    assert [a.lead_id for a in expired] == [leads[m].pk for m in sorted(arrivals)]
+    for lead in leads.values():
+        first, second = Offer.objects.filter(lead=lead).order_by("id")
+        assert first.status == Offer.Status.EXPIRED and first.responded_at == back
+        assert second.status == Offer.Status.OFFERED and second.agent_id != first.agent_id
+        assert second.offered_at == back and second.deadline == back + 5 * MIN
+    assert not Offer.objects.filter(deadline__lte=back, status=Offer.Status.OFFERED).exists()
+    assert run_clock(back).expired == 0
+
+
+def test_catch_up_over_a_whole_chain_of_agents():
+    ann, bob, cy = team()
+    esc = agent("Esc")
+    rule([ann, bob, cy], escalate_to=esc)
+    lead = receive()
+    # Down for the morning: each pass moves the lead one step, each new offer gets full time.
+    assert run_clock(NOW + 60 * MIN).expired == 1
+    assert run_clock(NOW + 65 * MIN).expired == 1
+    assert run_clock(NOW + 70 * MIN).expired == 1
+    assert Lead.objects.get(pk=lead.pk).owner_id == esc.pk
+    assert list(Offer.objects.filter(lead=lead).values_list("agent__name", "status")) == [
+        ("Ann", "expired"), ("Bob", "expired"), ("Cy", "expired")]
+
+
+def test_no_offer_expires_at_night():
+    rule(team())
+    lead = receive(datetime(2026, 11, 18, 20, 58, tzinfo=NY))
+    morning = datetime(2026, 11, 19, 8, 0, tzinfo=NY)
+    for hour in range(21, 32):
+        done = run_clock(datetime(2026, 11, 18, 21, 0, tzinfo=NY) + (hour - 21) * 60 * MIN)
+        assert (done.expired, done.reminded) == (0, 0)
+    assert run_clock(morning + 3 * MIN).expired == 1
+    assert Offer.objects.filter(lead=lead, status=Offer.Status.OFFERED).get().agent.name == "Bob"
+
+
+# --- Reminders ------------------------------------------------------------------------------------
+
+
+def test_a_reminder_goes_out_at_half_the_window_once():
+    ann, bob, cy = team()
+    rule([ann, bob, cy], claim_timeout_minutes=10)
+    lead = receive()
+
+    assert run_clock(NOW + 5 * MIN - SEC).reminded == 0
+    assert run_clock(NOW + 5 * MIN).reminded == 1
+    assert run_clock(NOW + 6 * MIN).reminded == 0
+    assert run_clock(NOW + 9 * MIN).reminded == 0
+
+    reminders = Notification.objects.filter(event=Notification.Event.OFFER_REMINDER)
+    assert [(n.recipient, n.lead_id) for n in reminders] == [(ann, lead.pk)]
+    assert reminders.get().title.startswith("About 5 min left")
+    assert Offer.objects.get(lead=lead).remind_at is None
+
+
+def test_a_claimed_offer_gets_no_reminder():
+    ann, bob, cy = team()
+    rule([ann, bob, cy])
+    lead = receive()
+    claim_offer(Offer.objects.get(lead=lead).pk, ann, now=NOW + MIN)
+    assert run_clock(NOW + 3 * MIN).reminded == 0
+
+
+def test_an_offer_already_overdue_is_expired_not_reminded():
+    rule(team())
+    receive()
+    done = run_clock(NOW + 30 * MIN)
+    assert (done.expired, done.reminded) == (1, 0)
+    assert not Notification.objects.filter(event=Notification.Event.OFFER_REMINDER).exists()
+
+
+def test_first_to_claim_reminds_everyone_still_offered():
+    rule(team(), delivery=Rule.Delivery.FIRST_TO_CLAIM)
+    receive()
+    assert run_clock(NOW + 150 * SEC).reminded == 3
+
+
+def test_the_reminder_of_a_night_offer_comes_in_the_morning():
+    rule(team())
+    receive(datetime(2026, 11, 18, 23, 0, tzinfo=NY))
+    morning = datetime(2026, 11, 19, 8, 0, tzinfo=NY)
+    assert run_clock(morning + 150 * SEC - SEC).reminded == 0
+    assert run_clock(morning + 150 * SEC).reminded == 1
+
+
+# --- The commands ---------------------------------------------------------------------------------
+
+
+def test_run_clock_command_prints_what_it_did():
+    rule(team())
+    receive()
+    out = io.StringIO()
+    call_command("run_clock", "--now", (NOW + 5 * MIN).isoformat(), stdout=out)
+    assert out.getvalue().strip() == ("1 offers expired and moved on, 0 reminders, "
+                                      "0 leads reassigned for no first contact")
+    out = io.StringIO()
+    call_command("run_clock", "--now", "2026-11-18T10:07:30", stdout=out)  # brokerage time
+    assert out.getvalue().strip().startswith("0 offers expired and moved on, 1 reminders")
+
+
+def test_run_clock_command_reports_reassignments():
+    ann, bob = team(2)
+    rule([ann, bob], delivery=Rule.Delivery.ASSIGN, first_contact_minutes=30)
+    receive()
+    out = io.StringIO()
+    call_command("run_clock", "--now", (NOW + 30 * MIN).isoformat(), stdout=out)
+    assert "1 leads reassigned for no first contact" in out.getvalue()
+
+
+def test_ingest_leads_prints_offered_leads_with_whom_they_are_offered_to(tmp_path):
+    ann, bob, cy = team()
+    RuleFactory(name="Zillow", criteria={"source": ["Zillow"]},
+                delivery=Rule.Delivery.FIRST_TO_CLAIM,
+                roster=RosterFactory.with_members([ann, bob, cy]))
+    rule([cy, bob])
+    path = tmp_path / "leads.jsonl"
+    path.write_text("\n".join(json.dumps(d) for d in [
+        {"first_name": "A", "email": "a@example.org", "source": "Zillow"},
+        {"first_name": "B", "email": "b@example.org", "source": "Website"},
+    ]) + "\n")
+    out = io.StringIO()
+
+    call_command("ingest_leads", str(path), "--now", NOW.isoformat(), stdout=out)
+
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["status"] == "offered" and first["agent"] is None
+    assert first["offered_to"] == ["ann@example.com", "bob@example.com", "cy@example.com"]
+    assert first["rule"] == "Zillow"
+    assert second["status"] == "offered"
+    assert second["offered_to"] == ["cy@example.com"]
+
+
+# --- The tick and its lease -----------------------------------------------------------------------
+
+
+def always_open() -> None:
+    """Real-time tests must not depend on the hour they run at."""
+    Brokerage.objects.update_or_create(pk=1, defaults={"actionable_window": []})
+
+
+def test_tick_expires_offers_in_real_time_and_releases_its_lease():
+    always_open()
+    ann, bob = team(2)
+    rule([ann, bob])
+    lead = receive(timezone.now() - 10 * MIN)
+
+    summary = tick(seconds=0.3)
+
+    assert summary.startswith("1 offers expired and moved on")
+    assert Offer.objects.filter(lead=lead, status=Offer.Status.OFFERED).get().agent == bob
+    row = Clock.objects.get(pk=1)
+    assert row.lease_until is None and row.last_pass_at is not None
+
+
+def test_a_lease_left_by_a_dead_tick_runs_out():
+    always_open()
+    rule(team(2))
+    lead = receive(timezone.now() - 10 * MIN)
+    Clock.objects.create(pk=1, holder=uuid.uuid4(), lease_until=timezone.now() - SEC)
+    assert tick(seconds=0.3).startswith("1 offers expired")
+    assert Offer.objects.filter(lead=lead).count() == 2
+
+
+def test_the_lease_goes_to_one_holder_at_a_time():
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert clock._take_lease(first, NOW)
+    assert not clock._take_lease(second, NOW + SEC)
+    assert clock._take_lease(first, NOW + SEC)  # renewed by its holder
+    assert clock._take_lease(second, NOW + SEC + clock.LEASE_SECONDS * SEC + SEC)
+
+
+def test_clock_pass_describes_itself():
+    assert str(ClockPass(2, 1, 3)) == ("2 offers expired and moved on, 1 reminders, "
+                                       "3 leads reassigned for no first contact")
+
+
+def test_a_pass_stops_when_told_to_and_the_next_pass_goes_on():
+    rule(team(5))
+    for minutes in range(4):
+        receive(NOW + minutes * MIN)
+    answers = iter([True, True])
+
+    done = run_clock(NOW + 30 * MIN, keep_going=lambda: next(answers, False))
+
+    assert done.expired == 2
+    assert done.lateness == [25 * 60, 24 * 60]
+    assert run_clock(NOW + 30 * MIN).expired == 2
+
+
+def test_a_long_pass_keeps_its_lease_and_stops_when_it_is_lost_or_the_tick_ends(monkeypatch):
+    monkeypatch.setattr(clock, "RENEW_SECONDS", 0.0)  # renew at every step
+    mine, other = uuid.uuid4(), uuid.uuid4()
+    start = timezone.now()
+    assert clock._take_lease(mine, start)
+    keep_going = clock.lease_keeper(mine, end=float("inf"))
+
+    assert keep_going()
+    renewed = Clock.objects.get(pk=1).lease_until
+    assert renewed > start + (clock.LEASE_SECONDS - 1) * SEC
+    assert not clock._take_lease(other, timezone.now())  # still held: nobody else works
+    Clock.objects.filter(pk=1).update(holder=other)  # lost (e.g. expired, taken over)
+    assert not keep_going()
+    assert not clock.lease_keeper(other, end=0.0)()  # the tick's time is up
+
+
+def test_ticks_take_turns_without_working_at_the_same_time():
+    always_open()
+    rule(team(2))
+    receive(timezone.now() - 10 * MIN)
+    Clock.objects.create(pk=1, holder=uuid.uuid4(), lease_until=timezone.now() + 60 * MIN)
+    assert tick(seconds=0.3).startswith("0 offers expired")  # refused: sleeps, then gives up
+    Clock.objects.filter(pk=1).update(lease_until=None)  # the other tick ended
+    assert tick(seconds=0.3).startswith("1 offers expired")

@@ -1,0 +1,114 @@
+"""Web form capture: plain form posts from the brokerage's sites, routed like any lead."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from leads.models import Lead, LeadSource, Submission, WebForm
+from tests.factories import AgentFactory, RosterFactory, RuleFactory
+
+pytestmark = pytest.mark.django_db
+
+THANKS = "https://www.example-homes.com/thank-you/"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def web_form():
+    bob = AgentFactory(name="Bob", email="bob@example.com")
+    RuleFactory(name="Website leads", roster=RosterFactory.with_members([bob]),
+                criteria={"source": ["Website"]})
+    RuleFactory(name="Everything else", is_catch_all=True,
+                roster=RosterFactory.with_members([AgentFactory()]))
+    return WebForm.objects.create(slug="contact-us", name="Contact us", thank_you_url=THANKS,
+                                  source=LeadSource.objects.create(name="Website"))
+
+
+def submit(data, slug="contact-us", **extra):
+    return Client(enforce_csrf_checks=True).post(f"/intake/{slug}/", data=data, **extra)
+
+
+def test_a_form_post_is_routed_and_redirected(web_form):
+    response = submit({"first_name": "Pat", "last_name": "Lee", "email": "pat@example.org",
+                       "phone": "(212) 555-0101", "tags": ["buyer", "web"], "price": "450000",
+                       "message": "Call me", "website": "", "submit": "Send"})
+    assert response.status_code == 303
+    assert response["Location"] == THANKS
+    lead = Lead.objects.get()
+    assert lead.source == "Website" and lead.owner.email == "bob@example.com"
+    assert lead.tags == ["buyer", "web"] and lead.phone_normalized == "+12125550101"
+    sub = Submission.objects.get()
+    assert (sub.channel, sub.outcome, sub.http_status, sub.web_form) == (
+        "form", "accepted", 303, web_form)
+    assert sub.response["status"] == "assigned" and "name=\"first_name\"" in sub.raw_body
+
+
+def test_urlencoded_post(web_form):
+    response = submit("first_name=Pat&email=pat%40example.org&tags=a%2Cb",
+                      content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 303
+    assert Lead.objects.get().tags == ["a", "b"]
+
+
+def test_a_retry_with_the_same_external_id_makes_no_second_lead(web_form):
+    data = {"first_name": "Pat", "email": "pat@example.org", "external_id": "F-1"}
+    assert submit(data).status_code == 303
+    assert submit(data).status_code == 303
+    assert Lead.objects.count() == 1
+    assert list(Submission.objects.order_by("id").values_list("outcome", flat=True)) == [
+        "accepted", "duplicate"]
+
+
+def test_honeypot(web_form):
+    response = submit({"first_name": "Bot", "email": "bot@example.org",
+                       "website": "http://spam.example"})
+    assert response.status_code == 303 and response["Location"] == THANKS
+    assert not Lead.objects.exists()
+    sub = Submission.objects.get()
+    assert (sub.outcome, sub.lead, sub.http_status) == ("spam", None, 303)
+    assert sub.payload["first_name"] == "Bot"
+
+
+def test_invalid_input_renders_the_errors(web_form):
+    response = submit({"first_name": "Pat", "email": "nope", "lead_type": "renter"},
+                      HTTP_REFERER="https://www.example-homes.com/contact/")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Enter a valid email address." in page and "Unknown lead type" in page
+    assert 'href="https://www.example-homes.com/contact/"' in page
+    assert not Lead.objects.exists()
+    sub = Submission.objects.get()
+    assert (sub.outcome, sub.http_status, sub.web_form) == ("rejected", 400, web_form)
+    assert set(sub.errors) == {"email", "lead_type"}
+
+
+def test_no_contact_and_no_script_link(web_form):
+    response = submit({"city": "Brooklyn"}, HTTP_REFERER="javascript:alert(1)")
+    assert response.status_code == 400
+    assert "Give at least a name" in response.content.decode()
+    assert "javascript" not in response.content.decode()
+
+
+def test_oversized_post(web_form, settings):
+    settings.INTAKE_MAX_BODY_BYTES = 1024
+    response = submit({"first_name": "Pat", "message": "x" * 2000})
+    assert response.status_code == 413
+    assert not Lead.objects.exists()
+    assert Submission.objects.get().http_status == 413
+
+
+def test_inactive_or_unknown_form_is_404(web_form):
+    web_form.active = False
+    web_form.save()
+    assert submit({"first_name": "Pat"}).status_code == 404
+    assert submit({"first_name": "Pat"}, slug="nope").status_code == 404
+    assert not Lead.objects.exists() and not Submission.objects.exists()
+
+
+def test_only_post(web_form):
+    assert Client().get("/intake/contact-us/").status_code == 405

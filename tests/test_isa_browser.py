@@ -1,0 +1,175 @@
+"""An ISA's day in a real browser (the system Chromium, 375 px wide like a phone): the queue, a
+call, qualified, a hand-off by territory; then the agent sees the lead with the ISA's note.
+
+Set ``BROWSER_SCREENSHOTS`` to a folder to keep screenshots of the pages visited.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER}", allow_module_level=True)
+pytest.importorskip("selenium")
+
+from django.utils import timezone  # noqa: E402
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+from agents.models import Agent  # noqa: E402
+from leads.models import Lead  # noqa: E402
+from leads.services import receive_lead  # noqa: E402
+from routing.models import Brokerage, Handoff, HandoffTarget  # noqa: E402
+from tests.factories import AgentFactory, RosterFactory, RuleFactory  # noqa: E402
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+WAIT = 15
+ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+             "start": "00:00", "end": "23:59"}]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def browser():
+    """Open as many separate browsers (separate logins) as a test needs."""
+    drivers = []
+
+    def open_browser() -> webdriver.Chrome:
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for arg in ("--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--no-first-run", "--window-size=375,800"):
+            options.add_argument(arg)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        drivers.append(driver)
+        # Headless Chromium keeps windows at least 500 px wide: emulate the phone's screen.
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
+        return driver
+
+    yield open_browser
+    for driver in drivers:
+        driver.quit()
+
+
+def screenshot(driver, name: str) -> None:
+    folder = os.environ.get("BROWSER_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
+
+
+def log_in(driver, live_server, email: str) -> None:
+    driver.get(live_server.url + "/accounts/login/")
+    driver.find_element(By.NAME, "username").send_keys(email)
+    driver.find_element(By.NAME, "password").send_keys("pass-12345")
+    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    WebDriverWait(driver, WAIT).until(ec.url_contains("/offers/"))
+
+
+def wait_for_text(driver, text: str) -> None:
+    """Wait for the text on the page; reads during a navigation just try again."""
+    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: text in d.execute_script("return document.body ? document.body.innerText : ''"))
+
+
+def fits_the_phone(driver) -> bool:
+    return driver.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_isa_calls_qualifies_and_hands_off_by_territory(browser, live_server):
+    brokerage = Brokerage.load()
+    brokerage.actionable_window = ALL_WEEK
+    brokerage.save()
+    ivy = AgentFactory(name="Ivy Isa", email="ivy@example.com", role=Agent.Role.ISA)
+    AgentFactory(name="Ann Lee", email="ann@example.com", zip_codes=["60601"])
+    bob = AgentFactory(name="Bob Ray", email="bob@example.com", zip_codes=["60602"])
+    RuleFactory(name="ISA team", is_catch_all=True, roster=RosterFactory.with_members([ivy]))
+    closers = RosterFactory.with_members(list(Agent.objects.filter(role="agent")))
+    target = HandoffTarget.objects.create(name="Downtown", roster=closers,
+                                          selection="territory")
+    result = receive_lead({
+        "first_name": "Pat", "last_name": "Buyer", "email": "pat@example.org",
+        "phone": "+13125550199", "source": "Zillow", "zip_code": "60602", "city": "Chicago",
+        "message": "Looking for a condo near the river"}, channel="api",
+        received_at=timezone.now())
+    lead = result.lead
+    assert lead.owner == ivy
+
+    isa = browser()
+    log_in(isa, live_server, "ivy@example.com")
+    isa.find_element(By.LINK_TEXT, "ISA").click()
+    wait_for_text(isa, "My queue")
+    row = isa.find_element(By.ID, f"queue-{lead.pk}")
+    assert "Pat Buyer" in row.text and "waiting" in row.text and "New" in row.text
+    assert fits_the_phone(isa)
+    screenshot(isa, "isa-queue")
+
+    row.click()
+    wait_for_text(isa, "Looking for a condo near the river")
+    isa.find_element(By.CSS_SELECTOR, "#log-form input[name=kind][value=call]").click()
+    isa.find_element(By.CSS_SELECTOR, "#log-form textarea[name=body]").send_keys(
+        "Pre-approved with Chase, wants to see condos this weekend")
+    isa.find_element(By.CSS_SELECTOR, "#log-form button[type=submit]").click()
+    wait_for_text(isa, "Speed to lead")
+    assert isa.find_element(By.ID, "isa-stage").text == "Contacted"
+
+    Select(isa.find_element(By.CSS_SELECTOR, "#card-form select[name=stage]")).select_by_value(
+        "qualified")
+    isa.find_element(By.CSS_SELECTOR, "#card-form input[name=temperature][value=hot]").click()
+    isa.find_element(By.CSS_SELECTOR, "#card-form button[type=submit]").click()
+    wait_for_text(isa, "Saved: Stage: Contacted -> Qualified")
+    assert isa.find_element(By.ID, "isa-stage").text == "Qualified"
+    assert fits_the_phone(isa)
+    screenshot(isa, "isa-lead")
+
+    Select(isa.find_element(By.CSS_SELECTOR, "#handoff-form select[name=to]")).select_by_value(
+        f"t{target.pk}")
+    isa.find_element(By.CSS_SELECTOR, "#handoff-form textarea[name=note]").send_keys(
+        "Hot buyer, call her after 5 pm")
+    isa.find_element(By.CSS_SELECTOR, "#handoff-form button[type=submit]").click()
+    wait_for_text(isa, "Who gets it")
+    assert "Bob Ray gets it at once." in isa.find_element(By.ID, "handoff-preview").text
+    assert Lead.objects.get(pk=lead.pk).owner == ivy  # only a preview so far
+    screenshot(isa, "isa-preview")
+    isa.find_element(By.CSS_SELECTOR, "#handoff-confirm button[name=confirm]").click()
+    WebDriverWait(isa, WAIT).until(ec.url_contains("/isa/handed-off/"))
+    wait_for_text(isa, "Pat Buyer handed off to Bob Ray.")
+    assert "Waiting for the first contact" in isa.find_element(By.ID, "handed-off").text
+    assert fits_the_phone(isa)
+    screenshot(isa, "isa-handed-off")
+
+    agent = browser()
+    log_in(agent, live_server, "bob@example.com")
+    agent.find_element(By.LINK_TEXT, "My leads").click()
+    wait_for_text(agent, "Pat Buyer")
+    agent.find_element(By.PARTIAL_LINK_TEXT, "Pat Buyer").click()
+    wait_for_text(agent, "Note: Hot buyer, call her after 5 pm")
+    body = agent.find_element(By.TAG_NAME, "body").text
+    assert "From ISA Ivy Isa." in body and "Temperature: Hot" in body
+    assert "ISA" not in [a.text for a in agent.find_elements(By.CSS_SELECTOR, "nav.tabs a")]
+    screenshot(agent, "agent-lead")
+    agent.find_element(By.CSS_SELECTOR, "input[name=kind][value=call]").click()
+    agent.find_element(By.CSS_SELECTOR, "#log-form button[type=submit]").click()
+    wait_for_text(agent, "Call logged")
+    handoff = Handoff.objects.get(lead=lead)
+    assert handoff.agent == bob and handoff.status == Handoff.Status.CONTACTED
+
+    isa.refresh()
+    wait_for_text(isa, "Contacted by the agent")
+    assert "in time" in isa.find_element(By.ID, "handed-off").text
