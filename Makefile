@@ -15,9 +15,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The demo writes its emails to var/mail/ instead of the terminal, so the logins stay in view.
+run: export SITE_URL ?= http://$(HOST):$(PORT)
+run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
+run: export EMAIL_FILE_PATH ?= var/mail
 run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
+	@echo "Emails are written to $(EMAIL_FILE_PATH)/ (set EMAIL_BACKEND to send them)."
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)
 
 test: install

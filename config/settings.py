@@ -124,6 +124,8 @@ LOGOUT_REDIRECT_URL = "login"
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=15)
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="leads@leadrouter.local")
+# For the file-based backend (the demo's): where each email is written.
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 
 # --- Task cluster (django-q2) ---------------------------------------------------------------
 # The ORM broker on the main database is the default: no extra server, and a task is enqueued

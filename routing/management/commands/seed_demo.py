@@ -44,13 +44,14 @@ class Command(BaseCommand):
                                     received_at=timezone.now())
             routed = sum(a.status != "rejected" for a in answers)
             self.stdout.write(f"{routed} demo leads routed.")
-        agent = Agent.objects.filter(role=Agent.Role.AGENT, is_active=True).first()
         site = settings.SITE_URL
-        self.stdout.write(
-            f"\nOpen {site}/ and log in (password for every demo login: {DEMO_PASSWORD})\n"
-            f"  manager (admin at {site}/admin/): manager@example.com\n"
-            + (f"  agent: {agent.email}\n" if agent else "")
-        )
+        lines = [f"\nOpen {site}/ and log in (password for every demo login: {DEMO_PASSWORD})",
+                 f"  manager (admin at {site}/admin/): manager@example.com"]
+        for role, label in ((Agent.Role.AGENT, "agent"), (Agent.Role.ISA, "ISA (/isa/)")):
+            person = Agent.objects.filter(role=role, is_active=True).order_by("id").first()
+            if person:
+                lines.append(f"  {label}: {person.email}")
+        self.stdout.write("\n".join(lines) + "\n")
 
 
 def demo_leads(count: int) -> list[dict[str, Any]]:
