@@ -1,6 +1,8 @@
 """The REST API, mounted at ``/api/``: schema, docs, and the versioned endpoints under ``v1/``.
 
-Add further endpoints (agent API, manager API, webhooks) to ``urlpatterns`` under ``v1/``.
+``v1/leads/`` is the vendors' intake (a public contract: keep it as it is); ``v1/auth/token/``
+and ``v1/agent/...`` serve the agents' phone app; ``v1/manager/...`` is the managers' read API.
+Add further endpoints (webhooks) to ``urlpatterns`` under ``v1/``.
 """
 
 import os
@@ -12,6 +14,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from leads import agent_api, manager_api
 from leads.api import BareLeadCreateView, LeadIntakeView
 
 urlpatterns = [
@@ -19,6 +22,36 @@ urlpatterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("v1/leads/", LeadIntakeView.as_view(), name="api-lead-intake"),
+    path("v1/auth/token/", agent_api.TokenView.as_view(), name="api-token"),
+    # The agent API: the phone app's offers, leads, pond and availability.
+    path("v1/agent/offers/", agent_api.OffersView.as_view(), name="api-agent-offers"),
+    path("v1/agent/offers/<int:id>/claim/", agent_api.OfferClaimView.as_view(),
+         name="api-agent-offer-claim"),
+    path("v1/agent/offers/<int:id>/decline/", agent_api.OfferDeclineView.as_view(),
+         name="api-agent-offer-decline"),
+    path("v1/agent/leads/", agent_api.AgentLeadsView.as_view(), name="api-agent-leads"),
+    path("v1/agent/leads/<int:id>/", agent_api.AgentLeadView.as_view(), name="api-agent-lead"),
+    path("v1/agent/leads/<int:id>/activities/", agent_api.ActivitiesView.as_view(),
+         name="api-agent-activities"),
+    path("v1/agent/leads/<int:id>/activities/<int:activity_id>/",
+         agent_api.ActivityView.as_view(), name="api-agent-activity"),
+    path("v1/agent/pond/", agent_api.PondView.as_view(), name="api-agent-pond"),
+    path("v1/agent/pond/<int:id>/claim/", agent_api.PondClaimView.as_view(),
+         name="api-agent-pond-claim"),
+    path("v1/agent/availability/", agent_api.AvailabilityView.as_view(),
+         name="api-agent-availability"),
+    # The manager API (read).
+    path("v1/manager/agents/", manager_api.AgentsView.as_view(), name="api-manager-agents"),
+    path("v1/manager/agents/<int:id>/", manager_api.AgentView.as_view(),
+         name="api-manager-agent"),
+    path("v1/manager/rosters/", manager_api.RostersView.as_view(), name="api-manager-rosters"),
+    path("v1/manager/rosters/<int:id>/", manager_api.RosterView.as_view(),
+         name="api-manager-roster"),
+    path("v1/manager/rules/", manager_api.RulesView.as_view(), name="api-manager-rules"),
+    path("v1/manager/rules/<int:id>/", manager_api.RuleView.as_view(), name="api-manager-rule"),
+    path("v1/manager/leads/", manager_api.LeadsView.as_view(), name="api-manager-leads"),
+    path("v1/manager/leads/<int:id>/", manager_api.LeadView.as_view(),
+         name="api-manager-lead"),
 ]
 
 if os.environ.get("LEADROUTER_BENCH") == "1":  # the baseline of `manage.py bench_api` only

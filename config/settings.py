@@ -162,6 +162,11 @@ SPECTACULAR_SETTINGS = {
     "and the manager API (read).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status": name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStatusEnum": "leads.models.Lead.Status",
+        "OfferStatusEnum": "routing.models.Offer.Status",
+    },
 }
 # Largest lead body the intake API accepts, and requests per minute per key.
 INTAKE_MAX_BODY_BYTES = 64 * 1024

@@ -14,6 +14,8 @@ from django.db.models import Case, F, Value, When
 from agents.models import Agent
 from leads.forms import AGENT_FIELDS, TEXT_FIELDS, LeadForm
 from leads.models import Activity, Lead, Submission
+from notifications import webhooks
+from notifications.models import WebhookEvent
 from routing.selectors import routing_config
 from routing.services import RoutingResult, route_leads, route_new_lead
 
@@ -189,7 +191,7 @@ def log_activity(lead: Lead, actor: Agent, kind: str, body: str, *, now: datetim
     """Log a call, text, email, meeting or note on a lead.
 
     The owner's first logged contact (not a note, not merely opening the lead) sets speed to
-    lead and stops the first-contact clock.
+    lead, stops the first-contact clock and is told to the webhooks (``lead.contacted``).
     """
     if kind not in Activity.Kind.values or kind not in (*CONTACT_KINDS, Activity.Kind.NOTE):
         raise ValueError(f"Unknown activity kind {kind!r}")
@@ -205,6 +207,9 @@ def log_activity(lead: Lead, actor: Agent, kind: str, body: str, *, now: datetim
             if first:
                 lead.refresh_from_db(fields=["first_contact_at", "first_contact_due_at",
                                              "status"])
+                webhooks.emit(WebhookEvent.LEAD_CONTACTED, lead, now=now, data={
+                    "agent": actor, "kind": kind, "contacted_at": now,
+                    "speed_to_lead_seconds": round(speed_to_lead(lead).total_seconds())})
     return activity
 
 

@@ -1,9 +1,24 @@
+import json
+
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import F
+from django.core.validators import URLValidator
+from django.db import models, transaction
+from django.db.models import Count, F, Q
 from django.db.models.functions import Least
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from notifications.models import Delivery, Notification, Preference
+from agents.admin import brokerage_tz
+from notifications import webhooks
+from notifications.models import (
+    Delivery,
+    Notification,
+    Preference,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from notifications.tasks import MAX_ATTEMPTS
 
 DELIVERY_FIELDS = ("channel", "status", "attempts", "last_error", "sent_at", "next_attempt_at")
@@ -120,3 +135,119 @@ class DeliveryAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"{count} deliveries will be attempted again within a minute.",
                           messages.SUCCESS)
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    """The events as checkboxes (stored as a list of names); http(s) URLs only."""
+
+    url = forms.URLField(label="URL", max_length=500, assume_scheme="https",
+                         validators=[URLValidator(schemes=["http", "https"])],
+                         help_text="Where events are POSTed; https in production.")
+    events = forms.MultipleChoiceField(choices=WebhookEvent.choices, required=False,
+                                       widget=forms.CheckboxSelectMultiple,
+                                       help_text="The events sent to this endpoint.")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("name", "url", "events", "active", "secret")
+        widgets = {"secret": forms.TextInput(attrs={"size": 60})}
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """The brokerage's receivers; "Send test event" checks one answers and verifies."""
+
+    form = WebhookEndpointForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ("__str__", "url", "active", "event_list", "health", "failed_deliveries")
+    list_filter = ("active",)
+    list_editable = ("active",)
+    search_fields = ("name", "url")
+    readonly_fields = ("health", "created_at")
+    actions = ["send_test_event"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(failed=Count(
+            "deliveries", filter=Q(deliveries__status=WebhookDelivery.Status.FAILED)))
+
+    @admin.display(description="events")
+    def event_list(self, obj: WebhookEndpoint) -> str:
+        return ", ".join(obj.events) or "(none)"
+
+    @admin.display(description="health")
+    def health(self, obj: WebhookEndpoint) -> str:
+        if obj.failing_since is None:
+            return "OK"
+        return f"Failing since {obj.failing_since.astimezone(brokerage_tz()):%a %Y-%m-%d %H:%M}"
+
+    @admin.display(description="failed deliveries", ordering="failed")
+    def failed_deliveries(self, obj: WebhookEndpoint) -> int:
+        return getattr(obj, "failed", 0)
+
+    @admin.action(description="Send test event", permissions=["change"])
+    def send_test_event(self, request, queryset) -> None:
+        for endpoint in queryset:
+            delivery = webhooks.send_test_event(endpoint)
+            if delivery.status == WebhookDelivery.Status.SENT:
+                self.message_user(request, f"{endpoint}: test event answered "
+                                  f"{delivery.last_status_code}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{endpoint}: test event failed: "
+                                  f"{delivery.last_error}", messages.ERROR)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """Read-only, opening on the failed deliveries; "Retry now" sends them again at once."""
+
+    list_display = ("event", "endpoint", "lead", "status", "attempts", "last_status_code",
+                    "last_error", "next_attempt_at", "sent_at", "created_at")
+    list_filter = (DeliveryStatusFilter, "event", "endpoint")
+    search_fields = ("event_id", "last_error", "endpoint__name", "endpoint__url",
+                     "lead__email", "lead__last_name")
+    list_select_related = ("endpoint", "lead")
+    ordering = ("-id",)
+    fields = ("event", "event_id", "endpoint", "lead", "status", "attempts", "last_status_code",
+              "last_error", "created_at", "sent_at", "next_attempt_at", "attempts_table",
+              "payload_json")
+    readonly_fields = fields
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="attempt log")
+    def attempts_table(self, obj: WebhookDelivery) -> str:
+        if not obj.attempt_log:
+            return "No attempt yet."
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
+            ((entry.get("attempt", ""), entry.get("at", ""), entry.get("status") or "-",
+              entry.get("ms", ""), entry.get("error") or "OK") for entry in obj.attempt_log))
+        return format_html("<table><thead><tr><th>#</th><th>when</th><th>HTTP status</th>"
+                           "<th>duration</th><th>error</th></tr></thead><tbody>{}</tbody>"
+                           "</table>", rows)
+
+    @admin.display(description="payload")
+    def payload_json(self, obj: WebhookDelivery) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.payload, indent=2,
+                                                       ensure_ascii=False))
+
+    @admin.action(description="Retry now (failed deliveries)", permissions=["change"])
+    def retry_now(self, request, queryset) -> None:
+        now = timezone.now()
+        failed = queryset.filter(status=WebhookDelivery.Status.FAILED)
+        ids = list(failed.values_list("pk", flat=True))
+        endpoints = set(failed.values_list("endpoint_id", flat=True))
+        count = WebhookDelivery.objects.filter(pk__in=ids).update(
+            next_attempt_at=now, attempts=Least(F("attempts"), webhooks.MAX_ATTEMPTS - 1))
+        # The manager asks for it: the endpoints' rest after a failure does not hold them.
+        WebhookEndpoint.objects.filter(pk__in=endpoints).update(backoff_until=None)
+        if ids:
+            transaction.on_commit(lambda: webhooks.queue_sending(ids), robust=True)
+        self.message_user(request, f"{count} webhook deliveries will be attempted again now.",
+                          messages.SUCCESS)
+

@@ -120,6 +120,17 @@ class WebhookEndpoint(models.Model):
     events = models.JSONField(default=list, blank=True, help_text="The events sent here.")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Health, written by the senders with update() (no signals): while an endpoint fails, it
+    # gets one attempt a minute instead of one per event, so a dead receiver costs the task
+    # cluster almost nothing.
+    failing_since = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="First failed attempt since the last "
+        "success; empty: healthy.",
+    )
+    backoff_until = models.DateTimeField(
+        null=True, blank=True, editable=False,
+        help_text="After a failed attempt, nothing is sent here before this time.",
+    )
 
     class Meta:
         ordering = ["name", "id"]

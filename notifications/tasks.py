@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from notifications import channels
@@ -32,12 +32,29 @@ ERROR_CHARS = 2000
 S = Delivery.Status
 
 
-def due(now: datetime) -> Q:
-    """Deliveries a worker may claim now."""
+def due(now: datetime, max_attempts: int = MAX_ATTEMPTS) -> Q:
+    """Deliveries a worker may claim now (also webhook deliveries: same fields and statuses)."""
     return (
         Q(status=S.PENDING, next_attempt_at__isnull=True)
         | Q(status__in=[S.PENDING, S.FAILED, S.SENDING], next_attempt_at__lte=now)
-    ) & Q(attempts__lt=MAX_ATTEMPTS)
+    ) & Q(attempts__lt=max_attempts)
+
+
+def claim(queryset: QuerySet, pk: int, *, now: datetime, max_attempts: int = MAX_ATTEMPTS) -> bool:
+    """Take the delivery for one attempt if it is due: a conditional update, so of two workers
+    exactly one gets it; the claim ends at ``now + CLAIM`` (then another worker may take it)."""
+    return bool(queryset.filter(pk=pk).filter(due(now, max_attempts)).update(
+        status=S.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + CLAIM))
+
+
+def give_up_interrupted(queryset: QuerySet, *, now: datetime,
+                        max_attempts: int = MAX_ATTEMPTS) -> int:
+    """Deliveries whose last allowed attempt died half-way: failed for good (never claimed again,
+    as they may have gone out)."""
+    return queryset.filter(
+        status=S.SENDING, next_attempt_at__lte=now, attempts__gte=max_attempts
+    ).update(status=S.FAILED, next_attempt_at=None,
+             last_error="Interrupted while sending (it may have gone out); gave up.")
 
 
 def send_notifications(notification_ids: list[int], *, now: datetime | None = None) -> int:
@@ -71,10 +88,7 @@ def send_notifications(notification_ids: list[int], *, now: datetime | None = No
 def retry_failed_deliveries(*, now: datetime | None = None) -> int:
     """Attempt again the deliveries whose time has come (scheduled every minute)."""
     current = now or timezone.now()
-    Delivery.objects.filter(
-        status=S.SENDING, next_attempt_at__lte=current, attempts__gte=MAX_ATTEMPTS
-    ).update(status=S.FAILED, next_attempt_at=None,
-             last_error="Interrupted while sending (it may have gone out); gave up.")
+    give_up_interrupted(Delivery.objects, now=current)
     ids = Delivery.objects.filter(due(current)).order_by("next_attempt_at", "pk").values_list(
         "pk", flat=True)[:RETRY_BATCH]
     return attempt_deliveries(list(ids), now=now)
@@ -94,10 +108,7 @@ def attempt_deliveries(delivery_ids: Iterable[int], *, now: datetime | None = No
 def attempt(pk: int, *, now: datetime | None = None) -> bool:
     """Claim the delivery if it is due and send it; whether it went out now."""
     started = now or timezone.now()
-    claimed = Delivery.objects.filter(pk=pk).filter(due(started)).update(
-        status=S.SENDING, attempts=F("attempts") + 1, next_attempt_at=started + CLAIM
-    )
-    if not claimed:
+    if not claim(Delivery.objects, pk, now=started):
         return False  # not due, or another worker has it
     delivery = Delivery.objects.select_related("notification__recipient").get(pk=pk)
     try:

@@ -17,7 +17,8 @@ from django.db.models import Max, Q
 
 from agents.models import Agent
 from leads.models import Activity, Lead
-from notifications.models import Notification
+from notifications import webhooks
+from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, notify_many
 from routing import engine
 from routing.engine import Decision
@@ -73,7 +74,10 @@ def claim_offer(offer_id: int, agent: Agent, *, now: datetime) -> Lead:
         Activity.objects.create(lead_id=offer.lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
                                 created_at=now, body=f"Claimed by {agent.name}")
         _withdraw_others(offer.lead_id, offer.pk, now)
-        return Lead.objects.get(pk=offer.lead_id)
+        lead = Lead.objects.get(pk=offer.lead_id)
+        webhooks.emit(WebhookEvent.LEAD_CLAIMED, lead, now=now, config=config,
+                      data={"agent": agent, "via": "offer", "offer_id": offer.pk})
+        return lead
 
 
 def lock_lead(lead_id: int) -> None:
@@ -125,7 +129,10 @@ def claim_from_pond(lead_id: int, agent: Agent, *, now: datetime) -> Lead:
             raise ClaimRefused("Another agent claimed this lead first.")
         Activity.objects.create(lead_id=lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
                                 created_at=now, body=f"Claimed from the pond by {agent.name}")
-        return Lead.objects.get(pk=lead_id)
+        lead = Lead.objects.get(pk=lead_id)
+        webhooks.emit(WebhookEvent.LEAD_CLAIMED, lead, now=now,
+                      data={"agent": agent, "via": "pond"})
+        return lead
 
 
 def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None = None) -> bool:
@@ -170,14 +177,16 @@ def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None =
             f"Lead {lead} reassigned: no first contact in time",
             f"{idle_owner.name} logged no first contact; {decision.summary}", lead_id=lead.pk))
     _record(lead, decision, config, states, now, kind=kind, body=f"{why}: {decision.summary}",
-            extra=extra)
+            extra=extra, event_data={"why": why, "previous_owner": idle_owner})
     return True
 
 
 def _record(lead: Lead, decision: Decision, config: engine.RoutingConfig,
             states: dict[tuple[int, str], RotationState], now: datetime, *, kind: str,
-            body: str, actor: Agent | None = None, extra: Iterable[Message] = ()) -> None:
-    """Save a decision taken after arrival: the lead, its record, offers, timeline, messages."""
+            body: str, actor: Agent | None = None, extra: Iterable[Message] = (),
+            event_data: dict | None = None) -> None:
+    """Save a decision taken after arrival: the lead, its record, offers, timeline, messages
+    and webhook events (``event_data`` added to each)."""
     _save_rotations(decision, states)
     apply_decision(lead, decision, config, now)
     lead.save()
@@ -185,12 +194,15 @@ def _record(lead: Lead, decision: Decision, config: engine.RoutingConfig,
         lead=lead, created_at=now, outcome=decision.outcome, reason=decision.reason,
         rule_id=decision.rule_id, rule_name=decision.rule_name, agent_id=decision.agent_id,
         lender_id=decision.lender_id, summary=decision.summary, trace=decision.trace,
-        round=lead.routing_round, rule_version=Rule.history.filter(id=decision.rule_id).aggregate(v=Max("history_id"))["v"])
+        round=lead.routing_round,
+        rule_version=Rule.history.filter(id=decision.rule_id).aggregate(v=Max("history_id"))["v"])
     offers = offers_for(lead, decision, config, now)
     if offers:
         Offer.objects.bulk_create(offers)
     Activity.objects.create(lead=lead, kind=kind, actor=actor, created_at=now, body=body)
     notify_many([*routed_messages(lead, decision, config, offers), *extra], now=now)
+    webhooks.emit_many(webhooks.decision_events(lead, decision, config, offers,
+                                                **(event_data or {})), now=now, config=config)
 
 
 def return_to_routing(lead_id: int, *, by: Agent | None, now: datetime) -> Decision:
@@ -214,7 +226,8 @@ def return_to_routing(lead_id: int, *, by: Agent | None, now: datetime) -> Decis
                                                          states.items()}, loads=loads)
         who = f" by {by.name}" if by else ""
         _record(lead, decision, config, states, now, kind=Activity.Kind.REASSIGNED, actor=by,
-                body=f"Returned to routing{who}: {decision.summary}")
+                body=f"Returned to routing{who}: {decision.summary}",
+                event_data={"why": f"Returned to routing{who}", "by": by})
         return decision
 
 
@@ -254,6 +267,8 @@ def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) 
         notify_many([Message([agent.pk], Notification.Event.LEAD_ASSIGNED,
                              f"New lead: {lead}", "Assigned by a manager.", lead_id=lead.pk)],
                     now=now)
+        webhooks.emit(WebhookEvent.LEAD_ASSIGNED, lead, now=now,
+                      data={"agent": agent, "reason": "manager", "by": by})
         return lead
 
 

@@ -40,7 +40,8 @@ from django.utils import timezone
 from agents.models import Agent
 from leads.isa import facts_lines, qualification_facts
 from leads.models import Activity, Lead
-from notifications.models import Notification
+from notifications import webhooks
+from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, notify_many
 from routing import engine
 from routing.engine import (
@@ -395,6 +396,13 @@ def hand_off(
                 data={"handoff": handoff.pk, "target": handoff.target_name,
                       "note": handoff.note, "facts": facts})
             notify_many(_handoff_messages(lead, handoff, decision, config, offers), now=now)
+            webhooks.emit_many([
+                webhooks.Event(WebhookEvent.LEAD_HANDED_OFF, lead, {
+                    "isa": holder, "by": isa, "target": handoff.target_name or None,
+                    "outcome": decision.outcome, "summary": decision.summary,
+                    "note": handoff.note, "facts": facts}),
+                *webhooks.decision_events(lead, decision, config, offers, handoff=True),
+            ], now=now, config=config)
             return handoff
     except IntegrityError as exc:  # the one-open-hand-off index: someone was faster
         if Handoff.objects.filter(lead_id=lead_id, status__in=Handoff.OPEN).exists():
@@ -519,8 +527,15 @@ def _contacted(handoff: Handoff, agent_id: int | None, *, now: datetime) -> None
     handoff.save(update_fields=["status", "contacted_at", "closed_at"])
     # The ISA's first contact already set the lead's first_contact_at: the agent's moves the
     # agent's own status on, as a first contact does.
-    Lead.objects.filter(pk=handoff.lead_id, status=Lead.Status.ASSIGNED).update(
+    contacted = Lead.objects.filter(pk=handoff.lead_id, status=Lead.Status.ASSIGNED).update(
         status=Lead.Status.CONTACTED)
+    config = routing_config()
+    if contacted and webhooks.wanted(WebhookEvent.LEAD_CONTACTED, config):
+        lead = Lead.objects.get(pk=handoff.lead_id)
+        if lead.first_contact_at is not None:  # else log_activity tells it (speed to lead)
+            webhooks.emit(WebhookEvent.LEAD_CONTACTED, lead, now=now, config=config, data={
+                "agent": config.agents.get(agent_id), "contacted_at": now,
+                "after_handoff": True})
 
 
 def _taken_over(handoff: Handoff, *, now: datetime) -> None:
@@ -601,6 +616,8 @@ def _move_on(handoff: Handoff, lead: Lead, *, now: datetime, why: str,
     else:
         messages.extend(_handoff_messages(lead, handoff, decision, config, offers))
     notify_many(messages, now=now)
+    webhooks.emit_many(webhooks.decision_events(lead, decision, config, offers, why=why,
+                                                handoff=True), now=now, config=config)
     return decision
 
 
@@ -639,6 +656,11 @@ def _back_to_isa(handoff: Handoff, lead: Lead, *, now: datetime, why: str) -> No
                                 f"Lead {lead} went back to the ISA",
                                 f"{why}.", lead_id=lead.pk))
     notify_many(messages, now=now)
+    back = {"reason": "back_to_isa", "why": why, "summary": summary, "handoff": True}
+    webhooks.emit_many([webhooks.Event(WebhookEvent.LEAD_ESCALATED, lead,
+                                       {**back, "escalated_to": isa}),
+                        webhooks.Event(WebhookEvent.LEAD_ASSIGNED, lead, {**back, "agent": isa})],
+                       now=now)
 
 
 # --- The first-contact clock -----------------------------------------------------------------

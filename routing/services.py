@@ -21,7 +21,8 @@ from django.urls import reverse
 
 from agents.models import Agent
 from leads.models import Activity, Lead
-from notifications.models import Notification
+from notifications import webhooks
+from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, notify_many
 from routing import engine
 from routing.engine import Cursor, Decision, ExistingLead, LeadFacts, Loads, RoutingConfig
@@ -219,6 +220,7 @@ class _Batch:
         self.pending: list[tuple[Lead, Decision]] = []
         self.again: list[tuple[Lead, Decision]] = []
         self.messages: list[Message] = []
+        self.events: list[webhooks.Event] = []
 
     def run(self) -> list[RoutingResult]:
         decisions: list[tuple[Lead, Decision]] = []
@@ -248,6 +250,7 @@ class _Batch:
             [d.existing_lead_id for _, d in self.again]) if self.again else {}
         self._registered_again(first_leads)
         notify_many(self.messages, now=self.leads[0].received_at)
+        webhooks.emit_many(self.events, now=self.leads[0].received_at, config=self.config)
         return [self._result(lead, decision, first_leads) for lead, decision in decisions]
 
     def _flush(self) -> None:
@@ -268,6 +271,8 @@ class _Batch:
                 if self.known.get(key) is lead:
                     self.known[key] = ExistingLead(lead.pk, lead.owner_id)
             self.messages.extend(routed_messages(lead, decision, self.config, offers))
+            self.events.append(webhooks.Event(WebhookEvent.LEAD_CREATED, lead))
+            self.events.extend(webhooks.decision_events(lead, decision, self.config, offers))
         self.pending = []
 
     def _save_rotations(self) -> None:

@@ -1,4 +1,4 @@
-"""Test data: agents, rosters, shifts, rules and leads."""
+"""Test data: agents, rosters, shifts, rules, leads and webhook endpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember, Shift
 from leads.models import Lead
+from notifications.models import WebhookEndpoint, WebhookEvent
 from routing.models import Rule, RuleCriterion, RuleWindow
 
 
@@ -94,3 +95,15 @@ class LeadFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"lead{n}@example.org")
     email_normalized = factory.SelfAttribute("email")
     received_at = factory.LazyFunction(timezone.now)
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """An active endpoint subscribed to every event (saved: the subscriber cache expires)."""
+
+    class Meta:
+        model = WebhookEndpoint
+
+    name = factory.Sequence(lambda n: f"Receiver {n}")
+    url = factory.Sequence(lambda n: f"https://crm{n}.example.com/hooks")
+    secret = factory.Sequence(lambda n: f"whsec_test_{n}")
+    events = factory.LazyFunction(lambda: list(WebhookEvent.values))

@@ -1,0 +1,496 @@
+"""The agent API (``/api/v1/agent/...``) for the phone app, and the token login.
+
+Thin on purpose: each view calls what the agent's web pages call (``routing.claims``,
+``leads.services.log_activity``, ``agents.services.set_accepting_leads``) and picks leads with
+the pages' own ``leads.views.visible_leads``, so the API and the pages never disagree. An
+agent reaches only their own leads and offers: anyone else's answers 404, exactly like an id
+that does not exist. Managers (and superusers, for reading) see every lead, as on the pages.
+
+The plumbing shared with ``leads.manager_api`` lives here too: token or session
+authentication, errors as ``{"errors": {field: message}}`` like the intake API, and the error
+answers declared in the schema (so schemathesis can hold every answer to it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView, exception_handler
+
+from agents.services import set_accepting_leads
+from leads.api_serializers import (
+    ActivityCreateSerializer,
+    ActivitySerializer,
+    AgentLeadDetailSerializer,
+    AgentLeadSerializer,
+    ApiErrorsSerializer,
+    AvailabilitySerializer,
+    DeclineAnswerSerializer,
+    LeadEssentialsSerializer,
+    OfferSerializer,
+    TokenAnswerSerializer,
+    TokenRequestSerializer,
+)
+from leads.isa import is_manager
+from leads.models import Activity, Lead
+from leads.services import log_activity
+from leads.views import get_visible_lead, visible_leads
+from routing.claims import (
+    ClaimRefused,
+    claim_from_pond,
+    claim_offer,
+    decline_offer,
+    open_offers_for,
+    pond_leads,
+)
+from routing.models import Brokerage, Offer
+from routing.selectors import countdown, routing_config
+
+MAX_ID = 2**63 - 1  # the largest id a database column holds; larger ones are simply not found
+LOGIN_RATE_PER_MINUTE = 10  # default of settings.API_LOGIN_RATE_PER_MINUTE, per username
+
+# --- errors -----------------------------------------------------------------------------------
+
+# The key of a one-message error, by status (validation errors are keyed by field).
+ERROR_KEYS = {400: "body", 401: "auth", 403: "permission", 404: "not_found", 405: "method",
+              406: "accept", 409: "claim", 415: "body", 429: "rate"}
+
+
+class Conflict(exceptions.APIException):
+    """The action lost against the current state (someone was faster, the time is up)."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The action is no longer possible."
+    default_code = "conflict"
+
+
+def _flatten(data: Any, key: str) -> Iterator[tuple[str, str]]:
+    if isinstance(data, dict):
+        for name, value in data.items():
+            name = "body" if name == "non_field_errors" else str(name)
+            yield from _flatten(value, f"{key}.{name}" if key else name)
+    elif isinstance(data, list | tuple) and any(isinstance(v, dict | list) for v in data):
+        for index, value in enumerate(data):
+            yield from _flatten(value, f"{key}.{index}" if key else str(index))
+    elif isinstance(data, list | tuple):
+        yield key or "body", " ".join(str(v) for v in data)
+    else:
+        yield key or "body", str(data)
+
+
+def error_map(data: Any, status_code: int) -> dict[str, str]:
+    """DRF's error data as ``{field: message}``: one plain message per field."""
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        return {ERROR_KEYS.get(status_code, "detail"): str(data["detail"])}
+    return dict(_flatten(data, ""))
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler (status, ``WWW-Authenticate``, ``Retry-After``), with our error body."""
+    response = exception_handler(exc, context)
+    if response is not None:
+        response.data = {"errors": error_map(response.data, response.status_code)}
+    return response
+
+
+def api_error(description: str, example: dict[str, str]) -> OpenApiResponse:
+    return OpenApiResponse(ApiErrorsSerializer, description=description, examples=[
+        OpenApiExample(next(iter(example)), value={"errors": example}, response_only=True)])
+
+
+ERRORS: dict[int, OpenApiResponse] = {
+    400: api_error("Invalid body or parameters: every field's error.",
+                   {"kind": '"visit" is not a valid choice.'}),
+    401: api_error("No credentials, or an unknown token: send `Authorization: Token <key>`.",
+                   {"auth": "Authentication credentials were not provided."}),
+    403: api_error("Logged in, but not allowed here.",
+                   {"permission": "Your login is not linked to an agent."}),
+    404: api_error("No such object, or not yours (another agent's lead or offer), or a page "
+                   "past the end of the list.", {"not_found": "No such lead."}),
+    409: api_error("Too late: someone else claimed it first, or the claim window closed.",
+                   {"claim": "Another agent claimed this lead first."}),
+    415: api_error("The body is not JSON (`Content-Type: application/json`).",
+                   {"body": 'Unsupported media type "text/plain" in request.'}),
+    429: api_error("Too many attempts; retry after `Retry-After` seconds.",
+                   {"rate": "Request was throttled. Expected available in 42 seconds."}),
+}
+
+
+def errors(*codes: int) -> dict[int, OpenApiResponse]:
+    """The documented error answers of an operation."""
+    return {code: ERRORS[code] for code in codes}
+
+
+def id_param(name: str, what: str) -> OpenApiParameter:
+    return OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                            OpenApiParameter.PATH, description=f"The {what}'s id.")
+
+
+def checked_id(value: int, what: str) -> int:
+    """Ids past any column's range are not found (SQLite would overflow on them)."""
+    if value > MAX_ID:
+        raise exceptions.NotFound({"not_found": f"No such {what}."})
+    return value
+
+
+# --- the views' common ground -----------------------------------------------------------------
+
+
+class ApiMixin:
+    """Token or session authentication, JSON (and the browsable API), errors as ours."""
+
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
+    def get_exception_handler(self) -> Any:
+        return api_exception_handler
+
+
+class IsAgent(BasePermission):
+    """A login linked to an agent (as the pages' ``agent_required``); a superuser without one
+    may read leads where the view allows it (``superuser_reads``), as on the pages."""
+
+    message = "Your login is not linked to an agent."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not (user and user.is_authenticated):
+            return False
+        if getattr(user, "agent", None) is not None:
+            return True
+        return (request.method in SAFE_METHODS and user.is_superuser
+                and getattr(view, "superuser_reads", False))
+
+
+class AgentMixin(ApiMixin):
+    """Sets ``request.agent`` and ``request.is_manager`` as the pages do, for their helpers."""
+
+    permission_classes = [IsAgent]
+    superuser_reads = False
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication and permissions first
+        request.agent = getattr(request.user, "agent", None)
+        request.is_manager = request.user.is_superuser or is_manager(request.agent)
+
+
+class AgentView(AgentMixin, APIView):
+    pass
+
+
+def visible_lead(request: Request, lead_id: int) -> Lead:
+    """The lead if this user may open it (the pages' rule), else 404."""
+    return get_visible_lead(request, checked_id(lead_id, "lead"))
+
+
+def lead_answer(lead: Lead) -> Response:
+    lead = Lead.objects.select_related("owner", "rule").get(pk=lead.pk)
+    return Response(AgentLeadDetailSerializer(lead).data)
+
+
+# --- offers -----------------------------------------------------------------------------------
+
+
+def offer_rows(offers: Any, now: datetime) -> list[dict[str, Any]]:
+    """Open offers with their running countdown; contact details only if the brokerage shows
+    them before the claim."""
+    config = routing_config()
+    hide_contact = Brokerage.load().hide_contact_until_claimed
+    rows = []
+    for offer in offers:
+        clock = countdown(offer.deadline, now, config)
+        rows.append({
+            "id": offer.pk, "status": offer.status, "offered_at": offer.offered_at,
+            "clock_starts_at": offer.clock_starts_at, "deadline": offer.deadline,
+            "seconds_left": int(clock["seconds_left"]), "clock_running": bool(clock["running"]),
+            "lead": offer.lead, "contact": None if hide_contact else offer.lead,
+        })
+    return rows
+
+
+class OffersView(AgentView):
+    @extend_schema(
+        operation_id="agent_offers", summary="My open offers", tags=["agent"],
+        description="Leads offered to me, nearest deadline first. The countdown runs only "
+                    "inside the brokerage's actionable window.",
+        responses={200: OfferSerializer(many=True), **errors(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        rows = offer_rows(open_offers_for(request.agent), timezone.now())
+        return Response(OfferSerializer(rows, many=True).data)
+
+
+class OfferClaimView(AgentView):
+    @extend_schema(
+        operation_id="agent_offer_claim", summary="Claim an offer", tags=["agent"],
+        description="The first claim wins; a late or lost claim answers 409 with the reason. "
+                    "The answer is the lead, with its contact details.",
+        request=None, parameters=[id_param("id", "offer")],
+        responses={200: AgentLeadDetailSerializer, **errors(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        try:
+            lead = claim_offer(checked_id(id, "offer"), request.agent, now=timezone.now())
+        except Offer.DoesNotExist:
+            raise exceptions.NotFound({"not_found": "No such offer."}) from None
+        except ClaimRefused as refused:
+            raise Conflict({"claim": str(refused)}) from None
+        return lead_answer(lead)
+
+
+class OfferDeclineView(AgentView):
+    @extend_schema(
+        operation_id="agent_offer_decline", summary="Decline an offer", tags=["agent"],
+        description="Pass on the lead: it goes to the next agent at once (or escalates).",
+        request=None, parameters=[id_param("id", "offer")],
+        responses={200: DeclineAnswerSerializer, **errors(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        try:
+            decline_offer(checked_id(id, "offer"), request.agent, now=timezone.now())
+        except Offer.DoesNotExist:
+            raise exceptions.NotFound({"not_found": "No such offer."}) from None
+        except ClaimRefused as refused:
+            raise Conflict({"decline": str(refused)}) from None
+        return Response({"offer": id, "status": "declined",
+                         "message": "You passed on this lead; it goes to the next agent."})
+
+
+# --- my leads ---------------------------------------------------------------------------------
+
+
+class AgentLeadFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=Lead.Status.choices)
+    mine = filters.BooleanFilter(method="only_mine",
+                                 help_text="Managers: only the leads I own (agents: always).")
+
+    class Meta:
+        model = Lead
+        fields = ["status", "mine"]
+
+    def only_mine(self, leads: QuerySet[Lead], name: str, value: bool) -> QuerySet[Lead]:
+        if not value:
+            return leads
+        agent = getattr(self.request, "agent", None)
+        return leads.filter(owner=agent) if agent is not None else leads.none()
+
+
+class AgentLeadsView(AgentMixin, generics.ListAPIView):
+    queryset = Lead.objects.none()
+    serializer_class = AgentLeadSerializer
+    filterset_class = AgentLeadFilter
+    superuser_reads = True
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        if getattr(self, "swagger_fake_view", False):  # the schema generator's dry run
+            return Lead.objects.none()
+        return visible_leads(self.request).order_by("-received_at", "-id")
+
+    @extend_schema(
+        operation_id="agent_leads", summary="My leads", tags=["agent"],
+        description="My leads, newest first (managers: every lead).",
+        responses={200: AgentLeadSerializer(many=True), **errors(400, 401, 403, 404)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class AgentLeadView(AgentView):
+    superuser_reads = True
+
+    @extend_schema(
+        operation_id="agent_lead", summary="A lead", tags=["agent"],
+        description="One of my leads, with its contact details and why it came to me.",
+        parameters=[id_param("id", "lead")],
+        responses={200: AgentLeadDetailSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request: Request, id: int) -> Response:
+        return lead_answer(visible_lead(request, id))
+
+
+class ActivitiesView(AgentMixin, generics.ListAPIView):
+    queryset = Activity.objects.none()
+    serializer_class = ActivitySerializer
+    superuser_reads = True
+
+    def get_queryset(self) -> QuerySet[Activity]:
+        if getattr(self, "swagger_fake_view", False):
+            return Activity.objects.none()
+        lead = visible_lead(self.request, self.kwargs["id"])
+        return lead.activities.select_related("actor").order_by("created_at", "id")
+
+    @extend_schema(
+        operation_id="agent_lead_activities", summary="A lead's timeline", tags=["agent"],
+        parameters=[id_param("id", "lead")],
+        responses={200: ActivitySerializer(many=True), **errors(401, 403, 404)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="agent_lead_log", summary="Log an activity", tags=["agent"],
+        description="A call, text, email or meeting (the owner's first one is the first "
+                    "contact: it stops the first-contact clock), or a note.",
+        parameters=[id_param("id", "lead")], request=ActivityCreateSerializer,
+        responses={201: ActivitySerializer, **errors(400, 401, 403, 404, 415)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        if request.agent is None:  # a superuser without an agent reads, but does not log
+            self.permission_denied(request, IsAgent.message)
+        lead = visible_lead(request, id)
+        body = ActivityCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        activity = log_activity(lead, request.agent, body.validated_data["kind"],
+                                body.validated_data["body"], now=timezone.now())
+        return Response(ActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
+
+
+class ActivityView(AgentView):
+    superuser_reads = True
+
+    @extend_schema(
+        operation_id="agent_lead_activity", summary="One entry of a lead's timeline",
+        tags=["agent"], parameters=[id_param("id", "lead"), id_param("activity_id", "activity")],
+        responses={200: ActivitySerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request: Request, id: int, activity_id: int) -> Response:
+        lead = visible_lead(request, id)
+        activity = (lead.activities.select_related("actor")
+                    .filter(pk=checked_id(activity_id, "activity")).first())
+        if activity is None:
+            raise exceptions.NotFound({"not_found": "No such activity."})
+        return Response(ActivitySerializer(activity).data)
+
+
+# --- the pond ---------------------------------------------------------------------------------
+
+
+class PondView(AgentMixin, generics.ListAPIView):
+    queryset = Lead.objects.none()
+    serializer_class = LeadEssentialsSerializer
+
+    def get_queryset(self) -> QuerySet[Lead]:
+        return pond_leads()
+
+    @extend_schema(
+        operation_id="agent_pond", summary="The pond", tags=["agent"],
+        description="Leads nobody has, oldest first; any agent may claim one. No contact "
+                    "details until claimed.",
+        responses={200: LeadEssentialsSerializer(many=True), **errors(401, 403, 404)},
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class PondClaimView(AgentView):
+    @extend_schema(
+        operation_id="agent_pond_claim", summary="Claim a lead from the pond", tags=["agent"],
+        description="The first claim wins; the others get 409.",
+        request=None, parameters=[id_param("id", "lead")],
+        responses={200: AgentLeadDetailSerializer, **errors(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        try:
+            lead = claim_from_pond(checked_id(id, "lead"), request.agent, now=timezone.now())
+        except Lead.DoesNotExist:
+            raise exceptions.NotFound({"not_found": "No such lead."}) from None
+        except ClaimRefused as refused:
+            raise Conflict({"claim": str(refused)}) from None
+        return lead_answer(lead)
+
+
+# --- availability -----------------------------------------------------------------------------
+
+
+class AvailabilityView(AgentView):
+    @extend_schema(
+        operation_id="agent_availability", summary="Am I receiving leads?", tags=["agent"],
+        responses={200: AvailabilitySerializer, **errors(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"accepting_leads": request.agent.accepting_leads})
+
+    @extend_schema(
+        operation_id="agent_availability_set", summary="Pause or resume", tags=["agent"],
+        description="A paused agent keeps their place in rotations but is skipped.",
+        request=AvailabilitySerializer,
+        responses={200: AvailabilitySerializer, **errors(400, 401, 403, 415)},
+    )
+    def put(self, request: Request) -> Response:
+        body = AvailabilitySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        accepting = body.validated_data["accepting_leads"]
+        if accepting != request.agent.accepting_leads:
+            set_accepting_leads(request.agent, accepting)
+        return Response({"accepting_leads": request.agent.accepting_leads})
+
+
+# --- the token login --------------------------------------------------------------------------
+
+
+class LoginRateThrottle(SimpleRateThrottle):
+    """Attempts per username and minute (``API_LOGIN_RATE_PER_MINUTE``): guessing one
+    person's password stays slow from however many addresses."""
+
+    scope = "login"
+
+    def get_rate(self) -> str:
+        return f"{getattr(settings, 'API_LOGIN_RATE_PER_MINUTE', LOGIN_RATE_PER_MINUTE)}/min"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        data = request.data if hasattr(request.data, "get") else {}
+        username = str(data.get("username") or "").strip().lower()
+        return self.cache_format % {"scope": self.scope, "ident": username or
+                                    self.get_ident(request)}
+
+
+class TokenView(ObtainAuthToken):
+    """``POST /api/v1/auth/token/``: username and password for the login's API token."""
+
+    authentication_classes: list = []
+    throttle_classes = [LoginRateThrottle]
+    parser_classes = [JSONParser, FormParser]
+    renderer_classes = [JSONRenderer]
+
+    def get_exception_handler(self) -> Any:
+        return api_exception_handler
+
+    @extend_schema(
+        operation_id="auth_token", summary="Get my API token", tags=["auth"],
+        description="The same login as the web pages (username: the agent's email). The "
+                    "token stays valid until revoked; send it as `Authorization: Token <key>`.",
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenAnswerSerializer,
+            400: api_error("Missing fields, or wrong username or password.",
+                           {"credentials": "Unable to log in with provided credentials."}),
+            **errors(415, 429),
+        },
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            problems = dict(serializer.errors)
+            if "non_field_errors" in problems:
+                problems["credentials"] = problems.pop("non_field_errors")
+            raise exceptions.ValidationError(problems)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})

@@ -1,0 +1,393 @@
+"""Serializers of the agent API and the manager API (read-only answers, and the few bodies).
+
+They only shape and document what the services return; the rules themselves (who may see a
+lead, what a claim needs, which activities an agent may log) stay in the services and forms
+the web pages use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from agents.models import Agent, Roster
+from leads.models import Activity, Lead
+from leads.services import speed_to_lead
+from leads.views import ActivityForm, area
+from routing.admin_views import criteria_text, when_text
+from routing.engine import render_trace
+from routing.models import Offer, Rule, RuleCriterion
+
+# --- small pieces -----------------------------------------------------------------------------
+
+
+class ApiErrorsSerializer(serializers.Serializer):
+    """Every problem, one plain message per field (or ``auth``, ``permission``, ``claim``...)."""
+
+    errors = serializers.DictField(child=serializers.CharField())
+
+
+def phone_text(phone: Any) -> str:
+    """A phone number as E.164 (``+13125550101``), or "" when there is none."""
+    return phone.as_e164 if phone else ""
+
+
+def is_overdue(lead: Lead, now: Any = None) -> bool:
+    """No first contact yet and its deadline has passed (as the pages and the admin say)."""
+    now = now or timezone.now()
+    return bool(lead.first_contact_due_at and lead.first_contact_at is None
+                and lead.first_contact_due_at <= now)
+
+
+class AgentRefSerializer(serializers.Serializer):
+    """Who: an agent, ISA, lender or manager."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+
+
+class NamedRefSerializer(serializers.Serializer):
+    """A roster or a rule, by id and name."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class ContactSerializer(serializers.Serializer):
+    """How to reach the person (empty strings for what the lead did not give)."""
+
+    email = serializers.CharField(allow_blank=True)
+    phone = serializers.SerializerMethodField(help_text="E.164, e.g. +13125550101.")
+
+    def get_phone(self, lead: Lead) -> str:
+        return phone_text(lead.phone)
+
+
+def _price() -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=14, decimal_places=2, coerce_to_string=False,
+                                    allow_null=True)
+
+
+class LeadEssentialsSerializer(serializers.Serializer):
+    """What an agent sees of a lead before deciding: no contact details."""
+
+    id = serializers.IntegerField()
+    name = serializers.SerializerMethodField()
+    source = serializers.CharField(allow_blank=True)
+    lead_type = serializers.CharField(allow_blank=True, help_text="buyer, seller or empty.")
+    price = _price()
+    city = serializers.CharField(allow_blank=True)
+    neighborhood = serializers.CharField(allow_blank=True)
+    zip_code = serializers.CharField(allow_blank=True)
+    area = serializers.SerializerMethodField(help_text="Neighborhood, city and zip in one line.")
+    message = serializers.CharField(allow_blank=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    received_at = serializers.DateTimeField()
+
+    def get_name(self, lead: Lead) -> str:
+        return lead.full_name or "(no name)"
+
+    def get_area(self, lead: Lead) -> str:
+        return area(lead)
+
+
+# --- the agent API ----------------------------------------------------------------------------
+
+
+class OfferSerializer(serializers.Serializer):
+    """A lead offered to the agent, to claim before ``deadline``."""
+
+    id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Offer.Status.choices)
+    offered_at = serializers.DateTimeField()
+    clock_starts_at = serializers.DateTimeField(
+        help_text="When the claim clock starts (the brokerage's actionable window).")
+    deadline = serializers.DateTimeField(help_text="Claim by then.")
+    seconds_left = serializers.IntegerField(
+        help_text="Running seconds left: the clock stops outside the actionable window.")
+    clock_running = serializers.BooleanField(
+        help_text="False at night (outside the actionable window): the clock is paused.")
+    lead = LeadEssentialsSerializer()
+    contact = ContactSerializer(
+        allow_null=True, help_text="Null while the brokerage hides contact details until the "
+                                   "lead is claimed.")
+
+
+class DeclineAnswerSerializer(serializers.Serializer):
+    offer = serializers.IntegerField()
+    status = serializers.CharField(help_text="Always `declined`.")
+    message = serializers.CharField()
+
+
+class RoutingRecordSerializer(serializers.Serializer):
+    """One routing decision and why, in plain words (indented lines belong to the rule above)."""
+
+    at = serializers.DateTimeField(source="created_at")
+    outcome = serializers.CharField()
+    summary = serializers.CharField()
+    lines = serializers.SerializerMethodField()
+
+    def get_lines(self, record: Any) -> list[str]:
+        return render_trace(record.trace)
+
+
+class AgentLeadSerializer(LeadEssentialsSerializer):
+    """One of the agent's leads (managers: any lead), with its contact details."""
+
+    status = serializers.ChoiceField(choices=Lead.Status.choices)
+    owner = AgentRefSerializer(allow_null=True)
+    contact = serializers.SerializerMethodField()
+    assigned_at = serializers.DateTimeField(allow_null=True)
+    first_contact_at = serializers.DateTimeField(allow_null=True)
+    first_contact_due_at = serializers.DateTimeField(
+        allow_null=True, help_text="Log a first contact by then, or the lead moves on.")
+    overdue = serializers.SerializerMethodField()
+
+    @extend_schema_field(ContactSerializer)
+    def get_contact(self, lead: Lead) -> dict[str, str]:
+        return ContactSerializer(lead).data
+
+    def get_overdue(self, lead: Lead) -> bool:
+        return is_overdue(lead)
+
+
+class AgentLeadDetailSerializer(AgentLeadSerializer):
+    """A lead's page: everything about it, and why it came to its owner."""
+
+    county = serializers.CharField(allow_blank=True)
+    mls_region = serializers.CharField(allow_blank=True)
+    property_type = serializers.CharField(allow_blank=True)
+    site = serializers.CharField(allow_blank=True)
+    listing_ref = serializers.CharField(allow_blank=True)
+    score = serializers.IntegerField(allow_null=True)
+    rule = serializers.CharField(source="rule.name", allow_null=True, default=None)
+    speed_to_lead_seconds = serializers.SerializerMethodField(
+        help_text="From arrival to the owner's first logged contact; null until then.")
+    routing = serializers.SerializerMethodField()
+
+    def get_speed_to_lead_seconds(self, lead: Lead) -> int | None:
+        speed = speed_to_lead(lead)
+        return int(speed.total_seconds()) if speed is not None else None
+
+    @extend_schema_field(RoutingRecordSerializer(many=True))
+    def get_routing(self, lead: Lead) -> list[dict[str, Any]]:
+        records = lead.routing_records.order_by("created_at", "id")
+        return RoutingRecordSerializer(records, many=True).data
+
+
+class ActivitySerializer(serializers.Serializer):
+    """One entry of a lead's timeline."""
+
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=Activity.Kind.choices)
+    label = serializers.CharField(source="get_kind_display")
+    body = serializers.CharField(allow_blank=True)
+    actor = AgentRefSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class ActivityCreateSerializer(serializers.Serializer):
+    """A call, text, email or meeting (each counts as the first contact), or a note."""
+
+    kind = serializers.ChoiceField(choices=ActivityForm.KINDS)
+    body = serializers.CharField(required=False, allow_blank=True, max_length=5000,
+                                 default="", help_text="Notes; required for a note.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The page's own form decides (a note needs text), so both say the same."""
+        form = ActivityForm({"kind": attrs["kind"], "body": attrs.get("body", "")})
+        if not form.is_valid():
+            raise serializers.ValidationError(
+                {name: " ".join(errors) for name, errors in form.errors.items()})
+        return {"kind": form.cleaned_data["kind"], "body": form.cleaned_data["body"].strip()}
+
+
+class AvailabilitySerializer(serializers.Serializer):
+    accepting_leads = serializers.BooleanField(
+        help_text="False: paused (keeps their place in rotations, but is skipped).")
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(help_text="The login: the agent's email.")
+    password = serializers.CharField(style={"input_type": "password"})
+
+
+class TokenAnswerSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
+# --- the manager API --------------------------------------------------------------------------
+
+
+class ManagerAgentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    phone = serializers.SerializerMethodField()
+    role = serializers.ChoiceField(choices=Agent.Role.choices)
+    is_active = serializers.BooleanField()
+    accepting_leads = serializers.BooleanField()
+    max_open_leads = serializers.IntegerField(allow_null=True)
+    max_leads_per_day = serializers.IntegerField(allow_null=True)
+    zip_codes = serializers.ListField(child=serializers.CharField())
+    specialties = serializers.ListField(child=serializers.CharField())
+    open_leads = serializers.IntegerField(help_text="Leads held, assigned or contacted.")
+    rosters = serializers.SerializerMethodField()
+
+    def get_phone(self, agent: Agent) -> str:
+        return phone_text(agent.phone)
+
+    @extend_schema_field(NamedRefSerializer(many=True))
+    def get_rosters(self, agent: Agent) -> list[dict[str, Any]]:
+        return [{"id": r.pk, "name": r.name} for r in agent.rosters.all()]
+
+
+class RosterMemberSerializer(serializers.Serializer):
+    agent = AgentRefSerializer()
+    position = serializers.IntegerField()
+    leads_per_round = serializers.IntegerField(
+        help_text="Consecutive leads per turn; 0 = enrolled but receives none.")
+
+
+class RosterSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    members = RosterMemberSerializer(many=True, source="members.all")
+    rules = serializers.SerializerMethodField(help_text="Rules that route to this roster.")
+
+    @extend_schema_field(NamedRefSerializer(many=True))
+    def get_rules(self, roster: Roster) -> list[dict[str, Any]]:
+        return [{"id": r.pk, "name": r.name} for r in roster.rules.all()]
+
+
+class CriterionSerializer(serializers.Serializer):
+    field = serializers.ChoiceField(choices=RuleCriterion.Field.choices)
+    value = serializers.CharField()
+
+
+@extend_schema_field({"type": "string", "pattern": "^[0-2][0-9]:[0-5][0-9]$",
+                      "example": "08:00", "description": "HH:MM, brokerage time."})
+class ClockTimeField(serializers.Field):
+    """A time of day as in the routing file (``08:00``): OpenAPI's ``time`` needs an offset,
+    and these are wall-clock times of the brokerage."""
+
+    def to_representation(self, value: Any) -> str:
+        return f"{value:%H:%M}"
+
+
+class WindowSerializer(serializers.Serializer):
+    """Days and times when the rule applies; an end before the start runs past midnight."""
+
+    days = serializers.ListField(child=serializers.CharField())
+    start = ClockTimeField()
+    end = ClockTimeField()
+
+
+class RuleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    priority = serializers.IntegerField(help_text="Top-down: lower goes first.")
+    is_active = serializers.BooleanField()
+    is_catch_all = serializers.BooleanField()
+    criteria_text = serializers.SerializerMethodField(help_text="The criteria in words.")
+    criteria = CriterionSerializer(many=True, source="criteria.all")
+    when_text = serializers.SerializerMethodField(help_text="When the rule applies, in words.")
+    windows = WindowSerializer(many=True, source="windows.all")
+    roster = NamedRefSerializer()
+    selection = serializers.ChoiceField(choices=Rule.Selection.choices)
+    delivery = serializers.ChoiceField(choices=Rule.Delivery.choices)
+    lender_roster = NamedRefSerializer(allow_null=True)
+    add_tags = serializers.ListField(child=serializers.CharField())
+    claim_timeout_minutes = serializers.IntegerField()
+    escalate_to = AgentRefSerializer(allow_null=True)
+    after_hours = serializers.ChoiceField(choices=Rule.AfterHours.choices)
+    first_contact_minutes = serializers.IntegerField(allow_null=True)
+
+    def get_criteria_text(self, rule: Rule) -> str:
+        return criteria_text(rule, rule.criteria.all())
+
+    def get_when_text(self, rule: Rule) -> str:
+        return when_text(rule.windows.all())
+
+
+class ManagerLeadSerializer(AgentLeadSerializer):
+    """A lead in the manager's list."""
+
+    rule = NamedRefSerializer(allow_null=True)
+    lender = AgentRefSerializer(allow_null=True)
+    in_pond = serializers.SerializerMethodField()
+
+    def get_in_pond(self, lead: Lead) -> bool:
+        return lead.status == Lead.Status.UNASSIGNED and lead.owner_id is None
+
+
+@extend_schema_field({
+    "type": "object", "additionalProperties": True,
+    "properties": {"stage": {"type": "string"}, "text": {"type": "string"}},
+    "required": ["stage", "text"],
+    "description": "One step of the decision as stored: its stage, its text, and the data "
+                   "behind it (criteria with the lead's values, agents and why skipped).",
+})
+class TraceStepField(serializers.DictField):
+    """A stored trace step, as is."""
+
+
+class TraceRecordSerializer(RoutingRecordSerializer):
+    """A routing decision with its full trace: every rule tried, every agent considered."""
+
+    id = serializers.IntegerField()
+    round = serializers.IntegerField()
+    reason = serializers.CharField(help_text="What decided: a rule or special routing.")
+    rule = serializers.CharField(source="rule_name", allow_blank=True)
+    rule_version = serializers.IntegerField(allow_null=True)
+    agent = AgentRefSerializer(allow_null=True)
+    lender = AgentRefSerializer(allow_null=True)
+    steps = serializers.ListField(child=TraceStepField(), source="trace")
+
+
+class ManagerOfferSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    agent = AgentRefSerializer()
+    round = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Offer.Status.choices)
+    offered_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField()
+    responded_at = serializers.DateTimeField(allow_null=True)
+
+
+class ManagerLeadDetailSerializer(ManagerLeadSerializer):
+    """Everything about a lead, with its routing trace, its offers and its timeline."""
+
+    county = serializers.CharField(allow_blank=True)
+    mls_region = serializers.CharField(allow_blank=True)
+    property_type = serializers.CharField(allow_blank=True)
+    site = serializers.CharField(allow_blank=True)
+    listing_ref = serializers.CharField(allow_blank=True)
+    score = serializers.IntegerField(allow_null=True)
+    external_id = serializers.CharField(allow_blank=True)
+    routing_round = serializers.IntegerField()
+    isa = AgentRefSerializer(allow_null=True)
+    isa_stage = serializers.CharField(allow_blank=True)
+    trace = serializers.SerializerMethodField(help_text="Every routing decision, oldest first.")
+    offers = serializers.SerializerMethodField()
+    activities = serializers.SerializerMethodField()
+
+    @extend_schema_field(TraceRecordSerializer(many=True))
+    def get_trace(self, lead: Lead) -> list[dict[str, Any]]:
+        records = lead.routing_records.select_related("agent", "lender").order_by("created_at",
+                                                                                   "id")
+        return TraceRecordSerializer(records, many=True).data
+
+    @extend_schema_field(ManagerOfferSerializer(many=True))
+    def get_offers(self, lead: Lead) -> list[dict[str, Any]]:
+        offers = lead.offers.select_related("agent").order_by("offered_at", "id")
+        return ManagerOfferSerializer(offers, many=True).data
+
+    @extend_schema_field(ActivitySerializer(many=True))
+    def get_activities(self, lead: Lead) -> list[dict[str, Any]]:
+        return ActivitySerializer(lead.activities.select_related("actor"), many=True).data
+
