@@ -171,6 +171,8 @@ SPECTACULAR_SETTINGS = {
 # Largest lead body the intake API accepts, and requests per minute per key.
 INTAKE_MAX_BODY_BYTES = 64 * 1024
 INTAKE_RATE_PER_MINUTE = env.int("INTAKE_RATE_PER_MINUTE", default=600)
+# Token logins (POST /api/v1/auth/token/) per username and minute.
+API_LOGIN_RATE_PER_MINUTE = env.int("API_LOGIN_RATE_PER_MINUTE", default=10)
 
 LOGGING = {
     "version": 1,

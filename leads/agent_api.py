@@ -13,6 +13,7 @@ answers declared in the schema (so schemathesis can hold every answer to it).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -64,7 +65,6 @@ from routing.models import Brokerage, Offer
 from routing.selectors import countdown, routing_config
 
 MAX_ID = 2**63 - 1  # the largest id a database column holds; larger ones are simply not found
-LOGIN_RATE_PER_MINUTE = 10  # default of settings.API_LOGIN_RATE_PER_MINUTE, per username
 
 # --- errors -----------------------------------------------------------------------------------
 
@@ -122,8 +122,9 @@ ERRORS: dict[int, OpenApiResponse] = {
                    {"auth": "Authentication credentials were not provided."}),
     403: api_error("Logged in, but not allowed here.",
                    {"permission": "Your login is not linked to an agent."}),
-    404: api_error("No such object, or not yours (another agent's lead or offer), or a page "
-                   "past the end of the list.", {"not_found": "No such lead."}),
+    404: api_error("No such object (on the agent API, also another agent's lead, offer or "
+                   "activity: it never says which), or a page past the end of the list.",
+                   {"not_found": "No such lead."}),
     409: api_error("Too late: someone else claimed it first, or the claim window closed.",
                    {"claim": "Another agent claimed this lead first."}),
     415: api_error("The body is not JSON (`Content-Type: application/json`).",
@@ -453,13 +454,15 @@ class LoginRateThrottle(SimpleRateThrottle):
     scope = "login"
 
     def get_rate(self) -> str:
-        return f"{getattr(settings, 'API_LOGIN_RATE_PER_MINUTE', LOGIN_RATE_PER_MINUTE)}/min"
+        return f"{settings.API_LOGIN_RATE_PER_MINUTE}/min"  # read per request: tests change it
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         data = request.data if hasattr(request.data, "get") else {}
         username = str(data.get("username") or "").strip().lower()
-        return self.cache_format % {"scope": self.scope, "ident": username or
-                                    self.get_ident(request)}
+        ident = username or self.get_ident(request) or ""
+        # Hashed: any text may come in, and a cache key must stay short and plain.
+        digest = hashlib.sha256(ident.encode("utf-8", "replace")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}
 
 
 class TokenView(ObtainAuthToken):

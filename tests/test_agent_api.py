@@ -241,7 +241,8 @@ def test_decline_passes_the_lead_on_and_only_once(ann, bob):
                                "message": "You passed on this lead; it goes to the next agent."}
     assert offer_of(lead, other).status == Offer.Status.OFFERED
     response = client.post(f"{API}/agent/offers/{first.pk}/decline/")
-    assert response.status_code == 409 and errors(response) == {"decline": "You declined this lead."}
+    assert response.status_code == 409
+    assert errors(response) == {"decline": "You declined this lead."}
 
 
 def test_another_agents_offer_is_404_and_stays_untouched(ann, bob):
