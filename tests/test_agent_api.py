@@ -3,7 +3,6 @@ may reach what (another agent's lead, offer or activity is 404, as on the pages)
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import timedelta
 from itertools import count
@@ -12,7 +11,6 @@ from urllib.parse import urlencode
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -23,6 +21,7 @@ from leads.services import receive_lead
 from routing.engine import render_trace
 from routing.models import Brokerage, Offer, RoutingRecord
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory
+from tests.threads import together
 
 pytestmark = pytest.mark.django_db
 
@@ -423,26 +422,8 @@ def test_pause_and_resume(ann):
 
 
 def at_once(count_: int, job) -> list:
-    """Run ``job()`` in ``count_`` threads released together; their results."""
-    barrier = threading.Barrier(count_)
-    results: list = [None] * count_
-
-    def work(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = job(index)
-        except BaseException as exc:  # reported by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(count_)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
+    """Run ``job(i)`` in ``count_`` threads released together; their results."""
+    return together([lambda i=i: job(i) for i in range(count_)])
 
 
 @pytest.mark.postgres

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 
 from agents.models import Agent
 from leads.models import Activity, Lead
@@ -19,6 +16,7 @@ from routing.claims import ClaimRefused, claim_from_pond, claim_offer, decline_o
 from routing.clock import run_clock
 from routing.models import Offer, Rule
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.threads import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,28 +35,6 @@ def rule(members: list[Agent], delivery: str) -> Rule:
     return RuleFactory(name="Everything else", is_catch_all=True, delivery=delivery,
                        roster=RosterFactory.with_members(members))
 
-
-def together(jobs: list[Callable[[], Any]]) -> list[Any]:
-    """Run the jobs in threads started at the same instant; each result or raised exception."""
-    results: list[Any] = [None] * len(jobs)
-    barrier = threading.Barrier(len(jobs))
-
-    def work(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = jobs[index]()
-        except BaseException as exc:  # reported by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def refusals(results: list[Any]) -> Counter:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 
 from agents.models import Agent
 from leads.models import Activity, Lead
@@ -18,6 +15,7 @@ from leads.services import receive_lead
 from routing.handoff import hand_off, run_handoff_clock
 from routing.models import Brokerage, Handoff, HandoffRotation, HandoffTarget, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.threads import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -27,28 +25,6 @@ ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
              "start": "00:00", "end": "23:59"}]
 ALREADY = "HandoffRefused: This lead was already handed off."
 
-
-def together(jobs: list[Callable[[], Any]]) -> list[Any]:
-    """Run the jobs in threads released at the same instant; each result or exception."""
-    results: list[Any] = [None] * len(jobs)
-    barrier = threading.Barrier(len(jobs))
-
-    def work(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = jobs[index]()
-        except BaseException as exc:  # reported by the test
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def outcomes(results: list[Any]) -> Counter:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from leads.keys import create_key
 from leads.models import IdempotencyRecord, Lead, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.threads import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -29,28 +28,12 @@ def key(settings):
 
 def post_at_once(key: str, payload_for, headers_for=lambda n: {}) -> list:
     """Every thread posts when all are ready; the answers, in thread order."""
-    answers: list = [None] * THREADS
-    barrier = threading.Barrier(THREADS)
+    def post(n: int):
+        return Client().post(
+            "/api/v1/leads/", data=json.dumps(payload_for(n)), content_type="application/json",
+            HTTP_AUTHORIZATION=f"Api-Key {key}", **headers_for(n))
 
-    def work(n: int) -> None:
-        try:
-            barrier.wait()
-            answers[n] = Client().post(
-                "/api/v1/leads/", data=json.dumps(payload_for(n)),
-                content_type="application/json", HTTP_AUTHORIZATION=f"Api-Key {key}",
-                **headers_for(n))
-        except BaseException as exc:  # reported by the test
-            answers[n] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return answers
+    return together([lambda n=n: post(n) for n in range(THREADS)])
 
 
 def assert_one_lead(answers: list) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
-from django.db import connection, transaction
+from django.db import transaction
 from django_q.models import OrmQ, Schedule
 
 from notifications import sms
@@ -25,6 +24,7 @@ from notifications.tasks import (
     send_notifications,
 )
 from tests.factories import AgentFactory
+from tests.threads import failures, together
 
 pytestmark = pytest.mark.django_db
 
@@ -258,27 +258,9 @@ def test_two_workers_never_send_the_same_delivery_twice(settings):
     Preference.objects.create(agent=ann, email=False, sms=True)
     ids = tell(ann)
     pk = Delivery.objects.create(notification_id=ids[0], channel=Delivery.Channel.SMS).pk
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(6)
-
-    def work(run) -> None:
-        try:
-            barrier.wait()
-            run()
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
     runs = [lambda: attempt(pk), lambda: attempt(pk), lambda: send_notifications(ids),
             lambda: send_notifications(ids), retry_failed_deliveries, retry_failed_deliveries]
-    threads = [threading.Thread(target=work, args=(run,)) for run in runs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert not errors
+    assert not failures(together(runs))
     assert len(sms.outbox) == 1
     text = Delivery.objects.get()
     assert (text.status, text.attempts) == (Delivery.Status.SENT, 1)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection
 
 from leads.models import Lead
 from leads.services import receive_lead
 from routing.models import RotationState, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.threads import failures, together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -24,27 +23,12 @@ PER_THREAD = 10
 
 def run_threads(payload_for) -> list[BaseException]:
     """Every thread receives PER_THREAD leads, all threads starting together."""
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(THREADS)
-
     def work(thread: int) -> None:
-        try:
-            barrier.wait()
-            for n in range(PER_THREAD):
-                result = receive_lead(payload_for(thread, n), channel="api", received_at=NOW)
-                assert result.status == "assigned", result.as_dict()
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
+        for n in range(PER_THREAD):
+            result = receive_lead(payload_for(thread, n), channel="api", received_at=NOW)
+            assert result.status == "assigned", result.as_dict()
 
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
+    return failures(together([lambda t=t: work(t) for t in range(THREADS)]))
 
 
 def owner_counts(**filters) -> Counter:
@@ -113,29 +97,13 @@ def test_same_person_sent_at_once_is_one_lead():
     agents = _agents("A", "B", "C", "D")
     RuleFactory(name="Everything else", is_catch_all=True,
                 roster=RosterFactory.with_members(agents))
-    errors: list[BaseException] = []
-    statuses: list[str] = []
-    barrier = threading.Barrier(THREADS)
+    def work(thread: int) -> str:
+        email = "Jane@Example.com" if thread % 2 else "jane@example.com"
+        return receive_lead({"first_name": "Jane", "email": email}, channel="api",
+                            received_at=NOW).status
 
-    def work(thread: int) -> None:
-        try:
-            barrier.wait()
-            email = "Jane@Example.com" if thread % 2 else "jane@example.com"
-            result = receive_lead({"first_name": "Jane", "email": email}, channel="api",
-                                  received_at=NOW)
-            statuses.append(result.status)
-        except BaseException as exc:  # reported by the test
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-
-    assert errors == []
-    assert sorted(statuses) == ["assigned"] + ["existing"] * (THREADS - 1)
+    results = together([lambda t=t: work(t) for t in range(THREADS)])
+    assert failures(results) == []
+    assert sorted(results) == ["assigned"] + ["existing"] * (THREADS - 1)
     lead = Lead.objects.get()
     assert lead.activities.filter(kind="registered_again").count() == THREADS - 1

@@ -44,6 +44,7 @@ from routing.clock import run_clock
 from routing.handoff import hand_off
 from routing.models import HandoffTarget, Offer, Rule
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, WebhookEndpointFactory
+from tests.threads import together
 
 pytestmark = pytest.mark.django_db
 
@@ -728,23 +729,7 @@ def test_senders_at_once_send_one_delivery_once(receiver):
     endpoint(receiver.url, events=[E.LEAD_CREATED])
     receive()
     pk = WebhookDelivery.objects.get().pk
-    results: list[Any] = [None] * 8
-    barrier = threading.Barrier(len(results))
-
-    def work(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = webhooks.attempt(pk)
-        except BaseException as exc:  # reported below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(results))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = together([lambda: webhooks.attempt(pk)] * 8)
 
     assert Counter(results) == {"sent": 1, "skipped": 7}
     assert len(receiver.requests) == 1
