@@ -5,11 +5,16 @@ PostgreSQL), so the product's own data is never touched. Leads are routed for re
 rule over a roster, in batches as ``ingest_leads`` does); their offers' deadlines are then
 moved to a moment a few seconds ahead, and one or more clock loops, each doing what the
 ``tick`` task does (take the lease, run a pass, sleep until the next deadline), work them off
-in real time.
+in real time. With ``--cluster`` a real task cluster (``manage.py qcluster``, in its own
+process, on the same throw-away database) does the work instead, through its schedule and the
+``tick`` task, exactly as in production.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -28,11 +33,13 @@ from agents.models import Agent, Roster, RosterMember
 from leads.models import Activity
 from leads.services import BATCH_SIZE, receive_leads
 from routing import clock
+from routing.management.commands.serve import stop_process
 from routing.models import Brokerage, Clock, Offer, Rule
 from routing.selectors import _cache
 from routing.signals import bump_config_token
 
 LEAD_TIME = timedelta(seconds=3)  # from the end of the setup to the deadlines
+CLUSTER_START_LIMIT = 150  # seconds for the cluster's schedule to start the first tick
 
 
 class Command(BaseCommand):
@@ -54,9 +61,12 @@ class Command(BaseCommand):
                             "offer must still move on exactly once).")
         parser.add_argument("--limit", type=float, default=600.0,
                             help="Give up after this many seconds past the deadlines.")
+        parser.add_argument("--cluster", action="store_true",
+                            help="Let a real task cluster (qcluster, its schedule and tick "
+                            "tasks) work the burst off, instead of clock loops in threads.")
 
     def handle(self, *args: Any, offers: int, agents: int, workers: int, spread: float,
-               limit: float, no_lease: bool, **options: Any) -> None:
+               limit: float, no_lease: bool, cluster: bool, **options: Any) -> None:
         if offers < 1 or agents < 2 or workers < 1 or not 0 <= spread < 60:
             raise CommandError("need --offers >= 1, --agents >= 2, --workers >= 1, "
                                "0 <= --spread < 60")
@@ -69,18 +79,27 @@ class Command(BaseCommand):
         old_name = connection.settings_dict["NAME"]
         connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
         try:
-            self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, "
-                              f"{workers} clock worker(s)" + (", no lease" if no_lease else ""))
-            deadlines = self.setup(offers, agents, spread)
-            self.run(deadlines, workers, limit, lease=not no_lease)
+            who = ("a real task cluster" if cluster else f"{workers} clock worker(s)"
+                   + (", no lease" if no_lease else ""))
+            self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, {who}")
+            if cluster:
+                self.route_burst(offers, agents)
+                process = self.start_cluster()
+                try:
+                    self.watch(self.place_deadlines(spread), limit)
+                finally:
+                    stop_process(process)
+            else:
+                self.route_burst(offers, agents)
+                self.run(self.place_deadlines(spread), workers, limit, lease=not no_lease)
         finally:
             connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
 
     # --- the burst ------------------------------------------------------------------------------
 
-    def setup(self, count: int, size: int, spread: float) -> tuple[datetime, datetime]:
-        """Route ``count`` leads to claim offers; move their deadlines just ahead of now."""
+    def route_burst(self, count: int, size: int) -> None:
+        """Route ``count`` leads to claim offers (their deadlines an hour away for now)."""
         started = time.perf_counter()
         _cache.clear()
         brokerage = Brokerage.load()
@@ -103,7 +122,11 @@ class Command(BaseCommand):
             results = receive_leads(payloads, channel="file", received_at=now)
             if {r.status for r in results} != {"offered"}:
                 raise CommandError("setup: a lead was not offered")
-        routed = time.perf_counter() - started
+        self.stdout.write(f"  setup: {count:,} leads routed to offers in "
+                          f"{time.perf_counter() - started:.1f} s")
+
+    def place_deadlines(self, spread: float) -> tuple[datetime, datetime]:
+        """Move the burst's deadlines just ahead of now, over ``spread`` seconds."""
         first = timezone.now() + LEAD_TIME
         burst = list(Offer.objects.only("pk").order_by("pk"))
         step = timedelta(seconds=spread) / max(1, len(burst) - 1) if spread else timedelta(0)
@@ -112,9 +135,49 @@ class Command(BaseCommand):
             offer.remind_at = None
         Offer.objects.bulk_update(burst, ["deadline", "remind_at"], batch_size=1000)
         last = first + (len(burst) - 1) * step
-        self.stdout.write(f"  setup: {count:,} leads routed to offers in {routed:.1f} s; "
-                          f"deadlines from {_hms(first)} to {_hms(last)} UTC")
+        self.stdout.write(f"  deadlines from {_hms(first)} to {_hms(last)} UTC")
         return first, last
+
+    # --- a real task cluster --------------------------------------------------------------------
+
+    def start_cluster(self) -> subprocess.Popen:
+        """``qcluster`` on the benchmark's database; back once its first tick holds the lease."""
+        env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict),
+               "Q_BROKER": "orm", "Q_SYNC": "false",
+               "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+               "SMS_BACKEND": "notifications.sms.LocmemSmsBackend"}
+        log_name = str(Path(tempfile.mkdtemp()) / "qcluster.log")
+        with open(log_name, "w") as log:
+            process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env,
+                                       stdout=log, stderr=subprocess.STDOUT)
+        started = time.monotonic()
+        while time.monotonic() - started < CLUSTER_START_LIMIT:
+            if process.poll() is not None:
+                raise CommandError(f"the task cluster stopped; see {log_name}")
+            if Clock.objects.filter(pk=1, lease_until__gt=timezone.now()).exists():
+                self.stdout.write(f"  task cluster up, its first tick running after "
+                                  f"{time.monotonic() - started:.0f} s (log: {log_name})")
+                return process
+            time.sleep(0.5)
+        stop_process(process)
+        raise CommandError(f"no tick started within {CLUSTER_START_LIMIT} s; see {log_name}")
+
+    def watch(self, deadlines: tuple[datetime, datetime], limit: float) -> None:
+        """Wait while the cluster works; lateness is read from each offer's expiry time."""
+        first, last = deadlines
+        give_up = time.monotonic() + (first - timezone.now()).total_seconds() + limit
+        burst = Offer.objects.filter(deadline__lte=last)
+        complete = False
+        while time.monotonic() < give_up:
+            if not burst.filter(status=Offer.Status.OFFERED).exists():
+                complete = True
+                break
+            time.sleep(0.5)
+        rows = list(burst.filter(status=Offer.Status.EXPIRED)
+                    .values_list("deadline", "responded_at"))
+        lateness = [(answered - due).total_seconds() for due, answered in rows]
+        finished = [answered for _, answered in rows]
+        self.report(first, last, lateness, finished, [], complete=complete)
 
     # --- the clock loops ------------------------------------------------------------------------
 
@@ -201,9 +264,20 @@ class Command(BaseCommand):
         twice = (Offer.objects.values("lead_id", "agent_id").annotate(n=Count("id"))
                  .filter(n__gt=1).count())
         moved = Offer.objects.filter(deadline__gt=last, status=Offer.Status.OFFERED).count()
-        ok = events == expired == sum(w["expired"] for w in stats) == moved and not twice
+        by_workers = sum(w["expired"] for w in stats) if stats else expired
+        ok = events == expired == by_workers == moved and not twice
         self.stdout.write(f"  check: {events:,} expiries recorded, {moved:,} next offers made, "
                           f"{twice} agents offered a lead twice: {'OK' if ok else 'MISMATCH'}")
+
+
+def _database_url(database: dict[str, Any]) -> str:
+    """The URL of the benchmark's own database, for the cluster's process."""
+    if database["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{database['NAME']}"
+    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+    host = database.get("HOST") or "127.0.0.1"
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    return f"postgres://{database['USER']}{password}@{host}{port}/{database['NAME']}"
 
 
 def _hms(moment: datetime) -> str:

@@ -39,10 +39,10 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         finally:
             for process in (web, cluster):
-                _stop(process)
+                stop_process(process)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
     """Ask politely, then insist: the cluster sometimes ignores SIGTERM."""
     if process.poll() is not None:
         return
