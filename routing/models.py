@@ -8,6 +8,7 @@ from django.db.models.signals import post_save
 from simple_history.models import HistoricalRecords
 
 from agents.models import Agent, Roster
+from routing.fields import DocumentField
 
 
 def default_actionable_window() -> list[dict]:
@@ -206,7 +207,7 @@ class RoutingRecord(models.Model):
     )
     round = models.PositiveSmallIntegerField(default=1, help_text="The lead's routing round.")
     summary = models.TextField()
-    trace = models.JSONField(default=list)
+    trace = DocumentField(default=list)
     rule_version = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="The rule's version (its history id) when it took the lead.",
