@@ -73,9 +73,9 @@ class Command(BaseCommand):
         server, finished = None, False
         try:
             keys = _build_brokerage()
-            database_url = _database_url(connection.settings_dict)
+            url = database_url(connection.settings_dict)
             connection.close()
-            server, base = _start_server(database_url, workers, deadline, scratch)
+            server, base = _start_server(url, workers, deadline, scratch)
             self.stdout.write(
                 f"Database: {vendor}; gunicorn on {base}, {workers} sync workers x 1 thread; "
                 f"{clients} concurrent clients; {leads:,} leads per endpoint.")
@@ -172,7 +172,8 @@ def _payload(i: int, phase: str) -> dict[str, Any]:
 
 # --- the server -------------------------------------------------------------------------------
 
-def _database_url(db: dict[str, Any]) -> str:
+def database_url(db: dict[str, Any]) -> str:
+    """The URL of a benchmark's own database, for the processes it starts."""
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{Path(db['NAME']).resolve()}"
     auth = quote(db.get("USER") or "", safe="")
@@ -189,10 +190,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(database_url: str, workers: int, deadline: float,
+def _start_server(url: str, workers: int, deadline: float,
                   scratch: Path) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "LEADROUTER_BENCH": "1", "DEBUG": "0",
+    env = {**os.environ, "DATABASE_URL": url, "LEADROUTER_BENCH": "1", "DEBUG": "0",
            "ALLOWED_HOSTS": "127.0.0.1,localhost", "INTAKE_RATE_PER_MINUTE": str(10**9),
            "Q_SYNC": "0"}
     log_name = scratch / "gunicorn.log"

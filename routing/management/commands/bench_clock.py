@@ -30,6 +30,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember
+from leads.management.commands.bench_api import database_url
 from leads.models import Activity
 from leads.services import BATCH_SIZE, receive_leads
 from routing import clock
@@ -142,7 +143,7 @@ class Command(BaseCommand):
 
     def start_cluster(self) -> subprocess.Popen:
         """``qcluster`` on the benchmark's database; back once its first tick holds the lease."""
-        env = {**os.environ, "DATABASE_URL": _database_url(connection.settings_dict),
+        env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
                "Q_BROKER": "orm", "Q_SYNC": "false",
                "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
                "SMS_BACKEND": "notifications.sms.LocmemSmsBackend"}
@@ -269,15 +270,6 @@ class Command(BaseCommand):
         self.stdout.write(f"  check: {events:,} expiries recorded, {moved:,} next offers made, "
                           f"{twice} agents offered a lead twice: {'OK' if ok else 'MISMATCH'}")
 
-
-def _database_url(database: dict[str, Any]) -> str:
-    """The URL of the benchmark's own database, for the cluster's process."""
-    if database["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{database['NAME']}"
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
-    host = database.get("HOST") or "127.0.0.1"
-    port = f":{database['PORT']}" if database.get("PORT") else ""
-    return f"postgres://{database['USER']}{password}@{host}{port}/{database['NAME']}"
 
 
 def _hms(moment: datetime) -> str:
