@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from django.db import connection
 from agents.models import Agent, Roster, RosterMember
 from leads.keys import create_key
 from leads.models import Lead
+from routing.management.commands.serve import stop_process
 from routing.models import Rule, RuleCriterion
 from routing.signals import bump_config_token
 
@@ -108,7 +108,7 @@ class Command(BaseCommand):
             finished = True
         finally:
             if server is not None:
-                _stop(server)
+                stop_process(server, group=True)
             connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
             if finished:  # otherwise the server's log stays there to read
@@ -217,19 +217,9 @@ def _start_server(url: str, workers: int, deadline: float,
                 time.sleep(0.2)
         raise CommandError(f"gunicorn did not start in time: see {log_name}")
     except BaseException:
-        _stop(server)
+        stop_process(server, group=True)
         raise
 
-
-def _stop(server: subprocess.Popen) -> None:
-    if server.poll() is not None:
-        return
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
 
 
 # --- the clients ------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ class Command(BaseCommand):
                 try:
                     self.watch(self.place_deadlines(spread), limit)
                 finally:
-                    stop_process(process)
+                    stop_process(process, group=True)
             else:
                 self.route_burst(offers, agents)
                 self.run(self.place_deadlines(spread), workers, limit, lease=not no_lease)
@@ -150,7 +150,8 @@ class Command(BaseCommand):
         log_name = str(Path(tempfile.mkdtemp()) / "qcluster.log")
         with open(log_name, "w") as log:
             process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env,
-                                       stdout=log, stderr=subprocess.STDOUT)
+                                       stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
         started = time.monotonic()
         while time.monotonic() - started < CLUSTER_START_LIMIT:
             if process.poll() is not None:
@@ -160,7 +161,7 @@ class Command(BaseCommand):
                                   f"{time.monotonic() - started:.0f} s (log: {log_name})")
                 return process
             time.sleep(0.5)
-        stop_process(process)
+        stop_process(process, group=True)
         raise CommandError(f"no tick started within {CLUSTER_START_LIMIT} s; see {log_name}")
 
     def watch(self, deadlines: tuple[datetime, datetime], limit: float) -> None:

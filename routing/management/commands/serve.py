@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -42,13 +44,27 @@ class Command(BaseCommand):
                 stop_process(process)
 
 
-def stop_process(process: subprocess.Popen) -> None:
-    """Ask politely, then insist: the cluster sometimes ignores SIGTERM."""
-    if process.poll() is not None:
+def stop_process(process: subprocess.Popen, *, group: bool = False) -> None:
+    """Ask politely, then insist: the cluster sometimes ignores SIGTERM.
+
+    ``group``: the process was started in a session of its own (``start_new_session``), and
+    its whole process group goes, so that no worker it forked outlives it.
+    """
+    if process.poll() is not None and not group:
         return
-    process.terminate()
+
+    def send(sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if group:
+                os.killpg(process.pid, sig)
+            else:
+                process.send_signal(sig)
+
+    send(signal.SIGTERM)
     try:
         process.wait(STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:
-        process.kill()
+        send(signal.SIGKILL)
         process.wait()
+    if group:  # the workers may still be going down after their parent
+        send(signal.SIGKILL)
