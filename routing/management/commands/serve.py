@@ -11,6 +11,8 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand
+from django_q.conf import Conf
+from django_q.tasks import async_task
 
 STOP_GRACE_SECONDS = 10
 
@@ -25,6 +27,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: str, **options: Any) -> None:
         manage = [sys.executable, "manage.py"]
         cluster = subprocess.Popen([*manage, "qcluster"])
+        if not Conf.SYNC:  # the schedule's first tick can be half a minute away: start one now
+            async_task("routing.clock.tick")
         web = subprocess.Popen([*manage, "runserver", "--noreload", f"{host}:{port}"])
         self.stdout.write(f"leadrouter is running on http://{host}:{port}/ (task cluster pid "
                           f"{cluster.pid}); press Ctrl-C to stop.")
