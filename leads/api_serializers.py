@@ -155,8 +155,8 @@ class AgentLeadSerializer(LeadEssentialsSerializer):
         return is_overdue(lead)
 
 
-class AgentLeadDetailSerializer(AgentLeadSerializer):
-    """A lead's page: everything about it, and why it came to its owner."""
+class LeadFactsSerializer(serializers.Serializer):
+    """The lead's facts beyond the list's essentials, on every lead's detail."""
 
     county = serializers.CharField(allow_blank=True)
     mls_region = serializers.CharField(allow_blank=True)
@@ -164,6 +164,11 @@ class AgentLeadDetailSerializer(AgentLeadSerializer):
     site = serializers.CharField(allow_blank=True)
     listing_ref = serializers.CharField(allow_blank=True)
     score = serializers.IntegerField(allow_null=True)
+
+
+class AgentLeadDetailSerializer(LeadFactsSerializer, AgentLeadSerializer):
+    """A lead's page: everything about it, and why it came to its owner."""
+
     rule = serializers.CharField(source="rule.name", allow_null=True, default=None)
     speed_to_lead_seconds = serializers.SerializerMethodField(
         help_text="From arrival to the owner's first logged contact; null until then.")
@@ -359,15 +364,9 @@ class ManagerOfferSerializer(serializers.Serializer):
     responded_at = serializers.DateTimeField(allow_null=True)
 
 
-class ManagerLeadDetailSerializer(ManagerLeadSerializer):
+class ManagerLeadDetailSerializer(LeadFactsSerializer, ManagerLeadSerializer):
     """Everything about a lead, with its routing trace, its offers and its timeline."""
 
-    county = serializers.CharField(allow_blank=True)
-    mls_region = serializers.CharField(allow_blank=True)
-    property_type = serializers.CharField(allow_blank=True)
-    site = serializers.CharField(allow_blank=True)
-    listing_ref = serializers.CharField(allow_blank=True)
-    score = serializers.IntegerField(allow_null=True)
     external_id = serializers.CharField(allow_blank=True)
     routing_round = serializers.IntegerField()
     isa = AgentRefSerializer(allow_null=True)
