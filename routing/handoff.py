@@ -529,8 +529,10 @@ def _contacted(handoff: Handoff, agent_id: int | None, *, now: datetime) -> None
     # agent's own status on, as a first contact does.
     contacted = Lead.objects.filter(pk=handoff.lead_id, status=Lead.Status.ASSIGNED).update(
         status=Lead.Status.CONTACTED)
+    if not contacted:
+        return
     config = routing_config()
-    if contacted and webhooks.wanted(WebhookEvent.LEAD_CONTACTED, config):
+    if webhooks.wanted(WebhookEvent.LEAD_CONTACTED, config):
         lead = Lead.objects.get(pk=handoff.lead_id)
         if lead.first_contact_at is not None:  # else log_activity tells it (speed to lead)
             webhooks.emit(WebhookEvent.LEAD_CONTACTED, lead, now=now, config=config, data={

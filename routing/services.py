@@ -262,17 +262,20 @@ class _Batch:
         Lead.objects.bulk_create([lead for lead, _ in self.pending])
         RoutingRecord.objects.bulk_create([_record(lead, d, self.versions.get(d.rule_id))
                                             for lead, d in self.pending])
-        offers = [o for lead, d in self.pending for o in offers_for(lead, d, self.config,
-                                                                      lead.received_at)]
+        made = [(lead, d, offers_for(lead, d, self.config, lead.received_at))
+                for lead, d in self.pending]  # each lead with its own offers
+        offers = [offer for _, _, own in made for offer in own]
         if offers:
             Offer.objects.bulk_create(offers)
-        for lead, decision in self.pending:
+        told = bool(webhooks.subscribers(self.config))  # nobody: no events to build
+        for lead, decision, own in made:
             for key in _person_keys(lead):
                 if self.known.get(key) is lead:
                     self.known[key] = ExistingLead(lead.pk, lead.owner_id)
-            self.messages.extend(routed_messages(lead, decision, self.config, offers))
-            self.events.append(webhooks.Event(WebhookEvent.LEAD_CREATED, lead))
-            self.events.extend(webhooks.decision_events(lead, decision, self.config, offers))
+            self.messages.extend(routed_messages(lead, decision, self.config, own))
+            if told:
+                self.events.append(webhooks.Event(WebhookEvent.LEAD_CREATED, lead))
+                self.events.extend(webhooks.decision_events(lead, decision, self.config, own))
         self.pending = []
 
     def _save_rotations(self) -> None:

@@ -83,15 +83,14 @@ class Command(BaseCommand):
             who = ("a real task cluster" if cluster else f"{workers} clock worker(s)"
                    + (", no lease" if no_lease else ""))
             self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, {who}")
+            self.route_burst(offers, agents)
             if cluster:
-                self.route_burst(offers, agents)
                 process = self.start_cluster()
                 try:
                     self.watch(self.place_deadlines(spread), limit)
                 finally:
                     stop_process(process, group=True)
             else:
-                self.route_burst(offers, agents)
                 self.run(self.place_deadlines(spread), workers, limit, lease=not no_lease)
         finally:
             connection.close()
