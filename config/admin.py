@@ -4,17 +4,6 @@ from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest
 
-MANAGERS_GROUP = "Managers"
-
-
-def is_manager(user) -> bool:
-    """Superusers, and active staff in the Managers group."""
-    if not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    return user.is_staff and user.groups.filter(name=MANAGERS_GROUP).exists()
-
 
 class LeadrouterAdminSite(admin.AdminSite):
     site_header = "leadrouter"
@@ -22,7 +11,9 @@ class LeadrouterAdminSite(admin.AdminSite):
     index_title = "Routing, people and leads"
 
     def has_permission(self, request: HttpRequest) -> bool:
-        return is_manager(request.user)
+        from agents.access import may_use_admin  # this module loads before the apps
+
+        return may_use_admin(request.user)
 
 
 class LeadrouterAdminConfig(AdminConfig):

@@ -13,7 +13,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("config.api_urls")),
     path("intake/", include("leads.intake_urls")),
-    path("isa/", include("leads.isa_urls")),
+    path("isa/", include("leads.isa.urls")),
     path("availability/", availability, name="availability"),
     path("notifications/", notification_list, name="notifications"),
     path("notifications/read/", notifications_read, name="notifications-read"),

@@ -385,3 +385,6 @@ class SubmissionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+from leads.isa import admin as isa_admin  # noqa: E402,F401  (hand-off targets)

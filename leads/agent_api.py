@@ -35,6 +35,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView, exception_handler
 
+from agents.access import is_manager
 from agents.services import set_accepting_leads
 from leads.api_serializers import (
     ActivityCreateSerializer,
@@ -49,7 +50,6 @@ from leads.api_serializers import (
     TokenAnswerSerializer,
     TokenRequestSerializer,
 )
-from leads.isa import is_manager
 from leads.models import Activity, Lead
 from leads.services import log_activity
 from leads.views import get_visible_lead, visible_leads

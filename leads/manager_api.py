@@ -1,6 +1,6 @@
 """The manager API (``/api/v1/manager/...``): read-only agents, rosters, rules and leads.
 
-The people allowed are the admin's (``config.admin.is_manager``: superusers, and staff in the
+The people allowed are the admin's (``agents.access.may_use_admin``: superusers, and staff in the
 Managers group), so whoever may run routing in the admin may read it here, and nobody else:
 an agent's token answers 403. Lead filters mirror the admin's lead list (status, source,
 owner, rule, pond, overdue first contact, search by name, email or phone written any way).
@@ -22,8 +22,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from agents.access import may_use_admin as may_run_routing
 from agents.models import Agent, Roster, RosterMember
-from config.admin import is_manager as may_run_routing
 from leads.admin import phone_query
 from leads.agent_api import MAX_ID, ApiMixin, checked_id, errors, id_param
 from leads.api_serializers import (

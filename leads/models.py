@@ -120,8 +120,27 @@ class Lead(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+class ActivityManager(models.Manager["Activity"]):
+    def record(self, **fields) -> "Activity":
+        """Write a timeline entry and send ``activity_recorded``: the one way entries are made."""
+        from leads.signals import activity_recorded
+
+        activity = self.create(**fields)
+        activity_recorded.send(sender=Activity, activity=activity)
+        return activity
+
+    def record_many(self, activities: list["Activity"]) -> list["Activity"]:
+        """Write several entries in one statement, each announced like ``record``'s."""
+        from leads.signals import activity_recorded
+
+        made = self.bulk_create(activities)
+        for activity in made:
+            activity_recorded.send(sender=Activity, activity=activity)
+        return made
+
+
 class Activity(models.Model):
-    """One entry of a lead's timeline."""
+    """One entry of a lead's timeline (written with ``Activity.objects.record``)."""
 
     class Kind(models.TextChoices):
         ROUTED = "routed", "Routed"
@@ -148,6 +167,8 @@ class Activity(models.Model):
     created_at = models.DateTimeField()
     body = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+
+    objects = ActivityManager()
 
     class Meta:
         ordering = ["created_at", "id"]

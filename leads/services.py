@@ -196,7 +196,7 @@ def log_activity(lead: Lead, actor: Agent, kind: str, body: str, *, now: datetim
     if kind not in Activity.Kind.values or kind not in (*CONTACT_KINDS, Activity.Kind.NOTE):
         raise ValueError(f"Unknown activity kind {kind!r}")
     with transaction.atomic():
-        activity = Activity.objects.create(lead=lead, kind=kind, actor=actor, created_at=now,
+        activity = Activity.objects.record(lead=lead, kind=kind, actor=actor, created_at=now,
                                            body=body)
         if kind in CONTACT_KINDS and lead.owner_id == actor.pk:
             first = Lead.objects.filter(pk=lead.pk, owner_id=actor.pk,

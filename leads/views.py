@@ -23,6 +23,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from agents.access import sees_every_lead
 from agents.models import Agent
 from leads.models import Activity, Lead
 from leads.services import log_activity, speed_to_lead
@@ -58,8 +59,7 @@ def agent_required(view=None, *, superuser_ok: bool = False):
             user = request.user
             agent: Agent | None = getattr(user, "agent", None)
             request.agent = agent
-            request.is_manager = user.is_superuser or (
-                agent is not None and agent.role == Agent.Role.MANAGER)
+            request.is_manager = sees_every_lead(user)
             if agent is None and not (superuser_ok and user.is_superuser):
                 return render_page(request, "no_agent.html", {}, status=403)
             return view_func(request, *args, **kwargs)

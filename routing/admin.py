@@ -769,6 +769,3 @@ class RoutingRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
-
-
-from routing import handoff_admin  # noqa: E402,F401

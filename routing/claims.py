@@ -71,7 +71,7 @@ def claim_offer(offer_id: int, agent: Agent, *, now: datetime) -> Lead:
             owner=agent, status=Lead.Status.ASSIGNED, assigned_at=now, first_contact_due_at=due)
         if not taken:
             raise ClaimRefused(REFUSALS[Offer.Status.WITHDRAWN])  # rolls the offer back too
-        Activity.objects.create(lead_id=offer.lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
+        Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
                                 created_at=now, body=f"Claimed by {agent.name}")
         _withdraw_others(offer.lead_id, offer.pk, now)
         lead = Lead.objects.get(pk=offer.lead_id)
@@ -112,7 +112,7 @@ def decline_offer(offer_id: int, agent: Agent, *, now: datetime) -> None:
         if not declined:
             offer.refresh_from_db(fields=["status"])
             raise ClaimRefused(REFUSALS.get(offer.status, REFUSALS[Offer.Status.EXPIRED]))
-        Activity.objects.create(lead_id=offer.lead_id, kind=Activity.Kind.DECLINED, actor=agent,
+        Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.DECLINED, actor=agent,
                                 created_at=now, body=f"Declined by {agent.name}")
         move_on(offer.lead_id, now=now, why=f"{agent.name} declined the offer")
 
@@ -127,7 +127,7 @@ def claim_from_pond(lead_id: int, agent: Agent, *, now: datetime) -> Lead:
             if not Lead.objects.filter(pk=lead_id).exists():
                 raise Lead.DoesNotExist
             raise ClaimRefused("Another agent claimed this lead first.")
-        Activity.objects.create(lead_id=lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
+        Activity.objects.record(lead_id=lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
                                 created_at=now, body=f"Claimed from the pond by {agent.name}")
         lead = Lead.objects.get(pk=lead_id)
         webhooks.emit(WebhookEvent.LEAD_CLAIMED, lead, now=now,
@@ -199,7 +199,7 @@ def _record(lead: Lead, decision: Decision, config: engine.RoutingConfig,
     offers = offers_for(lead, decision, config, now)
     if offers:
         Offer.objects.bulk_create(offers)
-    Activity.objects.create(lead=lead, kind=kind, actor=actor, created_at=now, body=body)
+    Activity.objects.record(lead=lead, kind=kind, actor=actor, created_at=now, body=body)
     notify_many([*routed_messages(lead, decision, config, offers), *extra], now=now)
     webhooks.emit_many(webhooks.decision_events(lead, decision, config, offers,
                                                 **(event_data or {})), now=now, config=config)
@@ -239,7 +239,7 @@ def move_to_pond(lead_id: int, *, by: Agent | None, now: datetime) -> Lead:
         lead.owner, lead.assigned_at, lead.first_contact_due_at = None, None, None
         lead.status = Lead.Status.UNASSIGNED
         lead.save()
-        Activity.objects.create(lead=lead, kind=Activity.Kind.POND, actor=by, created_at=now,
+        Activity.objects.record(lead=lead, kind=Activity.Kind.POND, actor=by, created_at=now,
                                 body="Moved to the pond" + (f" by {by.name}" if by else ""))
         return lead
 
@@ -261,7 +261,7 @@ def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) 
         lead.first_contact_due_at = None
         lead.save()
         _withdraw_open_offers(lead.pk, now)
-        Activity.objects.create(lead=lead, kind=Activity.Kind.REASSIGNED, actor=by,
+        Activity.objects.record(lead=lead, kind=Activity.Kind.REASSIGNED, actor=by,
                                 created_at=now, body=f"Assigned to {agent.name}"
                                 + (f" by {by.name}" if by else ""))
         notify_many([Message([agent.pk], Notification.Event.LEAD_ASSIGNED,

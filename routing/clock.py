@@ -96,7 +96,7 @@ def _expire(offer_id: int, now: datetime) -> float | None:
                                                                  responded_at=now)
         if not changed:
             return None
-        Activity.objects.create(lead_id=offer.lead_id, kind=Activity.Kind.EXPIRED,
+        Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.EXPIRED,
                                 created_at=now,
                                 body=f"{offer.agent.name} did not claim it in time")
         move_on(offer.lead_id, now=now, why=f"The offer to {offer.agent.name} expired")

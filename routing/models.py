@@ -4,7 +4,6 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models.signals import post_save
 from simple_history.models import HistoricalRecords
 
 from agents.models import Agent, Roster
@@ -266,7 +265,7 @@ class Clock(models.Model):
         return f"Clock (last pass {self.last_pass_at})"
 
 
-# --- ISA hand-offs (routing.handoff) -----------------------------------------------------------
+# --- ISA hand-offs (leads.isa.handoffs) -----------------------------------------------------------
 
 
 class HandoffTarget(models.Model):
@@ -373,16 +372,3 @@ class Handoff(models.Model):
     def contacted_in_time(self) -> bool:
         return self.contacted_at is not None and (
             self.contact_due_at is None or self.contacted_at <= self.contact_due_at)
-
-
-def _handoff_follows_activity(sender, instance, created: bool, raw: bool = False,
-                              **kwargs) -> None:
-    """Claims, expired or declined offers and first contacts move a hand-off on."""
-    if created and not raw:
-        from routing.handoff import activity_logged
-
-        activity_logged(instance)
-
-
-post_save.connect(_handoff_follows_activity, sender="leads.Activity",
-                  dispatch_uid="routing.handoff.activity")

@@ -294,7 +294,7 @@ class _Batch:
     def _registered_again(self, first_leads: dict[int, Lead]) -> None:
         if not self.again:
             return
-        Activity.objects.bulk_create([
+        Activity.objects.record_many([
             Activity(lead_id=d.existing_lead_id, kind=Activity.Kind.REGISTERED_AGAIN,
                      created_at=lead.received_at, body=lead.message,
                      data=submission_snapshot(lead))

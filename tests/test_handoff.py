@@ -8,7 +8,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents.models import Agent
-from leads.isa import log_contact, save_qualification, update_card
+from leads.isa.handoffs import (
+    HandoffRefused,
+    TargetSpec,
+    decide_handoff,
+    decide_named,
+    hand_off,
+    preview_handoff,
+    run_handoff_clock,
+    target_rule,
+)
+from leads.isa.queue import log_contact, save_qualification, update_card
 from leads.models import Activity, Lead
 from leads.services import log_activity, receive_lead
 from notifications.models import Notification
@@ -24,16 +34,6 @@ from routing.engine import (
     RosterInfo,
     RoutingConfig,
     render_trace,
-)
-from routing.handoff import (
-    HandoffRefused,
-    TargetSpec,
-    decide_handoff,
-    decide_named,
-    hand_off,
-    preview_handoff,
-    run_handoff_clock,
-    target_rule,
 )
 from routing.models import Brokerage, Handoff, HandoffRotation, HandoffTarget, Offer, RoutingRecord
 from routing.windows import WeeklyWindow

@@ -8,12 +8,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents.models import Agent
-from leads import isa
-from leads.isa import (
+from leads.isa import queue as isa
+from leads.isa.figures import isa_figures, median
+from leads.isa.handoffs import hand_off
+from leads.isa.queue import (
     IsaRefused,
-    isa_figures,
     log_contact,
-    median,
     queue,
     queue_group,
     queue_key,
@@ -23,7 +23,6 @@ from leads.isa import (
 )
 from leads.models import Activity, Lead, Qualification
 from leads.services import log_activity, receive_lead
-from routing.handoff import hand_off
 from routing.models import Brokerage, Offer
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 

@@ -27,7 +27,8 @@ from django_q.models import OrmQ
 
 from agents.models import Agent
 from agents.services import sync_access
-from leads.isa import log_contact
+from leads.isa.handoffs import hand_off
+from leads.isa.queue import log_contact
 from leads.keys import create_key
 from leads.models import Lead
 from leads.services import log_activity, receive_lead, receive_leads
@@ -41,7 +42,6 @@ from routing.claims import (
     return_to_routing,
 )
 from routing.clock import run_clock
-from routing.handoff import hand_off
 from routing.models import HandoffTarget, Offer, Rule
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, WebhookEndpointFactory
 from tests.threads import together

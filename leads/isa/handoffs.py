@@ -16,7 +16,8 @@ The ISA (or a manager for them) chooses the receiving side: an agent by name, or
   qualification facts, and tells the receiving agent.
 * Afterwards: hand-off offers are ordinary ``Offer`` rows (without a rule), so agents claim and
   decline them on their offers page and the routing clock expires them. ``activity_logged``
-  runs on every new ``Activity`` (a ``post_save`` hook in ``routing.models``), inside the
+  runs on every new ``Activity`` (the ``activity_recorded`` signal, connected in
+  ``LeadsConfig.ready``), inside the
   claim's or the clock's transaction, with the lead row locked: a declined or expired hand-off
   offer moves on through the *target* (next agent for ``claim``, then the target's escalation);
   ``claims.move_on``, called right after, then finds nothing left to do. A claim starts the
@@ -37,8 +38,9 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from agents.access import is_manager
 from agents.models import Agent
-from leads.isa import facts_lines, qualification_facts
+from leads.isa.queue import facts_lines, qualification_facts
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification, WebhookEvent
@@ -312,8 +314,7 @@ def check_can_hand_off(lead: Lead, actor: Agent) -> Agent:
         lead=lead, status__in=Handoff.OPEN
     ).exists():
         raise HandoffRefused("This lead was already handed off.")
-    is_manager = actor.role == Agent.Role.MANAGER
-    if not is_manager and not (actor.role == Agent.Role.ISA and lead.owner_id == actor.pk):
+    if not is_manager(actor) and not (actor.role == Agent.Role.ISA and lead.owner_id == actor.pk):
         raise HandoffRefused("Only the ISA who holds this lead, or a manager, can hand it off.")
     holder = lead.owner
     if holder is None or holder.role != Agent.Role.ISA:
@@ -390,7 +391,7 @@ def hand_off(
                 contact_due_at=(calendar(config).add(now, contact_minutes)
                                 if decision.outcome == "assigned" else None),
             )
-            Activity.objects.create(
+            Activity.objects.record(
                 lead=lead, kind=Activity.Kind.HANDED_OFF, actor=isa, created_at=now,
                 body=handoff_text(handoff, decision.summary),
                 data={"handoff": handoff.pk, "target": handoff.target_name,
@@ -477,6 +478,11 @@ def _handoff_messages(lead: Lead, handoff: Handoff, decision: Decision, config: 
 FOLLOWED_KINDS = frozenset({Activity.Kind.CLAIMED, Activity.Kind.EXPIRED,
                             Activity.Kind.DECLINED, Activity.Kind.REASSIGNED,
                             Activity.Kind.POND, *CONTACT_KINDS})
+
+
+def follow_activity(sender: type[Activity], *, activity: Activity, **_: object) -> None:
+    """``activity_recorded`` receiver (connected in ``LeadsConfig.ready``)."""
+    activity_logged(activity)
 
 
 def activity_logged(activity: Activity) -> None:
@@ -592,7 +598,7 @@ def _move_on(handoff: Handoff, lead: Lead, *, now: datetime, why: str,
         decision.reason = "handoff"
         decision.summary = _summary(config, spec, decision)
     offers = _store(lead, decision, config, rotation, now)
-    Activity.objects.create(
+    Activity.objects.record(
         lead=lead, kind=Activity.Kind.ESCALATED if escalated else Activity.Kind.OFFERED,
         created_at=now, body=f"{why}: {decision.summary}")
     if escalated:
@@ -646,7 +652,7 @@ def _back_to_isa(handoff: Handoff, lead: Lead, *, now: datetime, why: str) -> No
     RoutingRecord.objects.create(lead=lead, created_at=now, outcome="assigned",
                                  reason="back_to_isa", rule_name="Hand-off to an agent by name",
                                  agent=isa, summary=summary, trace=trace)
-    Activity.objects.create(lead=lead, kind=Activity.Kind.BACK_TO_ISA, created_at=now,
+    Activity.objects.record(lead=lead, kind=Activity.Kind.BACK_TO_ISA, created_at=now,
                             body=f"{why}: {summary}")
     handoff.status = Handoff.Status.RETURNED
     handoff.closed_at = now

@@ -20,8 +20,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from agents.models import Agent
-from leads import isa as isa_service
-from leads.isa import IsaRefused, Stage
+from leads.isa import queue as isa_service
+from leads.isa.figures import isa_figures
+from leads.isa.handoffs import HandoffRefused, hand_off, preview_handoff
+from leads.isa.queue import IsaRefused, Stage
 from leads.models import Activity, Lead, Qualification
 from leads.services import speed_to_lead
 from leads.views import (
@@ -34,7 +36,6 @@ from leads.views import (
     short_age,
 )
 from routing.engine import render_trace
-from routing.handoff import HandoffRefused, hand_off, preview_handoff
 from routing.models import Handoff, HandoffTarget
 
 QUEUE_PER_PAGE = 50
@@ -394,7 +395,7 @@ def figures_page(request: HttpRequest) -> HttpResponse:
     rows = [{"figures": f,
              "median": duration(f.median_first_contact) if f.median_first_contact is not None
              else ""}
-            for f in isa_service.isa_figures(since=since)]
+            for f in isa_figures(since=since)]
     return render_page(request, "isa/figures.html", {
         "rows": rows, "days": days, "periods": FIGURE_PERIODS,
     })

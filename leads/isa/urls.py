@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leads import isa_views
+from leads.isa import views as isa_views
 
 urlpatterns = [
     path("", isa_views.queue_page, name="isa-queue"),
