@@ -113,7 +113,12 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.full_name or self.email or str(self.phone) or f"Lead {self.pk}"
+        return self.display_name or f"Lead {self.pk}"
+
+    @property
+    def display_name(self) -> str:
+        """How people are shown the lead: their name, else their email or phone ("" if none)."""
+        return self.full_name or self.email or str(self.phone)
 
     @property
     def full_name(self) -> str:

@@ -251,7 +251,7 @@ def my_leads(request: HttpRequest) -> HttpResponse:
     rows = [
         {
             "lead": lead,
-            "name": lead.full_name or lead.email or str(lead.phone) or f"Lead {lead.pk}",
+            "name": str(lead),
             "age": short_age(lead.received_at, now),
             "overdue": bool(lead.first_contact_due_at and lead.first_contact_at is None
                             and lead.first_contact_due_at <= now),
@@ -304,7 +304,7 @@ def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = 
     ]
     return render_page(request, "leads/lead_detail.html", {
         "lead": lead,
-        "name": lead.full_name or lead.email or str(lead.phone) or f"Lead {lead.pk}",
+        "name": str(lead),
         "price": money(lead.price),
         "area": area(lead),
         "age": short_age(lead.received_at, now),

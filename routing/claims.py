@@ -8,12 +8,13 @@ locked first, so two clocks, or a clock and a claim, never move it twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 
 from agents.models import Agent
 from leads.models import Activity, Lead
@@ -21,20 +22,11 @@ from notifications import webhooks
 from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, notify_many
 from routing import engine
-from routing.engine import Decision
-from routing.models import Offer, RotationState, RoutingRecord, Rule
-from routing.selectors import calendar, routing_config
-from routing.services import (
-    agent_loads,
-    apply_decision,
-    cursor_keys,
-    cursor_of,
-    facts_of,
-    manager_ids,
-    offers_for,
-    rotation_states,
-    routed_messages,
-)
+from routing.engine import Cursor, Decision, RoutingConfig
+from routing.models import Offer
+from routing.recording import manager_ids, record_decision, rule_contact_due
+from routing.selectors import cursor_of, facts_of, routing_config
+from routing.services import agent_loads, cursor_keys, rotation_states
 
 
 class ClaimRefused(Exception):
@@ -63,10 +55,7 @@ def claim_offer(offer_id: int, agent: Agent, *, now: datetime) -> Lead:
             offer.refresh_from_db(fields=["status"])
             raise ClaimRefused(REFUSALS.get(offer.status, REFUSALS[Offer.Status.EXPIRED]))
         config = routing_config()
-        rule = config.rule(offer.rule_id)
-        due = None
-        if rule is not None and rule.first_contact_minutes:
-            due = calendar(config).add(now, rule.first_contact_minutes)
+        due = rule_contact_due(config, offer.rule_id, now)
         taken = Lead.objects.filter(pk=offer.lead_id, status=Lead.Status.OFFERED).update(
             owner=agent, status=Lead.Status.ASSIGNED, assigned_at=now, first_contact_due_at=due)
         if not taken:
@@ -154,20 +143,17 @@ def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None =
     config = routing_config()
     rule = config.rule(lead.rule_id)
     # Nobody gets the same lead twice in a round: not those offered it, not earlier owners.
-    had_it = set(lead.offers.filter(round=lead.routing_round).values_list("agent_id", flat=True))
-    had_it |= set(lead.routing_records.filter(round=lead.routing_round, agent__isnull=False)
-                  .values_list("agent_id", flat=True))
+    had_it = set(lead.routing_records.filter(round=lead.routing_round, agent__isnull=False)
+                 .values_list("agent_id", flat=True))
     if idle_owner is not None:
         had_it.add(idle_owner.pk)
     states = rotation_states([(rule.id, engine.AGENT)], lock=True) if rule and (
         rule.selection != "first_in_roster") else {}
-    loads = agent_loads(engine.agents_needing_loads(config, [rule]) if rule else set(), now,
-                        config.timezone)
-    decision = engine.continue_rule(
-        config, lead.rule_id, facts_of(lead), at=now, why=why, excluded=frozenset(had_it),
-        cursors={k: cursor_of(s) for k, s in states.items()}, loads=loads,
-        allow_next=idle_owner is not None or (rule is not None and rule.delivery == "claim"),
-    )
+    decision = continue_round(
+        lead, config, lead.rule_id, {k: cursor_of(s) for k, s in states.items()}, now=now,
+        why=why, excluded=had_it,
+        allow_next=offers_next_agent(rule.delivery if rule else None,
+                                     owner_silent=idle_owner is not None))
     kind = Activity.Kind.ESCALATED if decision.reason == "escalated" else Activity.Kind.OFFERED
     extra = []
     if idle_owner is not None:
@@ -176,33 +162,33 @@ def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None =
             [idle_owner.pk, *manager_ids(config)], Notification.Event.IDLE_REASSIGNED,
             f"Lead {lead} reassigned: no first contact in time",
             f"{idle_owner.name} logged no first contact; {decision.summary}", lead_id=lead.pk))
-    _record(lead, decision, config, states, now, kind=kind, body=f"{why}: {decision.summary}",
-            extra=extra, event_data={"why": why, "previous_owner": idle_owner})
+    record_decision(lead, decision, config, states, now, kind=kind,
+                    body=f"{why}: {decision.summary}", extra=extra,
+                    event_data={"why": why, "previous_owner": idle_owner})
     return True
 
 
-def _record(lead: Lead, decision: Decision, config: engine.RoutingConfig,
-            states: dict[tuple[int, str], RotationState], now: datetime, *, kind: str,
-            body: str, actor: Agent | None = None, extra: Iterable[Message] = (),
-            event_data: dict | None = None) -> None:
-    """Save a decision taken after arrival: the lead, its record, offers, timeline, messages
-    and webhook events (``event_data`` added to each)."""
-    _save_rotations(decision, states)
-    apply_decision(lead, decision, config, now)
-    lead.save()
-    RoutingRecord.objects.create(
-        lead=lead, created_at=now, outcome=decision.outcome, reason=decision.reason,
-        rule_id=decision.rule_id, rule_name=decision.rule_name, agent_id=decision.agent_id,
-        lender_id=decision.lender_id, summary=decision.summary, trace=decision.trace,
-        round=lead.routing_round,
-        rule_version=Rule.history.filter(id=decision.rule_id).aggregate(v=Max("history_id"))["v"])
-    offers = offers_for(lead, decision, config, now)
-    if offers:
-        Offer.objects.bulk_create(offers)
-    Activity.objects.record(lead=lead, kind=kind, actor=actor, created_at=now, body=body)
-    notify_many([*routed_messages(lead, decision, config, offers), *extra], now=now)
-    webhooks.emit_many(webhooks.decision_events(lead, decision, config, offers,
-                                                **(event_data or {})), now=now, config=config)
+def offers_next_agent(delivery: str | None, *, owner_silent: bool) -> bool:
+    """The policy after an offer ends or an owner stays silent: a silent owner's lead, and a
+    "claim with timeout" lead, go to the next agent; a "first to claim" lead (everyone had it)
+    goes to the escalation."""
+    return owner_silent or delivery == "claim"
+
+
+def continue_round(lead: Lead, config: RoutingConfig, rule_id: int | None,
+                   cursors: Mapping[Any, Cursor], *, now: datetime, why: str,
+                   excluded: Iterable[int], allow_next: bool) -> Decision:
+    """The next step of a lead's routing round under its rule (a stored rule, or a hand-off
+    target's): the next agent (``allow_next``) or the escalation. Agents offered the lead in
+    this round, and ``excluded``, are never picked again. The caller holds the lead's lock."""
+    had_it = set(lead.offers.filter(round=lead.routing_round).values_list("agent_id", flat=True))
+    had_it.update(excluded)
+    rule = config.rule(rule_id)
+    loads = agent_loads(engine.agents_needing_loads(config, [rule]) if rule else set(), now,
+                        config.timezone)
+    return engine.continue_rule(
+        config, rule_id, facts_of(lead), at=now, why=why, excluded=frozenset(had_it),
+        cursors=dict(cursors), loads=loads, allow_next=allow_next)
 
 
 def return_to_routing(lead_id: int, *, by: Agent | None, now: datetime) -> Decision:
@@ -225,9 +211,9 @@ def return_to_routing(lead_id: int, *, by: Agent | None, now: datetime) -> Decis
         decision = engine.decide(config, facts, cursors={k: cursor_of(s) for k, s in
                                                          states.items()}, loads=loads)
         who = f" by {by.name}" if by else ""
-        _record(lead, decision, config, states, now, kind=Activity.Kind.REASSIGNED, actor=by,
-                body=f"Returned to routing{who}: {decision.summary}",
-                event_data={"why": f"Returned to routing{who}", "by": by})
+        record_decision(lead, decision, config, states, now, kind=Activity.Kind.REASSIGNED,
+                        actor=by, body=f"Returned to routing{who}: {decision.summary}",
+                        event_data={"why": f"Returned to routing{who}", "by": by})
         return decision
 
 
@@ -242,15 +228,6 @@ def move_to_pond(lead_id: int, *, by: Agent | None, now: datetime) -> Lead:
         Activity.objects.record(lead=lead, kind=Activity.Kind.POND, actor=by, created_at=now,
                                 body="Moved to the pond" + (f" by {by.name}" if by else ""))
         return lead
-
-
-def _save_rotations(decision: Decision, states: dict[tuple[int, str], RotationState]) -> None:
-    for key, cursor in decision.cursors.items():
-        state = states.get(key)
-        if state is not None:
-            state.agent_id, state.position, state.given = (
-                cursor.agent_id, cursor.position, cursor.given)
-            state.save(update_fields=["agent", "position", "given"])
 
 
 def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) -> Lead:

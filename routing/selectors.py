@@ -8,8 +8,24 @@ from datetime import datetime, time
 from decimal import Decimal
 
 from agents.models import Agent, RosterMember, Shift
-from routing.engine import AgentInfo, Member, RosterInfo, RoutingConfig, RuleInfo
-from routing.models import Brokerage, Rule, RuleCriterion, RuleWindow
+from leads.models import Lead
+from routing.engine import (
+    AgentInfo,
+    Cursor,
+    LeadFacts,
+    Member,
+    RosterInfo,
+    RoutingConfig,
+    RuleInfo,
+)
+from routing.models import (
+    Brokerage,
+    HandoffRotation,
+    RotationState,
+    Rule,
+    RuleCriterion,
+    RuleWindow,
+)
 from routing.windows import Calendar, WeeklyWindow, parse_days
 
 _cache_lock = threading.Lock()
@@ -148,3 +164,20 @@ def countdown(deadline: datetime, now: datetime, config: RoutingConfig) -> dict:
         "deadline": deadline,
         "segments": segments,
     }
+
+
+def facts_of(lead: Lead) -> LeadFacts:
+    """What the engine reads of a lead."""
+    return LeadFacts(
+        received_at=lead.received_at, source=lead.source, tags=tuple(lead.tags or ()),
+        lead_type=lead.lead_type, city=lead.city, county=lead.county,
+        neighborhood=lead.neighborhood, zip_code=lead.zip_code, mls_region=lead.mls_region,
+        property_type=lead.property_type, site=lead.site, price=lead.price, score=lead.score,
+        assigned_to=lead.assigned_to, tracking_agent=lead.tracking_agent,
+        listing_agent=lead.listing_agent,
+    )
+
+
+def cursor_of(state: RotationState | HandoffRotation) -> Cursor:
+    """A stored rotation as the engine's cursor."""
+    return Cursor(state.agent_id, state.position, state.given)

@@ -14,20 +14,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Max, Q
-from django.urls import reverse
 
 from agents.models import Agent
 from leads.models import Activity, Lead
 from notifications import webhooks
-from notifications.models import Notification, WebhookEvent
+from notifications.models import Notification
 from notifications.services import Message, notify_many
-from routing import engine
-from routing.engine import Cursor, Decision, ExistingLead, LeadFacts, Loads, RoutingConfig
-from routing.models import Offer, RotationState, RoutingRecord, Rule
-from routing.selectors import calendar, routing_config
+from routing import engine, recording
+from routing.engine import Decision, ExistingLead, Loads, RoutingConfig
+from routing.models import RotationState, Rule
+from routing.selectors import cursor_of, facts_of, routing_config
 
 
 @dataclass
@@ -43,17 +41,6 @@ class RoutingResult:
         return self.decision.rule_name or None
 
     offered_to: list[str] = field(default_factory=list)  # emails, when offered
-
-
-def facts_of(lead: Lead) -> LeadFacts:
-    return LeadFacts(
-        received_at=lead.received_at, source=lead.source, tags=tuple(lead.tags or ()),
-        lead_type=lead.lead_type, city=lead.city, county=lead.county,
-        neighborhood=lead.neighborhood, zip_code=lead.zip_code, mls_region=lead.mls_region,
-        property_type=lead.property_type, site=lead.site, price=lead.price, score=lead.score,
-        assigned_to=lead.assigned_to, tracking_agent=lead.tracking_agent,
-        listing_agent=lead.listing_agent,
-    )
 
 
 def _person_keys(lead: Lead) -> list[str]:
@@ -140,10 +127,6 @@ def rotation_states(
         )
         states = fetch()
     return states
-
-
-def cursor_of(state: RotationState) -> Cursor:
-    return Cursor(state.agent_id, state.position, state.given)
 
 
 def agent_loads(agent_ids: set[int], now: datetime, tz_name: str) -> Loads:
@@ -245,7 +228,7 @@ class _Batch:
             for key in keys:
                 self.known.setdefault(key, lead)  # type: ignore[arg-type]
         self._flush()
-        self._save_rotations()
+        recording.save_cursors(self.cursors, self.states)
         first_leads = Lead.objects.in_bulk(
             [d.existing_lead_id for _, d in self.again]) if self.again else {}
         self._registered_again(first_leads)
@@ -257,39 +240,16 @@ class _Batch:
         """Save the pending new leads and their records; later duplicates can point at them."""
         if not self.pending:
             return
-        for lead, decision in self.pending:
-            apply_decision(lead, decision, self.config, lead.received_at)
-        Lead.objects.bulk_create([lead for lead, _ in self.pending])
-        RoutingRecord.objects.bulk_create([_record(lead, d, self.versions.get(d.rule_id))
-                                            for lead, d in self.pending])
-        made = [(lead, d, offers_for(lead, d, self.config, lead.received_at))
-                for lead, d in self.pending]  # each lead with its own offers
-        offers = [offer for _, _, own in made for offer in own]
-        if offers:
-            Offer.objects.bulk_create(offers)
-        told = bool(webhooks.subscribers(self.config))  # nobody: no events to build
-        for lead, decision, own in made:
+        messages, events = recording.record_arrivals(
+            self.pending, self.config, self.versions,
+            with_events=bool(webhooks.subscribers(self.config)))  # nobody: no events to build
+        for lead, _ in self.pending:
             for key in _person_keys(lead):
                 if self.known.get(key) is lead:
                     self.known[key] = ExistingLead(lead.pk, lead.owner_id)
-            self.messages.extend(routed_messages(lead, decision, self.config, own))
-            if told:
-                self.events.append(webhooks.Event(WebhookEvent.LEAD_CREATED, lead))
-                self.events.extend(webhooks.decision_events(lead, decision, self.config, own))
+        self.messages.extend(messages)
+        self.events.extend(events)
         self.pending = []
-
-    def _save_rotations(self) -> None:
-        changed = []
-        for key, cursor in self.cursors.items():
-            state = self.states[key]
-            if (state.agent_id, state.position, state.given) != (
-                cursor.agent_id, cursor.position, cursor.given
-            ):
-                state.agent_id, state.position, state.given = (
-                    cursor.agent_id, cursor.position, cursor.given)
-                changed.append(state)
-        if changed:
-            RotationState.objects.bulk_update(changed, ["agent", "position", "given"])
 
     def _registered_again(self, first_leads: dict[int, Lead]) -> None:
         if not self.again:
@@ -320,84 +280,6 @@ class _Batch:
                              [self.config.agents[a].email for a in decision.offered_to])
 
 
-def apply_decision(lead: Lead, decision: Decision, config: RoutingConfig, now: datetime) -> None:
-    """Set the lead's owner, status and deadlines from a decision (the caller saves)."""
-    lead.rule_id = decision.rule_id or lead.rule_id
-    if decision.lender_id:
-        lead.lender_id = decision.lender_id
-    if decision.add_tags:
-        lead.tags = list(dict.fromkeys([*lead.tags, *decision.add_tags]))
-    lead.first_contact_due_at = None
-    if decision.outcome == "assigned":
-        lead.owner_id = decision.agent_id
-        lead.status = Lead.Status.ASSIGNED
-        lead.assigned_at = now
-        rule = config.rule(decision.rule_id)
-        if rule is not None and rule.first_contact_minutes and decision.reason == "rule":
-            lead.first_contact_due_at = calendar(config).add(now, rule.first_contact_minutes)
-    else:
-        lead.owner_id = None
-        lead.assigned_at = None
-        lead.status = (Lead.Status.OFFERED if decision.outcome == "offered"
-                       else Lead.Status.UNASSIGNED)
-
-
-def offers_for(lead: Lead, decision: Decision, config: RoutingConfig, now: datetime) -> list[Offer]:
-    """The offers of an "offered" decision, with deadlines in the actionable window."""
-    if decision.outcome != "offered":
-        return []
-    rule = config.rule(decision.rule_id)
-    minutes = rule.claim_timeout_minutes if rule else 5
-    cal = calendar(config)
-    clock_starts_at = cal.next_open(now)
-    deadline = cal.add(now, minutes)
-    remind_at = cal.add(now, minutes / 2)
-    return [
-        Offer(lead=lead, agent_id=agent_id, rule_id=decision.rule_id, round=lead.routing_round,
-              offered_at=now,
-              clock_starts_at=clock_starts_at, deadline=deadline, remind_at=remind_at)
-        for agent_id in decision.offered_to
-    ]
-
-
-def _record(lead: Lead, decision: Decision, version: int | None = None) -> RoutingRecord:
-    return RoutingRecord(
-        lead=lead, created_at=lead.received_at, outcome=decision.outcome,
-        reason=decision.reason, rule_id=decision.rule_id, rule_name=decision.rule_name,
-        agent_id=decision.agent_id, lender_id=decision.lender_id, summary=decision.summary,
-        trace=decision.trace, rule_version=version, round=lead.routing_round,
-    )
-
-
-def routed_messages(
-    lead: Lead, decision: Decision, config: RoutingConfig, offers: Sequence[Offer] = ()
-) -> list[Message]:
-    """Who must be told about a routing decision, and what."""
-    name = lead.full_name or lead.email or str(lead.phone) or f"#{lead.pk}"
-    if decision.outcome == "assigned":
-        event = (Notification.Event.LEAD_ESCALATED if decision.reason == "escalated"
-                 else Notification.Event.LEAD_ASSIGNED)
-        messages = [Message([decision.agent_id], event, f"New lead: {name}", decision.summary,
-                            lead_id=lead.pk)]
-        if decision.reason == "escalated":
-            messages.append(Message(manager_ids(config), Notification.Event.LEAD_ESCALATED,
-                                    f"Lead {name} escalated: nobody claimed it",
-                                    decision.summary, lead_id=lead.pk))
-        return messages
-    if decision.outcome == "offered":
-        link = settings.SITE_URL.rstrip("/") + reverse("offers")
-        local = {o.agent_id: engine.to_local(o.deadline, config.timezone)
-                 for o in offers if o.lead_id == lead.pk}
-        return [
-            Message([agent_id], Notification.Event.LEAD_OFFERED, f"Lead offered: {name}",
-                    f"Claim it by {local[agent_id]:%a %H:%M}: {link}", lead_id=lead.pk)
-            for agent_id in decision.offered_to if agent_id in local
-        ]
-    what = "nobody claimed it" if decision.reason == "escalated" else "nobody could take it"
-    return [Message(manager_ids(config), Notification.Event.LEAD_UNASSIGNED,
-                    f"Lead {name} is in the pond: {what}", decision.summary, lead_id=lead.pk)]
-
-
 def _agent_stub(agent_id: int | None, config: RoutingConfig) -> Agent | None:
     """An unsaved Agent carrying the snapshot's id, name and email (no query per result)."""
     if agent_id is None:
@@ -421,7 +303,3 @@ def submission_snapshot(lead: Lead) -> dict:
     if lead.tags:
         data["tags"] = list(lead.tags)
     return data
-
-
-def manager_ids(config: RoutingConfig) -> list[int]:
-    return [a.id for a in config.agents.values() if a.role == "manager" and a.is_active]

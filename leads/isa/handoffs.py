@@ -33,9 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from agents.access import is_manager
@@ -43,9 +41,11 @@ from agents.models import Agent
 from leads.isa.queue import facts_lines, qualification_facts
 from leads.models import Activity, Lead
 from notifications import webhooks
+from notifications.links import absolute_url
 from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, notify_many
 from routing import engine
+from routing.claims import continue_round, offers_next_agent
 from routing.engine import (
     AGENT,
     AgentInfo,
@@ -58,14 +58,14 @@ from routing.engine import (
     RuleInfo,
 )
 from routing.models import Handoff, HandoffRotation, HandoffTarget, Offer, RoutingRecord
-from routing.selectors import calendar, routing_config
-from routing.services import (
-    agent_loads,
-    apply_decision,
-    facts_of,
-    offers_for,
+from routing.recording import (
+    first_contact_due,
     routed_messages,
+    save_cursors,
+    save_decision,
 )
+from routing.selectors import cursor_of, facts_of, routing_config
+from routing.services import agent_loads
 
 # A hand-off to an agent by name: the agent has this many minutes (of the actionable window)
 # for the first contact, or the lead comes back to the ISA.
@@ -364,9 +364,8 @@ def hand_off(
             rotation = None
             if target_obj is not None:
                 rotation = _lock_rotation(target_obj)
-                decision = _decide_target(config, target_obj, lead, now,
-                                          Cursor(rotation.agent_id, rotation.position,
-                                                 rotation.given), holder)
+                decision = _decide_target(config, target_obj, lead, now, cursor_of(rotation),
+                                          holder)
             else:
                 decision = _decide_named(config, agent_id, lead, now, holder)
             if decision.outcome not in ("assigned", "offered"):
@@ -388,7 +387,7 @@ def hand_off(
                 note=note.strip(), facts=facts, created_at=now,
                 status=(Handoff.Status.ASSIGNED if decision.outcome == "assigned"
                         else Handoff.Status.OFFERED),
-                contact_due_at=(calendar(config).add(now, contact_minutes)
+                contact_due_at=(first_contact_due(config, contact_minutes, now)
                                 if decision.outcome == "assigned" else None),
             )
             Activity.objects.record(
@@ -419,30 +418,15 @@ def _lock_rotation(target: HandoffTarget) -> HandoffRotation:
 def _store(lead: Lead, decision: Decision, config: RoutingConfig,
            rotation: HandoffRotation | None, now: datetime) -> list[Offer]:
     """Save a hand-off decision: rotation, lead, routing record and offers (none of them
-    pointing at a rule: the target's rule exists only in the decision).
+    pointing at a rule: the target's rule exists only in the decision). The hand-off's own
+    first-contact clock (``Handoff.contact_due_at``) runs instead of a rule's.
 
     ``rotation`` is the target's (locked), None for an agent named by the ISA."""
     if rotation is not None:
-        cursor = decision.cursors.get((-rotation.target_id, AGENT))
-        if cursor is not None:
-            rotation.agent_id, rotation.position, rotation.given = (
-                cursor.agent_id, cursor.position, cursor.given)
-            rotation.save(update_fields=["agent", "position", "given"])
-    offer_config = with_target(config, spec_of(rotation.target))[0] if rotation else config
-    offers = offers_for(lead, decision, offer_config, now)  # the target's claim minutes
-    decision.rule_id = None
-    apply_decision(lead, decision, config, now)
-    lead.first_contact_due_at = None  # the hand-off's own clock (Handoff.contact_due_at) runs
-    lead.save()
-    RoutingRecord.objects.create(
-        lead=lead, created_at=now, outcome=decision.outcome, reason=decision.reason,
-        rule=None, rule_name=decision.rule_name, agent_id=decision.agent_id,
-        lender_id=decision.lender_id, summary=decision.summary, trace=decision.trace)
-    for offer in offers:
-        offer.rule_id = None
-    if offers:
-        Offer.objects.bulk_create(offers)
-    return offers
+        save_cursors(decision.cursors, {(-rotation.target_id, AGENT): rotation})
+    minutes = rotation.target.claim_timeout_minutes if rotation else None
+    return save_decision(lead, replace(decision, rule_id=None), config, now=now, version=None,
+                         claim_minutes=minutes)
 
 
 def handoff_text(handoff: Handoff, summary: str) -> str:
@@ -456,14 +440,14 @@ def handoff_text(handoff: Handoff, summary: str) -> str:
 
 def _handoff_messages(lead: Lead, handoff: Handoff, decision: Decision, config: RoutingConfig,
                       offers: list[Offer]) -> list[Message]:
-    name = lead.full_name or lead.email or str(lead.phone) or f"#{lead.pk}"
+    name = lead.display_name or f"#{lead.pk}"
     details = "\n".join([f"From ISA {handoff.isa.name}."]
                         + ([f"Note: {handoff.note}"] if handoff.note else [])
                         + facts_lines(handoff.facts))
     if decision.outcome == "assigned":
         return [Message([decision.agent_id], Notification.Event.LEAD_ASSIGNED,
                         f"Hand-off: {name}", details, lead_id=lead.pk)]
-    link = settings.SITE_URL.rstrip("/") + reverse("offers")
+    link = absolute_url("offers")
     deadlines = {o.agent_id: engine.to_local(o.deadline, config.timezone) for o in offers}
     return [
         Message([agent_id], Notification.Event.LEAD_OFFERED, f"Hand-off offered: {name}",
@@ -517,7 +501,7 @@ def _claimed(handoff: Handoff, agent_id: int | None, *, now: datetime) -> None:
                else DEFAULT_CONTACT_MINUTES)
     handoff.status = Handoff.Status.ASSIGNED
     handoff.agent_id = agent_id
-    handoff.contact_due_at = calendar(routing_config()).add(now, minutes)
+    handoff.contact_due_at = first_contact_due(routing_config(), minutes, now)
     handoff.save(update_fields=["status", "agent", "contact_due_at"])
 
 
@@ -570,7 +554,8 @@ def _offer_closed(handoff: Handoff, *, now: datetime, why: str) -> None:
         _back_to_isa(handoff, lead, now=now, why=why)
         return
     # As for a rule: claim with timeout offers the next agent; first to claim escalates.
-    _move_on(handoff, lead, now=now, why=why, allow_next=handoff.target.delivery == "claim")
+    _move_on(handoff, lead, now=now, why=why,
+             allow_next=offers_next_agent(handoff.target.delivery, owner_silent=False))
 
 
 def _move_on(handoff: Handoff, lead: Lead, *, now: datetime, why: str,
@@ -581,22 +566,17 @@ def _move_on(handoff: Handoff, lead: Lead, *, now: datetime, why: str,
     spec = spec_of(target)
     cfg, rule = with_target(config, spec)
     rotation = _lock_rotation(target)
-    had_it = set(lead.offers.filter(round=lead.routing_round).values_list("agent_id", flat=True))
-    if handoff.agent_id:
-        had_it.add(handoff.agent_id)
-    loads = agent_loads(engine.agents_needing_loads(config, [rule]), now, config.timezone)
-    decision = engine.continue_rule(
-        cfg, rule.id, facts_of(lead), at=now, why=why, excluded=frozenset(had_it),
-        cursors={(rule.id, AGENT): Cursor(rotation.agent_id, rotation.position,
-                                           rotation.given)},
-        loads=loads, allow_next=allow_next)
-    decision.trace.insert(0, _step("handoff", f"Hand-off by {handoff.isa.name} to target "
-                                   f"'{target.name}' moves on", target=target.name))
+    decision = continue_round(
+        lead, cfg, rule.id, {(rule.id, AGENT): cursor_of(rotation)}, now=now, why=why,
+        excluded=[handoff.agent_id] if handoff.agent_id else [], allow_next=allow_next)
+    decision = replace(decision, trace=[
+        _step("handoff", f"Hand-off by {handoff.isa.name} to target '{target.name}' moves on",
+              target=target.name), *decision.trace])
     missed = handoff.agent_id if handoff.status == Handoff.Status.ASSIGNED else None
     escalated = decision.reason == "escalated"
     if not escalated:
-        decision.reason = "handoff"
-        decision.summary = _summary(config, spec, decision)
+        decision = replace(decision, reason="handoff")
+        decision = replace(decision, summary=_summary(config, spec, decision))
     offers = _store(lead, decision, config, rotation, now)
     Activity.objects.record(
         lead=lead, kind=Activity.Kind.ESCALATED if escalated else Activity.Kind.OFFERED,

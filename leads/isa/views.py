@@ -56,7 +56,7 @@ def isa_required(view):
 
 
 def lead_name(lead: Lead) -> str:
-    return lead.full_name or lead.email or str(lead.phone) or f"Lead {lead.pk}"
+    return str(lead)
 
 
 # --- Forms -----------------------------------------------------------------------------------

@@ -1,0 +1,233 @@
+"""The one writer of a routing decision: the lead, its routing record, offers, rotation
+cursors, the people told and the webhook events.
+
+Every decision is written here, whoever took it: routing at arrival (a batch, in bulk),
+claims and the clock after arrival (a decline, an expiry, no first contact, a manager's
+"return to routing"), and ISA hand-offs. This is also the one place that computes
+first-contact and claim deadlines, in the brokerage's actionable window.
+
+Callers hold the locks: the lead row (``claims.lock_lead`` or ``select_for_update``) and the
+rotation rows they pass in (``services.rotation_states(..., lock=True)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from django.db.models import Max
+
+from agents.models import Agent
+from leads.models import Activity, Lead
+from notifications import webhooks
+from notifications.links import absolute_url
+from notifications.models import Notification, WebhookEvent
+from notifications.services import Message, notify_many
+from routing import engine
+from routing.engine import Cursor, Decision, RoutingConfig
+from routing.models import Offer, RoutingRecord, Rule
+from routing.selectors import calendar
+
+#: Minutes an agent has to claim when nothing else says (the models' field default too).
+DEFAULT_CLAIM_TIMEOUT_MINUTES = 5
+
+
+class RotationRow(Protocol):
+    """A stored rotation: a rule's ``RotationState`` or a hand-off target's rotation."""
+
+    agent_id: int | None
+    position: int
+    given: int
+
+
+# --- Deadlines -------------------------------------------------------------------------------
+
+
+def first_contact_due(config: RoutingConfig, minutes: int | None, now: datetime
+                      ) -> datetime | None:
+    """When the owner's first contact is due: ``minutes`` of the actionable window from now."""
+    if not minutes:
+        return None
+    return calendar(config).add(now, minutes)
+
+
+def rule_contact_due(config: RoutingConfig, rule_id: int | None, now: datetime
+                     ) -> datetime | None:
+    """The first-contact deadline a rule sets for the agent who gets (or claims) its lead."""
+    rule = config.rule(rule_id)
+    return first_contact_due(config, rule.first_contact_minutes if rule else None, now)
+
+
+# --- The lead, its record and its offers -----------------------------------------------------
+
+
+def apply_decision(lead: Lead, decision: Decision, config: RoutingConfig, now: datetime) -> None:
+    """Set the lead's owner, status and deadlines from a decision (the caller saves)."""
+    lead.rule_id = decision.rule_id or lead.rule_id
+    if decision.lender_id:
+        lead.lender_id = decision.lender_id
+    if decision.add_tags:
+        lead.tags = list(dict.fromkeys([*lead.tags, *decision.add_tags]))
+    lead.first_contact_due_at = None
+    if decision.outcome == "assigned":
+        lead.owner_id = decision.agent_id
+        lead.status = Lead.Status.ASSIGNED
+        lead.assigned_at = now
+        if decision.reason == "rule":
+            lead.first_contact_due_at = rule_contact_due(config, decision.rule_id, now)
+    else:
+        lead.owner_id = None
+        lead.assigned_at = None
+        lead.status = (Lead.Status.OFFERED if decision.outcome == "offered"
+                       else Lead.Status.UNASSIGNED)
+
+
+def offers_for(lead: Lead, decision: Decision, config: RoutingConfig, now: datetime, *,
+               claim_minutes: int | None = None) -> list[Offer]:
+    """The offers of an "offered" decision, with deadlines in the actionable window.
+
+    ``claim_minutes``: the window when the decision's rule is not a stored one (a hand-off
+    target's); else the rule's.
+    """
+    if decision.outcome != "offered":
+        return []
+    if claim_minutes is None:
+        rule = config.rule(decision.rule_id)
+        claim_minutes = rule.claim_timeout_minutes if rule else DEFAULT_CLAIM_TIMEOUT_MINUTES
+    cal = calendar(config)
+    clock_starts_at = cal.next_open(now)
+    deadline = cal.add(now, claim_minutes)
+    remind_at = cal.add(now, claim_minutes / 2)
+    return [
+        Offer(lead=lead, agent_id=agent_id, rule_id=decision.rule_id, round=lead.routing_round,
+              offered_at=now,
+              clock_starts_at=clock_starts_at, deadline=deadline, remind_at=remind_at)
+        for agent_id in decision.offered_to
+    ]
+
+
+def routing_record(lead: Lead, decision: Decision, *, created_at: datetime,
+                   version: int | None) -> RoutingRecord:
+    """The decision's trace as stored (unsaved)."""
+    return RoutingRecord(
+        lead=lead, created_at=created_at, outcome=decision.outcome,
+        reason=decision.reason, rule_id=decision.rule_id, rule_name=decision.rule_name,
+        agent_id=decision.agent_id, lender_id=decision.lender_id, summary=decision.summary,
+        trace=decision.trace, rule_version=version, round=lead.routing_round,
+    )
+
+
+def rule_version(rule_id: int | None) -> int | None:
+    """The rule's current version (its latest history id)."""
+    if rule_id is None:
+        return None
+    return Rule.history.filter(id=rule_id).aggregate(v=Max("history_id"))["v"]
+
+
+def save_cursors(cursors: Mapping[Any, Cursor], rows: Mapping[Any, RotationRow]) -> None:
+    """Store where each rotation now stands: the rows that moved, one statement per kind of
+    rotation (the rows are locked by the caller)."""
+    changed: dict[type, list[RotationRow]] = {}
+    for key, cursor in cursors.items():
+        row = rows.get(key)
+        if row is not None and (row.agent_id, row.position, row.given) != (
+            cursor.agent_id, cursor.position, cursor.given
+        ):
+            row.agent_id, row.position, row.given = (
+                cursor.agent_id, cursor.position, cursor.given)
+            changed.setdefault(type(row), []).append(row)
+    for model, moved in changed.items():
+        model.objects.bulk_update(moved, ["agent", "position", "given"])
+
+
+def save_decision(lead: Lead, decision: Decision, config: RoutingConfig, *, now: datetime,
+                  version: int | None, claim_minutes: int | None = None) -> list[Offer]:
+    """Save a decision taken after arrival on its (locked) lead: the lead, its routing record
+    and its offers. Rotations are the caller's (``save_cursors``)."""
+    apply_decision(lead, decision, config, now)
+    lead.save()
+    routing_record(lead, decision, created_at=now, version=version).save()
+    offers = offers_for(lead, decision, config, now, claim_minutes=claim_minutes)
+    if offers:
+        Offer.objects.bulk_create(offers)
+    return offers
+
+
+def record_decision(lead: Lead, decision: Decision, config: RoutingConfig,
+                    rows: Mapping[Any, RotationRow], now: datetime, *, kind: str, body: str,
+                    actor: Agent | None = None, extra: Iterable[Message] = (),
+                    event_data: dict | None = None) -> list[Offer]:
+    """Write a rule's decision taken after arrival: rotations, the lead, its record, offers,
+    the timeline entry, the people told and webhook events (``event_data`` added to each)."""
+    save_cursors(decision.cursors, rows)
+    offers = save_decision(lead, decision, config, now=now,
+                           version=rule_version(decision.rule_id))
+    Activity.objects.record(lead=lead, kind=kind, actor=actor, created_at=now, body=body)
+    notify_many([*routed_messages(lead, decision, config, offers), *extra], now=now)
+    webhooks.emit_many(webhooks.decision_events(lead, decision, config, offers,
+                                                **(event_data or {})), now=now, config=config)
+    return offers
+
+
+def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingConfig,
+                    versions: Mapping[int, int], *, with_events: bool
+                    ) -> tuple[list[Message], list[webhooks.Event]]:
+    """Save new leads and their decisions in bulk (routing at arrival): the leads, records and
+    offers, in three statements. Returns who must be told, and the webhook events
+    (``with_events``: someone subscribes), for the caller to send once for the whole batch."""
+    for lead, decision in pending:
+        apply_decision(lead, decision, config, lead.received_at)
+    Lead.objects.bulk_create([lead for lead, _ in pending])
+    RoutingRecord.objects.bulk_create([
+        routing_record(lead, d, created_at=lead.received_at, version=versions.get(d.rule_id))
+        for lead, d in pending])
+    made = [(lead, d, offers_for(lead, d, config, lead.received_at)) for lead, d in pending]
+    offers = [offer for _, _, own in made for offer in own]  # each lead with its own offers
+    if offers:
+        Offer.objects.bulk_create(offers)
+    messages: list[Message] = []
+    events: list[webhooks.Event] = []
+    for lead, decision, own in made:
+        messages.extend(routed_messages(lead, decision, config, own))
+        if with_events:
+            events.append(webhooks.Event(WebhookEvent.LEAD_CREATED, lead))
+            events.extend(webhooks.decision_events(lead, decision, config, own))
+    return messages, events
+
+
+# --- Who is told -----------------------------------------------------------------------------
+
+
+def manager_ids(config: RoutingConfig) -> list[int]:
+    """The active managers, who hear of the pond, escalations and idle reassignments."""
+    return [a.id for a in config.agents.values() if a.role == "manager" and a.is_active]
+
+
+def routed_messages(
+    lead: Lead, decision: Decision, config: RoutingConfig, offers: Sequence[Offer] = ()
+) -> list[Message]:
+    """Who must be told about a routing decision, and what."""
+    name = lead.display_name or f"#{lead.pk}"
+    if decision.outcome == "assigned":
+        event = (Notification.Event.LEAD_ESCALATED if decision.reason == "escalated"
+                 else Notification.Event.LEAD_ASSIGNED)
+        messages = [Message([decision.agent_id], event, f"New lead: {name}", decision.summary,
+                            lead_id=lead.pk)]
+        if decision.reason == "escalated":
+            messages.append(Message(manager_ids(config), Notification.Event.LEAD_ESCALATED,
+                                    f"Lead {name} escalated: nobody claimed it",
+                                    decision.summary, lead_id=lead.pk))
+        return messages
+    if decision.outcome == "offered":
+        link = absolute_url("offers")
+        local = {o.agent_id: engine.to_local(o.deadline, config.timezone)
+                 for o in offers if o.lead_id == lead.pk}
+        return [
+            Message([agent_id], Notification.Event.LEAD_OFFERED, f"Lead offered: {name}",
+                    f"Claim it by {local[agent_id]:%a %H:%M}: {link}", lead_id=lead.pk)
+            for agent_id in decision.offered_to if agent_id in local
+        ]
+    what = "nobody claimed it" if decision.reason == "escalated" else "nobody could take it"
+    return [Message(manager_ids(config), Notification.Event.LEAD_UNASSIGNED,
+                    f"Lead {name} is in the pond: {what}", decision.summary, lead_id=lead.pk)]
