@@ -18,6 +18,7 @@ class Lead(models.Model):
         DEAD = "dead", "Dead"
 
     OPEN_STATUSES = (Status.ASSIGNED, Status.CONTACTED)
+    # Timeline entries that count as contacting the person (speed to lead, first contact).
     CONTACT_KINDS = ("call", "text", "email", "meeting")
 
     class LeadType(models.TextChoices):

@@ -184,7 +184,6 @@ def receive_lead(
     return result
 
 
-CONTACT_KINDS = frozenset(Lead.CONTACT_KINDS)
 
 
 def log_activity(lead: Lead, actor: Agent, kind: str, body: str, *, now: datetime) -> Activity:
@@ -193,12 +192,12 @@ def log_activity(lead: Lead, actor: Agent, kind: str, body: str, *, now: datetim
     The owner's first logged contact (not a note, not merely opening the lead) sets speed to
     lead, stops the first-contact clock and is told to the webhooks (``lead.contacted``).
     """
-    if kind not in Activity.Kind.values or kind not in (*CONTACT_KINDS, Activity.Kind.NOTE):
+    if kind not in Activity.Kind.values or kind not in (*Lead.CONTACT_KINDS, Activity.Kind.NOTE):
         raise ValueError(f"Unknown activity kind {kind!r}")
     with transaction.atomic():
         activity = Activity.objects.record(lead=lead, kind=kind, actor=actor, created_at=now,
                                            body=body)
-        if kind in CONTACT_KINDS and lead.owner_id == actor.pk:
+        if kind in Lead.CONTACT_KINDS and lead.owner_id == actor.pk:
             first = Lead.objects.filter(pk=lead.pk, owner_id=actor.pk,
                                         first_contact_at__isnull=True).update(
                 first_contact_at=now, first_contact_due_at=None,

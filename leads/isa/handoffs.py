@@ -71,7 +71,6 @@ from routing.services import agent_loads
 # for the first contact, or the lead comes back to the ISA.
 DEFAULT_CONTACT_MINUTES = 30
 RECEIVING_ROLES = (Agent.Role.AGENT, Agent.Role.MANAGER)
-CONTACT_KINDS = frozenset(Lead.CONTACT_KINDS)
 OPEN_STAGES = (Lead.IsaStage.NEW, Lead.IsaStage.CONTACTED, Lead.IsaStage.NURTURING,
                Lead.IsaStage.QUALIFIED)
 
@@ -377,8 +376,7 @@ def hand_off(
             lead.follow_up_on = None
             lead.routing_round += 1  # the hand-off's offers are a new round
             offers = _store(lead, decision, config, rotation, now)
-            contact_minutes = (target_obj.first_contact_minutes if target_obj
-                               else DEFAULT_CONTACT_MINUTES)
+            contact_minutes = contact_minutes_of(target_obj)
             handoff = Handoff.objects.create(
                 lead=lead, isa=holder, by=isa, target=target_obj,
                 target_name=target_obj.name if target_obj else "",
@@ -408,6 +406,12 @@ def hand_off(
         if Handoff.objects.filter(lead_id=lead_id, status__in=Handoff.OPEN).exists():
             raise HandoffRefused("This lead was already handed off.") from exc
         raise
+
+
+def contact_minutes_of(target: HandoffTarget | None) -> int:
+    """Minutes the receiving agent has for the first contact: the target's, or the default
+    for an agent named by the ISA."""
+    return target.first_contact_minutes if target else DEFAULT_CONTACT_MINUTES
 
 
 def _lock_rotation(target: HandoffTarget) -> HandoffRotation:
@@ -461,7 +465,7 @@ def _handoff_messages(lead: Lead, handoff: Handoff, decision: Decision, config: 
 
 FOLLOWED_KINDS = frozenset({Activity.Kind.CLAIMED, Activity.Kind.EXPIRED,
                             Activity.Kind.DECLINED, Activity.Kind.REASSIGNED,
-                            Activity.Kind.POND, *CONTACT_KINDS})
+                            Activity.Kind.POND, *Lead.CONTACT_KINDS})
 
 
 def follow_activity(sender: type[Activity], *, activity: Activity, **_: object) -> None:
@@ -486,7 +490,7 @@ def activity_logged(activity: Activity) -> None:
         _offer_closed(handoff, now=now, why=activity.body or "The offer closed")
     elif activity.kind == Activity.Kind.CLAIMED:
         _claimed(handoff, activity.actor_id, now=now)
-    elif activity.kind in CONTACT_KINDS:
+    elif activity.kind in Lead.CONTACT_KINDS:
         _contacted(handoff, activity.actor_id, now=now)
     else:  # a manager assigned it, returned it to routing or moved it to the pond
         _taken_over(handoff, now=now)
@@ -497,8 +501,7 @@ def _claimed(handoff: Handoff, agent_id: int | None, *, now: datetime) -> None:
         return
     if not Lead.objects.filter(pk=handoff.lead_id, owner_id=agent_id).exists():
         return  # not this hand-off's offer
-    minutes = (handoff.target.first_contact_minutes if handoff.target
-               else DEFAULT_CONTACT_MINUTES)
+    minutes = contact_minutes_of(handoff.target)
     handoff.status = Handoff.Status.ASSIGNED
     handoff.agent_id = agent_id
     handoff.contact_due_at = first_contact_due(routing_config(), minutes, now)
@@ -676,7 +679,7 @@ def _contact_overdue(handoff_id: int, lead_id: int, now: datetime) -> int:
         ):
             return 0
         first = (Activity.objects.filter(lead=lead, actor_id=handoff.agent_id,
-                                         kind__in=CONTACT_KINDS,
+                                         kind__in=Lead.CONTACT_KINDS,
                                          created_at__gte=handoff.created_at)
                  .order_by("created_at", "id").first())
         if first is not None:  # logged, but not followed (e.g. written by a script)
@@ -686,8 +689,7 @@ def _contact_overdue(handoff_id: int, lead_id: int, now: datetime) -> int:
             _taken_over(handoff, now=now)
             return 0
         agent = handoff.agent.name if handoff.agent else "The agent"
-        minutes = (handoff.target.first_contact_minutes if handoff.target
-                   else DEFAULT_CONTACT_MINUTES)
+        minutes = contact_minutes_of(handoff.target)
         why = f"{agent} logged no first contact within {minutes} minutes of the hand-off"
         if handoff.target is None:
             _back_to_isa(handoff, lead, now=now, why=why)

@@ -39,7 +39,6 @@ NEXT_STAGES: dict[str, frozenset[str]] = {
 TEMPERATURE_RANK = {Lead.Temperature.HOT: 0, Lead.Temperature.WARM: 1, Lead.Temperature.COLD: 2}
 NO_TEMPERATURE = 3
 QUEUE_GROUPS = ("New", "Follow-ups due", "Later")
-CONTACT_KINDS = frozenset(Lead.CONTACT_KINDS)
 
 
 class IsaRefused(Exception):
@@ -141,7 +140,7 @@ def log_contact(lead: Lead, actor: Agent, kind: str, body: str, *, now: datetime
         if holds(lead, actor):
             changed = ["isa"] if lead.isa_id != actor.pk else []
             lead.isa = actor
-            if kind in CONTACT_KINDS and stage_of(lead) == Stage.NEW:
+            if kind in Lead.CONTACT_KINDS and stage_of(lead) == Stage.NEW:
                 lead.isa_stage = Stage.CONTACTED
                 changed.append("isa_stage")
             elif not lead.isa_stage:
