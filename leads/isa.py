@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Case, F, IntegerField, Min, Q, QuerySet, Value, When
 
 from agents.models import Agent
+from config.errors import ApplicationError
 from leads.models import Activity, Lead, Qualification
 from leads.services import log_activity
 
@@ -45,8 +46,10 @@ QUEUE_GROUPS = ("New", "Follow-ups due", "Later")
 CONTACT_KINDS = frozenset(Lead.CONTACT_KINDS)
 
 
-class IsaRefused(Exception):
+class IsaRefused(ApplicationError):
     """The change is not allowed; the message says why, in words for the ISA."""
+
+    status_code = 403  # not this person's lead to change, or not in this stage
 
 
 # --- Pure rules ------------------------------------------------------------------------------

@@ -21,13 +21,13 @@ from django.views.decorators.http import require_POST
 
 from agents.models import Agent
 from leads import isa as isa_service
+from leads.display import area
+from leads.forms import ActivityForm
 from leads.isa import IsaRefused, Stage
 from leads.models import Activity, Lead, Qualification
 from leads.services import speed_to_lead
 from leads.views import (
-    ActivityForm,
     agent_required,
-    area,
     duration,
     money,
     render_page,

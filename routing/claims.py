@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from agents.models import Agent
+from config.errors import ApplicationError
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification, WebhookEvent
@@ -37,8 +38,10 @@ from routing.services import (
 )
 
 
-class ClaimRefused(Exception):
+class ClaimRefused(ApplicationError):
     """The claim lost; the message says why, in words for the agent."""
+
+    status_code = 409  # someone else was faster, or the time is up
 
 
 REFUSALS = {

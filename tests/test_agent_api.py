@@ -16,8 +16,8 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.models import Activity, Lead
-from leads.services import receive_lead
 from routing.engine import render_trace
 from routing.models import Brokerage, Offer, RoutingRecord
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory

@@ -9,6 +9,7 @@ import pytest
 
 from agents.models import Agent
 from leads import isa
+from leads.intake import receive_lead
 from leads.isa import (
     IsaRefused,
     isa_figures,
@@ -22,7 +23,7 @@ from leads.isa import (
     update_card,
 )
 from leads.models import Activity, Lead, Qualification
-from leads.services import log_activity, receive_lead
+from leads.services import log_activity
 from routing.handoff import hand_off
 from routing.models import Brokerage, Offer
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
