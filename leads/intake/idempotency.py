@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 
 from leads.intake.cleaning import storable, text_errors
 from leads.intake.services import IntakeResult, receive_lead, reject, validate_lead
-from leads.models import IdempotencyRecord, LeadSource, SourceKey, Submission, WebForm
+from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission, WebForm
 from routing.services import serialize_on
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -89,13 +89,9 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
     for attempt in range(2):
         try:
             with transaction.atomic():
-                if keys:
-                    serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys])
-                    first = (IdempotencyRecord.objects
-                             .filter(source=source, key_hash__in=[d for _, d in keys])
-                             .order_by("id").first())
-                    if first is not None:
-                        return _retry(first, payload, inbound)
+                first = first_answer(source, keys) if keys else None
+                if first is not None:
+                    return _retry(first, payload, inbound)
                 result = receive_lead(payload, channel=inbound.channel,
                                       received_at=inbound.received_at, source=source.name)
                 if result.status == "rejected":
@@ -108,12 +104,8 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                              else Submission.Outcome.ACCEPTED),
                     **inbound.log_fields(201, body))
                 if keys:
-                    IdempotencyRecord.objects.bulk_create([
-                        IdempotencyRecord(source=source, kind=kind, key_hash=digest,
-                                          status_code=201, response=body, lead=result.lead,
-                                          submission=submission, created_at=inbound.received_at)
-                        for kind, digest in keys
-                    ])
+                    keep_answer(source, keys, body=body, lead=result.lead,
+                                submission=submission, at=inbound.received_at)
                 return Answer(201, body, submission)
         except IntegrityError:
             if attempt or not keys:
@@ -169,3 +161,24 @@ def idempotency_keys(header: str, payload: dict[str, Any]) -> list[tuple[str, st
             keys.append((IdempotencyRecord.Kind.EXTERNAL_ID, external_id))
     return [(kind, hashlib.sha256(f"{kind}:{value}".encode()).hexdigest())
             for kind, value in keys]
+
+
+def first_answer(source: LeadSource, keys: list[tuple[str, str]]) -> IdempotencyRecord | None:
+    """The first answer kept under any of these keys, after whoever holds them committed.
+
+    Must be called inside a transaction: the advisory lock on the keys (PostgreSQL) is held
+    until it ends, so that the answer about to be kept is the only one.
+    """
+    serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys])
+    return (IdempotencyRecord.objects.filter(source=source, key_hash__in=[d for _, d in keys])
+            .order_by("id").first())
+
+
+def keep_answer(source: LeadSource, keys: list[tuple[str, str]], *, body: dict[str, Any],
+                lead: Lead | None, submission: Submission, at: datetime) -> None:
+    """Keep the first answer (201) under every key, for the retries to come."""
+    IdempotencyRecord.objects.bulk_create([
+        IdempotencyRecord(source=source, kind=kind, key_hash=digest, status_code=201,
+                          response=body, lead=lead, submission=submission, created_at=at)
+        for kind, digest in keys
+    ])

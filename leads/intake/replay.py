@@ -8,10 +8,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.intake.cleaning import storable, text_errors
-from leads.intake.idempotency import answer_body, idempotency_keys
+from leads.intake.idempotency import answer_body, first_answer, idempotency_keys, keep_answer
 from leads.intake.services import IntakeResult, receive_lead, validate_lead
-from leads.models import IdempotencyRecord, Lead, LeadSource, Submission
-from routing.services import serialize_on
+from leads.models import Lead, LeadSource, Submission
 
 
 def replay_submission(submission: Submission, corrected_payload: dict[str, Any],
@@ -41,22 +40,15 @@ def replay_submission(submission: Submission, corrected_payload: dict[str, Any],
             return IntakeResult("rejected", errors=bad)
         source = LeadSource.objects.filter(name=locked.source).first() if fixed_source else None
         keys = idempotency_keys("", payload) if source else []
-        first = None
-        if keys:
-            serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys])
-            first = IdempotencyRecord.objects.filter(
-                source=source, key_hash__in=[d for _, d in keys]).order_by("id").first()
+        first = first_answer(source, keys) if keys else None
         if first is not None:
             result = IntakeResult("existing", lead=Lead.objects.filter(pk=first.lead_id).first())
         else:
             result = receive_lead(payload, channel=locked.channel, received_at=now,
                                   source=locked.source if fixed_source else None)
             if keys and result.lead is not None:
-                IdempotencyRecord.objects.bulk_create([
-                    IdempotencyRecord(source=source, kind=kind, key_hash=digest, status_code=201,
-                                      response=answer_body(result), lead=result.lead,
-                                      submission=locked, created_at=now)
-                    for kind, digest in keys])
+                keep_answer(source, keys, body=answer_body(result), lead=result.lead,
+                            submission=locked, at=now)
         locked.lead = result.lead
         locked.replayed_at = now
         locked.replayed_by = by if getattr(by, "pk", None) else None
