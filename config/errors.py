@@ -2,7 +2,8 @@
 
 A service raises a subclass with a message written for the person who acted ("Too late: the
 claim window for this lead has closed."). Pages show the message; the API renders every
-subclass through one exception handler with the subclass's status code.
+subclass through one exception handler (``config.api.errors``) with the subclass's status
+code, so no view maps a domain error by hand.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from django.utils import timezone
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
 from agents.models import Agent
+from leads.intake.services import normalize_email
 from leads.models import Activity, Lead, Submission
-from leads.services import normalize_email
 from notifications.models import Notification
 from routing.claims import assign_lead, move_to_pond, return_to_routing
 from routing.engine import render_trace

@@ -1,4 +1,5 @@
-"""Validation of an incoming lead, shared by file import, the REST API and web forms."""
+"""The lead's forms: an incoming lead (shared by file import, the REST API, web forms and the
+admin's test lead) and an activity logged on it (the pages and the agent API)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from phonenumber_field.formfields import PhoneNumberField
 
-from leads.models import Lead
+from leads.models import Activity, Lead
 
 TEXT_FIELDS = (
     "first_name", "last_name", "source", "city", "county", "neighborhood", "zip_code",
@@ -106,3 +107,17 @@ def _plain(value: Any) -> Any:
     if value is None:
         return ""
     return value
+
+
+class ActivityForm(forms.Form):
+    KINDS = [(k, Activity.Kind(k).label) for k in (*Lead.CONTACT_KINDS, Activity.Kind.NOTE)]
+
+    kind = forms.ChoiceField(choices=KINDS, initial="call", widget=forms.RadioSelect)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                           max_length=5000, label="Notes")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == Activity.Kind.NOTE and not cleaned.get("body", "").strip():
+            self.add_error("body", "Write the note.")
+        return cleaned

@@ -13,7 +13,6 @@ from decimal import Decimal
 from functools import wraps
 from zoneinfo import ZoneInfo
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,6 +24,8 @@ from django.views.decorators.http import require_POST
 
 from agents.access import sees_every_lead
 from agents.models import Agent
+from leads.display import area
+from leads.forms import ActivityForm
 from leads.models import Activity, Lead
 from leads.services import log_activity, speed_to_lead
 from notifications.services import unread_for
@@ -120,10 +121,6 @@ def duration(span: timedelta) -> str:
 
 def money(price: Decimal | None) -> str:
     return f"${price:,.0f}" if price is not None else ""
-
-
-def area(lead: Lead) -> str:
-    return ", ".join(p for p in (lead.neighborhood, lead.city, lead.zip_code) if p)
 
 
 def time_left(seconds: float) -> str:
@@ -269,20 +266,6 @@ def my_leads(request: HttpRequest) -> HttpResponse:
         "mine_only": bool(mine_only),
         "can_see_all": request.is_manager and request.agent is not None,
     })
-
-
-class ActivityForm(forms.Form):
-    KINDS = [(k, Activity.Kind(k).label) for k in (*Lead.CONTACT_KINDS, Activity.Kind.NOTE)]
-
-    kind = forms.ChoiceField(choices=KINDS, initial="call", widget=forms.RadioSelect)
-    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                           max_length=5000, label="Notes")
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("kind") == Activity.Kind.NOTE and not cleaned.get("body", "").strip():
-            self.add_error("body", "Write the note.")
-        return cleaned
 
 
 def get_visible_lead(request: HttpRequest, lead_id: int) -> Lead:

@@ -32,9 +32,10 @@ from django.utils import timezone
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from agents.models import Agent, Roster, RosterMember, Shift
+from config.errors import ApplicationError
 from leads.forms import LeadForm
+from leads.intake import build_lead, validate_lead
 from leads.models import Lead
-from leads.services import build_lead, validate_lead
 from routing.engine import FIELD_LABELS, TEXT_FIELDS, render_trace, rule_matches
 from routing.engine import to_local as engine_local
 from routing.models import Brokerage, RoutingRecord, Rule, RuleCriterion, RuleWindow
@@ -591,8 +592,10 @@ class ReadableHistory(HistoricalRecordContextHelper):
 
 
 
-class RestoreRefused(Exception):
+class RestoreRefused(ApplicationError):
     """The version cannot be restored; the message says why, in words for a manager."""
+
+    status_code = 409  # the rules changed since: a roster deleted, a name taken
 
 
 def _children_as_of(model: type, rule_id: int, until: tuple[datetime, int] | None,

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from agents.models import Agent
+from config.errors import ApplicationError
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification, WebhookEvent
@@ -29,8 +30,10 @@ from routing.selectors import cursor_of, facts_of, routing_config
 from routing.services import agent_loads, cursor_keys, rotation_states
 
 
-class ClaimRefused(Exception):
+class ClaimRefused(ApplicationError):
     """The claim lost; the message says why, in words for the agent."""
+
+    status_code = 409  # someone else was faster, or the time is up
 
 
 REFUSALS = {

@@ -28,7 +28,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-from leads.services import receive_lead  # noqa: E402
+from leads.intake import receive_lead  # noqa: E402
 from routing.models import Brokerage, Rule  # noqa: E402
 from tests.factories import AgentFactory, RosterFactory, RuleFactory  # noqa: E402
 from tests.test_rule_admin import manager_user  # noqa: E402

@@ -16,8 +16,14 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.models import Agent
+from config.api.agent import OfferClaimView, OfferDeclineView
+from config.api.errors import api_exception_handler
+from config.errors import ApplicationError
+from leads.intake import receive_lead
+from leads.intake.keys import create_key
+from leads.isa.queue import IsaRefused
 from leads.models import Activity, Lead
-from leads.services import receive_lead
+from routing.claims import ClaimRefused
 from routing.engine import render_trace
 from routing.models import Brokerage, Offer, RoutingRecord
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory
@@ -453,3 +459,30 @@ def test_ten_agents_claiming_one_lead_at_once_give_one_owner(ann):
     lead.refresh_from_db()
     assert lead.owner in team
     assert Offer.objects.filter(lead=lead, status=Offer.Status.CLAIMED).count() == 1
+
+
+# --- The one exception handler ----------------------------------------------------------------
+
+
+def test_a_domain_error_answers_its_status_and_message_under_the_views_key():
+    class Gone(ApplicationError):
+        status_code = 410
+
+    cases = [(ClaimRefused("Too late."), OfferClaimView),
+             (ClaimRefused("You declined this lead."), OfferDeclineView),
+             (IsaRefused("Not yours."), OfferClaimView),
+             (Gone("Gone."), OfferClaimView)]
+    answers = [api_exception_handler(error, {"view": view()}) for error, view in cases]
+    assert [(answer.status_code, answer.data) for answer in answers] == [
+        (409, {"errors": {"claim": "Too late."}}),
+        (409, {"errors": {"decline": "You declined this lead."}}),
+        (403, {"errors": {"permission": "Not yours."}}),
+        (410, {"errors": {"detail": "Gone."}}),
+    ]
+
+
+def test_views_without_the_envelope_keep_drfs_error_bodies():
+    key = create_key("Zillow")[1]
+    response = Client().get(f"{API}/leads/", HTTP_AUTHORIZATION=f"Api-Key {key}")
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}

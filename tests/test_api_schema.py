@@ -18,9 +18,10 @@ from rest_framework.authtoken.models import Token
 from agents.models import Agent
 from agents.services import sync_access
 from config.wsgi import application
-from leads.keys import create_key
+from leads.intake import receive_lead
+from leads.intake.keys import create_key
 from leads.models import Activity, Lead
-from leads.services import log_activity, receive_lead
+from leads.services import log_activity
 from routing.models import Brokerage, Offer
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory
 

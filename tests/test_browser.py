@@ -23,8 +23,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
+from leads.intake import receive_lead  # noqa: E402
 from leads.models import Lead  # noqa: E402
-from leads.services import receive_lead  # noqa: E402
 from routing.models import Brokerage, Offer  # noqa: E402
 from tests.factories import AgentFactory, RosterFactory, RuleFactory  # noqa: E402
 

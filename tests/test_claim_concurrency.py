@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents.models import Agent
+from leads.intake import receive_lead, receive_leads
 from leads.models import Activity, Lead
-from leads.services import receive_lead, receive_leads
 from routing.claims import ClaimRefused, claim_from_pond, claim_offer, decline_offer
 from routing.clock import run_clock
 from routing.models import Offer, Rule

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.models import Activity, Lead
-from leads.services import log_activity, receive_lead
+from leads.services import log_activity
 from notifications.models import Notification
 from routing.claims import (
     ClaimRefused,

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.models import Activity, Lead
-from leads.services import receive_lead
 from notifications.models import Notification
 from routing import clock
 from routing.claims import claim_offer

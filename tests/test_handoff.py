@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.isa.handoffs import (
     HandoffRefused,
     TargetSpec,
@@ -20,7 +21,7 @@ from leads.isa.handoffs import (
 )
 from leads.isa.queue import log_contact, save_qualification, update_card
 from leads.models import Activity, Lead
-from leads.services import log_activity, receive_lead
+from leads.services import log_activity
 from notifications.models import Notification
 from routing import engine
 from routing.claims import ClaimRefused, assign_lead, claim_offer, decline_offer

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.isa.handoffs import hand_off, run_handoff_clock
 from leads.models import Activity, Lead
-from leads.services import receive_lead
 from routing.models import Brokerage, Handoff, HandoffRotation, HandoffTarget, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.threads import together

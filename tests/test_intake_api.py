@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from leads.api import replay_submission
-from leads.keys import check_header, create_key, revoke
+from leads.intake.keys import check_header, create_key, revoke
+from leads.intake.replay import replay_submission
 from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, UserFactory
 
@@ -337,7 +337,7 @@ def test_a_server_error_is_kept_in_the_log(team, key, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("routing is down")
 
-    monkeypatch.setattr("leads.api.receive_lead", broken)
+    monkeypatch.setattr("leads.intake.idempotency.receive_lead", broken)
     client = Client(raise_request_exception=False)
     response = client.post(URL, data='{"first_name": "Pat"}', content_type="application/json",
                            HTTP_AUTHORIZATION=f"Api-Key {key}")

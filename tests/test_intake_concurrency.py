@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import Client
 
-from leads.keys import create_key
+from leads.intake.keys import create_key
 from leads.models import IdempotencyRecord, Lead, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.threads import together

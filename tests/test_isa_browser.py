@@ -25,8 +25,8 @@ from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 from agents.models import Agent  # noqa: E402
+from leads.intake import receive_lead  # noqa: E402
 from leads.models import Lead  # noqa: E402
-from leads.services import receive_lead  # noqa: E402
 from routing.models import Brokerage, Handoff, HandoffTarget  # noqa: E402
 from tests.factories import AgentFactory, RosterFactory, RuleFactory  # noqa: E402
 

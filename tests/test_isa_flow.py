@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.isa import queue as isa
 from leads.isa.figures import isa_figures, median
 from leads.isa.handoffs import hand_off
@@ -22,7 +23,7 @@ from leads.isa.queue import (
     update_card,
 )
 from leads.models import Activity, Lead, Qualification
-from leads.services import log_activity, receive_lead
+from leads.services import log_activity
 from routing.models import Brokerage, Offer
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 

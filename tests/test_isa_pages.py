@@ -11,8 +11,9 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.models import Activity, Lead, Qualification
-from leads.services import log_activity, receive_lead
+from leads.services import log_activity
 from routing.models import Brokerage, Handoff, HandoffTarget
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 

@@ -13,8 +13,8 @@ from rest_framework.authtoken.models import Token
 
 from agents.models import Agent
 from agents.services import sync_access
+from leads.intake import receive_lead
 from leads.models import Activity, Lead
-from leads.services import receive_lead
 from routing.engine import render_trace
 from routing.models import Offer, RoutingRecord, RuleWindow
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory, UserFactory

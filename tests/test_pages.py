@@ -13,8 +13,8 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from agents.models import Agent
+from leads.intake import receive_lead
 from leads.models import Activity, Lead
-from leads.services import receive_lead
 from notifications.models import Notification
 from routing.engine import render_trace
 from routing.models import Brokerage, Offer, RoutingRecord

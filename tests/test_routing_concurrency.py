@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from leads.intake import receive_lead
 from leads.models import Lead
-from leads.services import receive_lead
 from routing.models import RotationState, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.threads import failures, together

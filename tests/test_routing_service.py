@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agents.models import Agent, Roster, RosterMember
+from leads.intake import build_lead, receive_lead, validate_lead
 from leads.models import Activity, Lead, Submission
-from leads.services import build_lead, receive_lead, validate_lead
 from notifications.models import Notification
 from routing.models import Brokerage, RotationState, RoutingRecord, Rule
 from routing.selectors import _cache

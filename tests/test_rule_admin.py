@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from agents.models import Agent, RosterMember
+from leads.intake import receive_lead
 from leads.models import Activity, Lead, Submission
-from leads.services import receive_lead
 from notifications.models import Notification
 from routing import admin_views
 from routing.admin import CATCH_ALL_ALWAYS_ACTIVE, CATCH_ALL_NO_CRITERIA, NEEDS_CRITERIA

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from agents.models import Roster, RosterMember, Shift
-from leads.services import receive_lead
+from leads.intake import receive_lead
 from routing.claims import decline_offer
 from routing.models import Brokerage, Offer, RoutingRecord, Rule, RuleCriterion, RuleWindow
 from routing.selectors import routing_config

@@ -27,11 +27,12 @@ from django_q.models import OrmQ
 
 from agents.models import Agent
 from agents.services import sync_access
+from leads.intake import receive_lead, receive_leads
+from leads.intake.keys import create_key
 from leads.isa.handoffs import hand_off
 from leads.isa.queue import log_contact
-from leads.keys import create_key
 from leads.models import Lead
-from leads.services import log_activity, receive_lead, receive_leads
+from leads.services import log_activity
 from notifications import tasks, webhooks
 from notifications.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from routing.claims import (

@@ -1,4 +1,4 @@
-"""Hand-off targets in the admin: where ISAs hand qualified leads (``routing.handoff``)."""
+"""Hand-off targets in the admin: where ISAs hand qualified leads (``leads.isa.handoffs``)."""
 
 from __future__ import annotations
 

@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from agents.access import is_manager
 from agents.models import Agent
+from config.errors import ApplicationError
 from leads.isa.queue import facts_lines, qualification_facts
 from leads.models import Activity, Lead
 from notifications import webhooks
@@ -75,8 +76,10 @@ OPEN_STAGES = (Lead.IsaStage.NEW, Lead.IsaStage.CONTACTED, Lead.IsaStage.NURTURI
                Lead.IsaStage.QUALIFIED)
 
 
-class HandoffRefused(Exception):
+class HandoffRefused(ApplicationError):
     """The hand-off cannot happen; the message says why, in words for the ISA. Nothing changed."""
+
+    status_code = 409  # the lead's state (or the targets') does not allow it now
 
 
 # --- The decision (pure) ---------------------------------------------------------------------

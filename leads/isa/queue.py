@@ -22,6 +22,7 @@ from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
 from agents.access import is_manager
 from agents.models import Agent
+from config.errors import ApplicationError
 from leads.models import Activity, Lead, Qualification
 from leads.services import log_activity
 
@@ -41,8 +42,10 @@ NO_TEMPERATURE = 3
 QUEUE_GROUPS = ("New", "Follow-ups due", "Later")
 
 
-class IsaRefused(Exception):
+class IsaRefused(ApplicationError):
     """The change is not allowed; the message says why, in words for the ISA."""
+
+    status_code = 403  # not this person's lead to change, or not in this stage
 
 
 # --- Pure rules ------------------------------------------------------------------------------

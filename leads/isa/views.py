@@ -20,6 +20,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from agents.models import Agent
+from leads.display import area
+from leads.forms import ActivityForm
 from leads.isa import queue as isa_service
 from leads.isa.figures import isa_figures
 from leads.isa.handoffs import HandoffRefused, hand_off, preview_handoff
@@ -27,9 +29,7 @@ from leads.isa.queue import IsaRefused, Stage
 from leads.models import Activity, Lead, Qualification
 from leads.services import speed_to_lead
 from leads.views import (
-    ActivityForm,
     agent_required,
-    area,
     duration,
     money,
     render_page,

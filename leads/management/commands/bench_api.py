@@ -29,7 +29,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from agents.models import Agent, Roster, RosterMember
-from leads.keys import create_key
+from leads.intake.keys import create_key
 from leads.models import Lead
 from routing.management.commands.serve import stop_process
 from routing.models import Rule, RuleCriterion

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leads.keys import create_key
+from leads.intake.keys import create_key
 
 
 class Command(BaseCommand):

@@ -11,8 +11,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from leads.intake import BATCH_SIZE, receive_leads, reject
 from leads.models import Submission
-from leads.services import BATCH_SIZE, receive_leads, reject
 from leads.timeparse import parse_now
 
 

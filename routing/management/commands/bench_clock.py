@@ -30,9 +30,9 @@ from django.db.models import Count
 from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember
+from leads.intake import BATCH_SIZE, receive_leads
 from leads.management.commands.bench_api import database_url
 from leads.models import Activity
-from leads.services import BATCH_SIZE, receive_leads
 from routing import clock
 from routing.management.commands.serve import stop_process
 from routing.models import Brokerage, Clock, Offer, Rule

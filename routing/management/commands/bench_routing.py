@@ -19,8 +19,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember
+from leads.intake import BATCH_SIZE, build_lead, receive_lead, receive_leads, validate_lead
 from leads.models import Lead, Submission
-from leads.services import BATCH_SIZE, build_lead, receive_lead, receive_leads, validate_lead
 from routing.models import RotationState, Rule, RuleCriterion
 from routing.selectors import _cache
 from routing.signals import bump_config_token

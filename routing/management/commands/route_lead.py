@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from leads.intake import build_lead, receive_lead, validate_lead
 from leads.models import Submission
-from leads.services import build_lead, receive_lead, validate_lead
 from leads.timeparse import parse_now
 from routing.engine import render_trace
 from routing.services import preview

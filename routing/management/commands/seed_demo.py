@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from agents.models import Agent
 from agents.services import ensure_login
+from leads.intake import receive_leads
 from leads.models import Submission
-from leads.services import receive_leads
 from routing.config_file import apply_routing_file, load_routing_file
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo_routing.yaml"

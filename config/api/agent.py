@@ -5,16 +5,14 @@ Thin on purpose: each view calls what the agent's web pages call (``routing.clai
 the pages' own ``leads.views.visible_leads``, so the API and the pages never disagree. An
 agent reaches only their own leads and offers: anyone else's answers 404, exactly like an id
 that does not exist. Managers (and superusers, for reading) see every lead, as on the pages.
+A refused claim (``ClaimRefused``) is answered by the API's exception handler: 409.
 
-The plumbing shared with ``leads.manager_api`` lives here too: token or session
-authentication, errors as ``{"errors": {field: message}}`` like the intake API, and the error
-answers declared in the schema (so schemathesis can hold every answer to it).
+The plumbing shared with ``config.api.manager`` is in ``config.api.base``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,27 +20,25 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import FormParser, JSONParser
-from rest_framework.permissions import SAFE_METHODS, BasePermission
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import APIView, exception_handler
+from rest_framework.views import APIView
 
 from agents.access import is_manager
 from agents.services import set_accepting_leads
-from leads.api_serializers import (
+from config.api.base import ApiMixin, IsAgent, api_error, checked_id, errors, id_param
+from config.api.serializers import (
     ActivityCreateSerializer,
     ActivitySerializer,
     AgentLeadDetailSerializer,
     AgentLeadSerializer,
-    ApiErrorsSerializer,
     AvailabilitySerializer,
     DeclineAnswerSerializer,
     LeadEssentialsSerializer,
@@ -54,7 +50,6 @@ from leads.models import Activity, Lead
 from leads.services import log_activity
 from leads.views import get_visible_lead, visible_leads
 from routing.claims import (
-    ClaimRefused,
     claim_from_pond,
     claim_offer,
     decline_offer,
@@ -63,122 +58,6 @@ from routing.claims import (
 )
 from routing.models import Brokerage, Offer
 from routing.selectors import countdown, routing_config
-
-MAX_ID = 2**63 - 1  # the largest id a database column holds; larger ones are simply not found
-
-# --- errors -----------------------------------------------------------------------------------
-
-# The key of a one-message error, by status (validation errors are keyed by field).
-ERROR_KEYS = {400: "body", 401: "auth", 403: "permission", 404: "not_found", 405: "method",
-              406: "accept", 409: "claim", 415: "body", 429: "rate"}
-
-
-class Conflict(exceptions.APIException):
-    """The action lost against the current state (someone was faster, the time is up)."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The action is no longer possible."
-    default_code = "conflict"
-
-
-def _flatten(data: Any, key: str) -> Iterator[tuple[str, str]]:
-    if isinstance(data, dict):
-        for name, value in data.items():
-            name = "body" if name == "non_field_errors" else str(name)
-            yield from _flatten(value, f"{key}.{name}" if key else name)
-    elif isinstance(data, list | tuple) and any(isinstance(v, dict | list) for v in data):
-        for index, value in enumerate(data):
-            yield from _flatten(value, f"{key}.{index}" if key else str(index))
-    elif isinstance(data, list | tuple):
-        yield key or "body", " ".join(str(v) for v in data)
-    else:
-        yield key or "body", str(data)
-
-
-def error_map(data: Any, status_code: int) -> dict[str, str]:
-    """DRF's error data as ``{field: message}``: one plain message per field."""
-    if isinstance(data, dict) and set(data) == {"detail"}:
-        return {ERROR_KEYS.get(status_code, "detail"): str(data["detail"])}
-    return dict(_flatten(data, ""))
-
-
-def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler (status, ``WWW-Authenticate``, ``Retry-After``), with our error body."""
-    response = exception_handler(exc, context)
-    if response is not None:
-        response.data = {"errors": error_map(response.data, response.status_code)}
-    return response
-
-
-def api_error(description: str, example: dict[str, str]) -> OpenApiResponse:
-    return OpenApiResponse(ApiErrorsSerializer, description=description, examples=[
-        OpenApiExample(next(iter(example)), value={"errors": example}, response_only=True)])
-
-
-ERRORS: dict[int, OpenApiResponse] = {
-    400: api_error("Invalid body or parameters: every field's error.",
-                   {"kind": '"visit" is not a valid choice.'}),
-    401: api_error("No credentials, or an unknown token: send `Authorization: Token <key>`.",
-                   {"auth": "Authentication credentials were not provided."}),
-    403: api_error("Logged in, but not allowed here.",
-                   {"permission": "Your login is not linked to an agent."}),
-    404: api_error("No such object (on the agent API, also another agent's lead, offer or "
-                   "activity: it never says which), or a page past the end of the list.",
-                   {"not_found": "No such lead."}),
-    409: api_error("Too late: someone else claimed it first, or the claim window closed.",
-                   {"claim": "Another agent claimed this lead first."}),
-    415: api_error("The body is not JSON (`Content-Type: application/json`).",
-                   {"body": 'Unsupported media type "text/plain" in request.'}),
-    429: api_error("Too many attempts; retry after `Retry-After` seconds.",
-                   {"rate": "Request was throttled. Expected available in 42 seconds."}),
-}
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """The documented error answers of an operation."""
-    return {code: ERRORS[code] for code in codes}
-
-
-def id_param(name: str, what: str) -> OpenApiParameter:
-    return OpenApiParameter(name, {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                            OpenApiParameter.PATH, description=f"The {what}'s id.")
-
-
-def checked_id(value: int, what: str) -> int:
-    """Ids past any column's range are not found (SQLite would overflow on them)."""
-    if value > MAX_ID:
-        raise exceptions.NotFound({"not_found": f"No such {what}."})
-    return value
-
-
-# --- the views' common ground -----------------------------------------------------------------
-
-
-class ApiMixin:
-    """Token or session authentication, JSON (and the browsable API), errors as ours."""
-
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    parser_classes = [JSONParser]
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
-
-    def get_exception_handler(self) -> Any:
-        return api_exception_handler
-
-
-class IsAgent(BasePermission):
-    """A login linked to an agent (as the pages' ``agent_required``); a superuser without one
-    may read leads where the view allows it (``superuser_reads``), as on the pages."""
-
-    message = "Your login is not linked to an agent."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        if getattr(user, "agent", None) is not None:
-            return True
-        return (request.method in SAFE_METHODS and user.is_superuser
-                and getattr(view, "superuser_reads", False))
 
 
 class AgentMixin(ApiMixin):
@@ -252,12 +131,12 @@ class OfferClaimView(AgentView):
             lead = claim_offer(checked_id(id, "offer"), request.agent, now=timezone.now())
         except Offer.DoesNotExist:
             raise exceptions.NotFound({"not_found": "No such offer."}) from None
-        except ClaimRefused as refused:
-            raise Conflict({"claim": str(refused)}) from None
         return lead_answer(lead)
 
 
 class OfferDeclineView(AgentView):
+    refusal_key = "decline"  # a refused decline says so, not "claim"
+
     @extend_schema(
         operation_id="agent_offer_decline", summary="Decline an offer", tags=["agent"],
         description="Pass on the lead: it goes to the next agent at once (or escalates).",
@@ -269,8 +148,6 @@ class OfferDeclineView(AgentView):
             decline_offer(checked_id(id, "offer"), request.agent, now=timezone.now())
         except Offer.DoesNotExist:
             raise exceptions.NotFound({"not_found": "No such offer."}) from None
-        except ClaimRefused as refused:
-            raise Conflict({"decline": str(refused)}) from None
         return Response({"offer": id, "status": "declined",
                          "message": "You passed on this lead; it goes to the next agent."})
 
@@ -413,8 +290,6 @@ class PondClaimView(AgentView):
             lead = claim_from_pond(checked_id(id, "lead"), request.agent, now=timezone.now())
         except Lead.DoesNotExist:
             raise exceptions.NotFound({"not_found": "No such lead."}) from None
-        except ClaimRefused as refused:
-            raise Conflict({"claim": str(refused)}) from None
         return lead_answer(lead)
 
 
@@ -472,9 +347,7 @@ class TokenView(ObtainAuthToken):
     throttle_classes = [LoginRateThrottle]
     parser_classes = [JSONParser, FormParser]
     renderer_classes = [JSONRenderer]
-
-    def get_exception_handler(self) -> Any:
-        return api_exception_handler
+    error_envelope = True  # errors as {"errors": {field: message}} (config.api.errors)
 
     @extend_schema(
         operation_id="auth_token", summary="Get my API token", tags=["auth"],

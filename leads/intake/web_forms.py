@@ -19,8 +19,9 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from leads.api import Inbound, declared_length, storable, take_lead, too_large
 from leads.forms import KNOWN_FIELDS
+from leads.intake.cleaning import declared_length, storable, too_large
+from leads.intake.idempotency import Inbound, take_lead
 from leads.models import Submission, WebForm
 
 HONEYPOT_FIELD = "website"

@@ -8,8 +8,8 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from leads.intake.services import SCORE_RANGE
 from leads.models import Lead
-from leads.services import SCORE_RANGE
 
 INTAKE_STATUSES = ("assigned", "offered", "existing", "unassigned")
 

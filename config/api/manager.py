@@ -24,15 +24,15 @@ from rest_framework.response import Response
 
 from agents.access import may_use_admin as may_run_routing
 from agents.models import Agent, Roster, RosterMember
-from leads.admin import phone_query
-from leads.agent_api import MAX_ID, ApiMixin, checked_id, errors, id_param
-from leads.api_serializers import (
+from config.api.base import MAX_ID, ApiMixin, checked_id, errors, id_param
+from config.api.serializers import (
     ManagerAgentSerializer,
     ManagerLeadDetailSerializer,
     ManagerLeadSerializer,
     RosterSerializer,
     RuleSerializer,
 )
+from leads.admin import phone_query
 from leads.models import Lead
 from routing.models import Rule
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leads.intake_views import web_form_intake
+from leads.intake.web_forms import web_form_intake
 
 urlpatterns = [
     path("<slug:slug>/", web_form_intake, name="web-form-intake"),

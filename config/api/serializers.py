@@ -14,9 +14,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.models import Agent, Roster
+from leads.display import area
+from leads.forms import ActivityForm
 from leads.models import Activity, Lead
 from leads.services import speed_to_lead
-from leads.views import ActivityForm, area
 from routing.admin_views import criteria_text, when_text
 from routing.engine import render_trace
 from routing.models import Offer, Rule, RuleCriterion

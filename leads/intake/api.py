@@ -1,0 +1,169 @@
+"""The lead intake API (``POST /api/v1/leads/``): a vendor sends one lead with a source's key.
+
+The view checks the key, the rate limit, the size and the JSON, keeping even refused requests
+in the inbound log, and hands the lead to ``take_lead`` (exactly once per key or external id).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpRequest
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads.intake.cleaning import bad_string, parse_json_object, read_body, too_large
+from leads.intake.idempotency import (
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_MAX,
+    Answer,
+    Inbound,
+    take_lead,
+)
+from leads.intake.keys import SCHEME, check_header, hit_rate_limit
+from leads.intake.serializers import (
+    IntakeErrorsSerializer,
+    LeadIntakeAnswerSerializer,
+    LeadIntakeRequestSerializer,
+)
+from leads.models import SourceKey, Submission
+
+
+class SourceKeyAuthentication(BaseAuthentication):
+    """``Authorization: Api-Key <key>``: a lead source's key. ``request.auth`` is the key."""
+
+    def authenticate(self, request: Request) -> tuple[AnonymousUser, SourceKey] | None:
+        check = check_header(request.META.get("HTTP_AUTHORIZATION"))
+        if check.key is None:
+            raise exceptions.AuthenticationFailed(check.error)
+        return AnonymousUser(), check.key
+
+    def authenticate_header(self, request: Request) -> str:
+        return SCHEME
+
+
+class SourceKeyScheme(OpenApiAuthenticationExtension):
+    target_class = SourceKeyAuthentication
+    name = "SourceApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Api-Key <key>`: one of the lead source's keys."}
+
+
+class FirstRenderer(BaseContentNegotiation):
+    """Always JSON, whatever the client's ``Accept`` says."""
+
+    def select_parser(self, request: Request, parsers: list) -> Any:
+        return parsers[0]
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: Any = None):
+        return renderers[0], renderers[0].media_type
+
+
+def _error(name: str, description: str, example: dict[str, str]) -> OpenApiResponse:
+    return OpenApiResponse(IntakeErrorsSerializer, description=description, examples=[
+        OpenApiExample(name, value={"errors": example}, response_only=True)])
+
+
+class LeadIntakeView(APIView):
+    """``POST /api/v1/leads/``: a vendor sends one lead."""
+
+    authentication_classes = [SourceKeyAuthentication]
+    permission_classes: list = []
+    throttle_classes: list = []
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = FirstRenderer
+
+    def perform_authentication(self, request: Request) -> None:
+        """Done in ``post`` instead, so that refused requests are logged too."""
+
+    @extend_schema(
+        operation_id="leads_intake",
+        summary="Send a lead",
+        description=(
+            "Validates the lead, routes it like every other lead and says where it went. The "
+            "lead's source is the key's source.\n\n"
+            "**Exactly once**: a retry with the same `Idempotency-Key` header, or the same "
+            "`external_id` for the source, returns the first answer with status 200 instead of "
+            "making a second lead, even when the retries arrive at the same time.\n\n"
+            "**Limits**: bodies up to `INTAKE_MAX_BODY_BYTES` (64 KB), "
+            "`INTAKE_RATE_PER_MINUTE` requests per key and minute (429 with `Retry-After`)."
+        ),
+        tags=["intake"],
+        request=LeadIntakeRequestSerializer,
+        parameters=[OpenApiParameter(
+            IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+            description="Any unique string per lead (e.g. a UUID), up to 255 characters.")],
+        responses={
+            201: OpenApiResponse(LeadIntakeAnswerSerializer, description="Received and routed."),
+            200: OpenApiResponse(LeadIntakeAnswerSerializer,
+                                 description="A retry: the first answer, same lead."),
+            400: _error("Invalid", "Invalid lead or body: every field's error.",
+                        {"email": "Enter a valid email address.",
+                         "lead_type": "Unknown lead type 'renter': use buyer or seller."}),
+            401: _error("Unauthorized", "Missing, unknown or revoked key.",
+                        {"key": "Invalid API key."}),
+            413: _error("TooLarge", "Body too large.",
+                        {"body": "The body is larger than 65536 bytes."}),
+            429: _error("RateLimited", "Rate limit exceeded; retry after `Retry-After` seconds.",
+                        {"rate": "More than 600 requests in a minute for this key."}),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        http = request._request
+        inbound = Inbound(Submission.Channel.API, timezone.now(),
+                          idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, "").strip())
+        try:
+            answer = self._answer(http, inbound)
+        except Exception:  # keep even this request (if the database lets us), then surface it
+            with contextlib.suppress(Exception):
+                inbound.refuse(500, {"server": "Internal error."})
+            raise
+        headers = answer.headers
+        if answer.status == 401:
+            headers["WWW-Authenticate"] = SCHEME
+        elif answer.status in (200, 201):
+            headers["Location"] = answer.body["url"]
+            headers["Idempotent-Replayed"] = "true" if answer.replayed else "false"
+        return Response(answer.body, status=answer.status, headers=headers)
+
+    def _answer(self, http: HttpRequest, inbound: Inbound) -> Answer:
+        limit = settings.INTAKE_MAX_BODY_BYTES
+        raw, inbound.raw_body = read_body(http, limit)
+        check = check_header(http.META.get("HTTP_AUTHORIZATION"))
+        inbound.key_prefix = check.prefix
+        if check.key is None:
+            return inbound.refuse(401, {"key": check.error})
+        inbound.source_key, inbound.source_name = check.key, check.key.source.name
+        rate = settings.INTAKE_RATE_PER_MINUTE
+        wait = hit_rate_limit(check.key, limit=rate, now=inbound.received_at)
+        if wait is not None:
+            answer = inbound.refuse(
+                429, {"rate": f"More than {rate} requests in a minute for this key."})
+            answer.headers["Retry-After"] = str(wait)
+            return answer
+        if raw is None:
+            return inbound.refuse(413, too_large(limit))
+        payload, problem = parse_json_object(raw)
+        if payload is None:
+            return inbound.refuse(400, {"body": problem})
+        key = inbound.idempotency_key
+        if len(key) > IDEMPOTENCY_KEY_MAX or bad_string(key):
+            return inbound.refuse(400, {IDEMPOTENCY_HEADER: f"Use up to {IDEMPOTENCY_KEY_MAX} "
+                                                            "printable characters."}, payload)
+        return take_lead(payload, check.key.source, inbound)

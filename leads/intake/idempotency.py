@@ -1,0 +1,184 @@
+"""Taking a lead exactly once: the one way in for API posts and web forms.
+
+``take_lead`` answers a retry (same ``Idempotency-Key`` header or same ``external_id`` for the
+source) with the first answer, routes anything new through ``leads.intake.receive_lead``, and
+keeps every request in the inbound log (``Submission``), accepted or not.
+
+Exactly once: the first answer for each key is stored in ``IdempotencyRecord`` (unique per
+source and key), in the same transaction as the lead. On PostgreSQL a transaction-scoped
+advisory lock on the keys makes a concurrent retry wait for the first request to commit and
+then find its answer; on SQLite, transactions are serial already. Should two requests ever pass
+the lock, the unique constraint refuses the second and it answers from the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import NoReverseMatch, reverse
+
+from leads.intake.cleaning import storable, text_errors
+from leads.intake.services import IntakeResult, receive_lead, reject, validate_lead
+from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission, WebForm
+from routing.services import serialize_on
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+
+
+@dataclass
+class Inbound:
+    """One request as received, for the inbound log."""
+
+    channel: str
+    received_at: datetime
+    raw_body: str = ""
+    source_key: SourceKey | None = None
+    key_prefix: str = ""
+    idempotency_key: str = ""
+    web_form: WebForm | None = None
+    source_name: str = ""
+    status_map: dict[int, int] = field(default_factory=dict)  # answer status -> HTTP status
+
+    def log_fields(self, status: int, body: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "http_status": self.status_map.get(status, status), "raw_body": self.raw_body,
+            "source_key": self.source_key, "key_prefix": self.key_prefix,
+            "idempotency_key": storable(self.idempotency_key)[:IDEMPOTENCY_KEY_MAX],
+            "response": body, "web_form": self.web_form,
+        }
+
+    def refuse(self, status: int, errors: dict[str, str], payload: Any = None) -> Answer:
+        """Keep a request refused before routing (no key, rate limit, size, not JSON...)."""
+        body = {"errors": errors}
+        submission = Submission.objects.create(
+            channel=self.channel, source=self.source_name, received_at=self.received_at,
+            payload=storable(payload) if isinstance(payload, dict) else {},
+            outcome=Submission.Outcome.REJECTED, errors=errors, **self.log_fields(status, body))
+        return Answer(status, body, submission)
+
+
+@dataclass
+class Answer:
+    status: int  # 201 new, 200 a retry's first answer, 4xx refused
+    body: dict[str, Any]
+    submission: Submission
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def replayed(self) -> bool:
+        return self.submission.outcome == Submission.Outcome.DUPLICATE
+
+
+def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> Answer:
+    """Route a lead of this source exactly once per idempotency key or external id."""
+    inbound.source_name = source.name
+    bad = text_errors(payload)
+    if bad:  # NUL characters or lone surrogates: no column can hold them
+        clean = {k: v for k, v in payload.items() if storable(k) not in bad}
+        errors = {**(validate_lead({**clean, "source": source.name})[1] or {}), **bad}
+        kept = reject(storable(payload), errors, channel=inbound.channel,
+                      received_at=inbound.received_at, source=source.name)
+        return _rejected(kept.submission, inbound)
+    keys = idempotency_keys(inbound.idempotency_key, payload)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                first = first_answer(source, keys) if keys else None
+                if first is not None:
+                    return _retry(first, payload, inbound)
+                result = receive_lead(payload, channel=inbound.channel,
+                                      received_at=inbound.received_at, source=source.name)
+                if result.status == "rejected":
+                    return _rejected(result.submission, inbound)
+                body = answer_body(result)
+                submission = Submission.objects.create(
+                    channel=inbound.channel, source=source.name, received_at=inbound.received_at,
+                    payload=payload, lead=result.lead,
+                    outcome=(Submission.Outcome.EXISTING if result.status == "existing"
+                             else Submission.Outcome.ACCEPTED),
+                    **inbound.log_fields(201, body))
+                if keys:
+                    keep_answer(source, keys, body=body, lead=result.lead,
+                                submission=submission, at=inbound.received_at)
+                return Answer(201, body, submission)
+        except IntegrityError:
+            if attempt or not keys:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _retry(first: IdempotencyRecord, payload: dict[str, Any], inbound: Inbound) -> Answer:
+    submission = Submission.objects.create(
+        channel=inbound.channel, source=inbound.source_name, received_at=inbound.received_at,
+        payload=payload, lead_id=first.lead_id, outcome=Submission.Outcome.DUPLICATE,
+        **inbound.log_fields(200, first.response))
+    return Answer(200, first.response, submission)
+
+
+def _rejected(submission: Submission, inbound: Inbound) -> Answer:
+    """Complete the rejected submission ``reject`` kept with the request's details."""
+    body = {"errors": submission.errors}
+    fields = inbound.log_fields(400, body)
+    for name, value in fields.items():
+        setattr(submission, name, value)
+    submission.save(update_fields=list(fields))
+    return Answer(400, body, submission)
+
+
+def answer_body(result: IntakeResult) -> dict[str, Any]:
+    answer = result.as_dict()
+    return {
+        "lead": answer["lead"], "status": answer["status"], "agent": answer["agent"],
+        "offered_to": answer.get("offered_to") or [], "rule": answer["rule"],
+        "lender": answer["lender"], "url": lead_url(answer["lead"]),
+    }
+
+
+def lead_url(lead_id: int) -> str:
+    """The lead's page, absolute (``settings.SITE_URL``)."""
+    try:
+        path = reverse("lead-detail", kwargs={"lead_id": lead_id})
+    except NoReverseMatch:
+        path = f"/leads/{lead_id}/"
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def idempotency_keys(header: str, payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, SHA-256) of the request's idempotency key and of the lead's external id."""
+    keys = []
+    if header:
+        keys.append((IdempotencyRecord.Kind.HEADER, header))
+    external_id = payload.get("external_id")
+    if isinstance(external_id, str | int) and not isinstance(external_id, bool):
+        external_id = str(external_id).strip()
+        if external_id and len(external_id) <= 200:
+            keys.append((IdempotencyRecord.Kind.EXTERNAL_ID, external_id))
+    return [(kind, hashlib.sha256(f"{kind}:{value}".encode()).hexdigest())
+            for kind, value in keys]
+
+
+def first_answer(source: LeadSource, keys: list[tuple[str, str]]) -> IdempotencyRecord | None:
+    """The first answer kept under any of these keys, after whoever holds them committed.
+
+    Must be called inside a transaction: the advisory lock on the keys (PostgreSQL) is held
+    until it ends, so that the answer about to be kept is the only one.
+    """
+    serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys])
+    return (IdempotencyRecord.objects.filter(source=source, key_hash__in=[d for _, d in keys])
+            .order_by("id").first())
+
+
+def keep_answer(source: LeadSource, keys: list[tuple[str, str]], *, body: dict[str, Any],
+                lead: Lead | None, submission: Submission, at: datetime) -> None:
+    """Keep the first answer (201) under every key, for the retries to come."""
+    IdempotencyRecord.objects.bulk_create([
+        IdempotencyRecord(source=source, kind=kind, key_hash=digest, status_code=201,
+                          response=body, lead=lead, submission=submission, created_at=at)
+        for kind, digest in keys
+    ])
