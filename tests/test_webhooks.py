@@ -33,6 +33,7 @@ from leads.models import Lead
 from leads.services import log_activity, receive_lead, receive_leads
 from notifications import tasks, webhooks
 from notifications.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from notifications.webhooks import sending
 from routing.claims import (
     assign_lead,
     claim_from_pond,
@@ -559,7 +560,7 @@ def test_a_rolled_back_change_writes_and_queues_nothing():
 def test_intake_does_no_http_and_a_hanging_endpoint_only_costs_the_task_one_timeout(
         receiver, monkeypatch, django_capture_on_commit_callbacks):
     receiver.delay = 3.0  # hangs
-    monkeypatch.setattr(webhooks, "TIMEOUT", 0.3)
+    monkeypatch.setattr(sending, "TIMEOUT", 0.3)
     catch_all([agent("Ann")])
     endpoint(receiver.url)
     key = create_key("Website")[1]
@@ -568,7 +569,7 @@ def test_intake_does_no_http_and_a_hanging_endpoint_only_costs_the_task_one_time
         raise AssertionError("HTTP in the request")
 
     with monkeypatch.context() as patched, django_capture_on_commit_callbacks(execute=True):
-        patched.setattr(webhooks, "post", no_http)
+        patched.setattr(sending, "post", no_http)
         started = time.monotonic()
         response = Client().post(
             "/api/v1/leads/", data=json.dumps(lead_fields()), content_type="application/json",
