@@ -44,6 +44,7 @@ from routing.claims import (
 from routing.clock import run_clock
 from routing.handoff import hand_off
 from routing.models import HandoffTarget, Offer, Rule
+from routing.selectors import routing_config
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, WebhookEndpointFactory
 from tests.threads import together
 
@@ -343,6 +344,34 @@ def test_nobody_subscribed_costs_routing_no_query_and_a_subscriber_one_insert_pe
         receive_leads([lead_fields() for _ in range(50)], channel="file", received_at=NOW)
     assert len([q for q in batch if "webhook" in q["sql"]]) == 1
     assert WebhookDelivery.objects.count() == 52
+
+
+def test_without_the_routing_snapshot_a_caller_pays_one_query_while_nobody_subscribes():
+    catch_all([agent("Ann")])
+    lead = receive()
+    config = routing_config()
+    webhooks.emit(E.LEAD_ASSIGNED, lead, now=NOW)  # the endpoints are read once per token
+    with CaptureQueriesContext(connection) as given:
+        assert webhooks.emit(E.LEAD_ASSIGNED, lead, now=NOW, config=config) == []
+    with CaptureQueriesContext(connection) as without:
+        assert webhooks.emit(E.LEAD_ASSIGNED, lead, now=NOW) == []
+    assert len(given) == 0
+    assert len(without) == 1 and "webhook" not in without[0]["sql"]  # the config token
+
+
+def test_without_the_routing_snapshot_the_names_are_read_from_the_models_alike():
+    ann, lou = agent("Ann"), agent("Lou", role=Agent.Role.LENDER)
+    catch_all([ann])
+    lead = receive()
+    Lead.objects.filter(pk=lead.pk).update(lender=lou)
+    lead.refresh_from_db()
+    from_snapshot = webhooks.lead_data(lead, routing_config())
+    with CaptureQueriesContext(connection) as read:
+        from_models = webhooks.lead_data(lead)
+    assert from_models == from_snapshot
+    assert (from_models["owner"], from_models["lender"], from_models["rule"]) == (
+        person(ann), person(lou), "Everything else")
+    assert len(read) == 2  # the agents, the rule
 
 
 def test_endpoint_changes_reach_routing_at_the_next_lead():

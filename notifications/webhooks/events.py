@@ -102,12 +102,14 @@ def emit_many(events: Iterable[Event], *, now: datetime,
         return []
     ids = [e.lead for e in wanted if isinstance(e.lead, int)]
     fetched = Lead.objects.in_bulk(ids) if ids else {}
-    found = [(event, fetched.get(event.lead) if isinstance(event.lead, int) else event.lead)
-             for event in wanted]
-    found = [(event, lead) for event, lead in found if lead is not None]
+    found: list[tuple[Event, Lead]] = []
+    for event in wanted:
+        lead = fetched.get(event.lead) if isinstance(event.lead, int) else event.lead
+        if lead is not None:
+            found.append((event, lead))
     names = Names.of_config(config) if config is not None else Names.of_leads(
         lead for _, lead in found)
-    rows = []
+    rows: list[WebhookDelivery] = []
     for event, lead in found:
         event_id = uuid.uuid4()
         payload = {"id": str(event_id), "event": event.name, "created_at": iso(now),
