@@ -6,8 +6,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
+from agents.pages import agent_required, render_page
 from agents.services import set_accepting_leads
-from leads.views import agent_required, render_page
 
 
 @agent_required

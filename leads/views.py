@@ -1,32 +1,30 @@
 """The agent's pages: offers to claim, their leads, the pond.
 
 Every page works with plain form posts; ``static/js/app.js`` only adds the live countdown and
-refreshes the offers list. The helpers at the top (``agent_required``, ``render_page``) are
-shared with the availability and notification pages.
+refreshes the offers list. Page plumbing is ``agents.pages``; words and numbers shown are
+``leads.display``; which leads a person may open is ``leads.selectors``.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
-from decimal import Decimal
-from functools import wraps
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from agents.access import sees_every_lead
 from agents.models import Agent
-from leads.display import area
+from agents.pages import agent_required, render_page
+from leads.display import area, clock_time, duration, essentials, money, short_age, time_left
 from leads.forms import ActivityForm
 from leads.models import Activity, Lead
+from leads.selectors import get_visible_lead, visible_leads
 from leads.services import log_activity, speed_to_lead
 from notifications.services import unread_for
 from routing.claims import (
@@ -42,115 +40,6 @@ from routing.models import Brokerage, Offer
 from routing.selectors import countdown, routing_config
 
 LEADS_PER_PAGE = 50
-
-# --- Page plumbing (shared by the other apps' views) -----------------------------------------
-
-
-def agent_required(view=None, *, superuser_ok: bool = False):
-    """Login required, and the user must be an agent (``request.agent``); else a plain 403.
-
-    ``superuser_ok``: a superuser without an agent profile may still read the page (with
-    ``request.agent`` None). ``request.is_manager`` says whether every lead may be seen.
-    """
-
-    def decorate(view_func):
-        @login_required
-        @wraps(view_func)
-        def wrapper(request: HttpRequest, *args, **kwargs):
-            user = request.user
-            agent: Agent | None = getattr(user, "agent", None)
-            request.agent = agent
-            request.is_manager = sees_every_lead(user)
-            if agent is None and not (superuser_ok and user.is_superuser):
-                return render_page(request, "no_agent.html", {}, status=403)
-            return view_func(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorate(view) if view is not None else decorate
-
-
-def render_page(request: HttpRequest, template: str, context: dict, *,
-                status: int = 200) -> HttpResponse:
-    """Render a page with what the header needs (the bell's unread count)."""
-    agent = getattr(request, "agent", None)
-    if agent is None and request.user.is_authenticated:
-        agent = getattr(request.user, "agent", None)
-    context.setdefault("header_agent", agent)
-    context.setdefault("unread_count", unread_for(agent.pk).count() if agent else 0)
-    return render(request, template, context, status=status)
-
-
-def local(moment: datetime, tz_name: str | None = None) -> datetime:
-    return timezone.localtime(moment, ZoneInfo(tz_name) if tz_name else None)
-
-
-def clock_time(moment: datetime, now: datetime, tz_name: str | None = None) -> str:
-    """``8:00`` today, ``Mon 8:00`` another day (brokerage time)."""
-    at, today = local(moment, tz_name), local(now, tz_name)
-    text = f"{at.hour}:{at.minute:02d}"
-    return text if at.date() == today.date() else f"{at:%a} {text}"
-
-
-def short_age(since: datetime, now: datetime) -> str:
-    """How long ago, in a word: ``<1 min``, ``12 min``, ``3 h``, ``2 d``."""
-    seconds = max(0, int((now - since).total_seconds()))
-    if seconds < 60:
-        return "<1 min"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    if seconds < 48 * 3600:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} d"
-
-
-def duration(span: timedelta) -> str:
-    """A duration a person reads: ``45 s``, ``12 min``, ``1 h 5 min``, ``2 d 3 h``."""
-    seconds = max(0, int(span.total_seconds()))
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
-    if seconds < 3600:
-        return f"{minutes} min"
-    if seconds < 86400:
-        rest = minutes % 60
-        return f"{hours} h {rest} min" if rest else f"{hours} h"
-    rest = hours % 24
-    return f"{days} d {rest} h" if rest else f"{days} d"
-
-
-def money(price: Decimal | None) -> str:
-    return f"${price:,.0f}" if price is not None else ""
-
-
-def time_left(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def essentials(lead: Lead) -> dict:
-    """What an agent sees of a lead before deciding: no contact details."""
-    return {
-        "lead": lead,
-        "name": lead.full_name or "(no name)",
-        "source": lead.source,
-        "type": lead.get_lead_type_display() if lead.lead_type else "",
-        "price": money(lead.price),
-        "area": area(lead),
-        "message": lead.message,
-        "tags": lead.tags,
-    }
-
-
-def visible_leads(request: HttpRequest):
-    """The leads this user may open: their own, or every lead for a manager."""
-    leads = Lead.objects.select_related("owner")
-    if request.is_manager:
-        return leads
-    return leads.filter(owner=request.agent)
-
 
 # --- Offers --------------------------------------------------------------------------------
 
@@ -266,13 +155,6 @@ def my_leads(request: HttpRequest) -> HttpResponse:
         "mine_only": bool(mine_only),
         "can_see_all": request.is_manager and request.agent is not None,
     })
-
-
-def get_visible_lead(request: HttpRequest, lead_id: int) -> Lead:
-    lead = visible_leads(request).filter(pk=lead_id).first()
-    if lead is None:
-        raise Http404("No such lead.")
-    return lead
 
 
 @agent_required(superuser_ok=True)

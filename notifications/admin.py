@@ -1,4 +1,5 @@
 import json
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
@@ -9,7 +10,6 @@ from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from agents.admin import brokerage_tz
 from notifications import webhooks
 from notifications.models import (
     Delivery,
@@ -20,6 +20,7 @@ from notifications.models import (
     WebhookEvent,
 )
 from notifications.tasks import MAX_ATTEMPTS
+from routing.models import Brokerage
 
 DELIVERY_FIELDS = ("channel", "status", "attempts", "last_error", "sent_at", "next_attempt_at")
 
@@ -181,7 +182,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def health(self, obj: WebhookEndpoint) -> str:
         if obj.failing_since is None:
             return "OK"
-        return f"Failing since {obj.failing_since.astimezone(brokerage_tz()):%a %Y-%m-%d %H:%M}"
+        local = obj.failing_since.astimezone(ZoneInfo(Brokerage.load().tz_name))
+        return f"Failing since {local:%a %Y-%m-%d %H:%M}"
 
     @admin.display(description="failed deliveries", ordering="failed")
     def failed_deliveries(self, obj: WebhookEndpoint) -> int:

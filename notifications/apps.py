@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class NotificationsConfig(AppConfig):
@@ -6,4 +7,11 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from notifications import webhooks  # noqa: F401  (endpoint changes expire the caches)
+        """An endpoint saved or deleted expires the cached subscriber lists everywhere."""
+        from notifications.models import WebhookEndpoint
+        from notifications.webhooks.subscribers import endpoints_changed
+
+        post_save.connect(endpoints_changed, sender=WebhookEndpoint,
+                          dispatch_uid="webhook-endpoints-changed")
+        post_delete.connect(endpoints_changed, sender=WebhookEndpoint,
+                            dispatch_uid="webhook-endpoints-gone")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import EmailMessage
-from django.urls import NoReverseMatch, reverse
 
 from agents.models import Agent
+from notifications.links import absolute_url
 from notifications.models import Delivery, Notification, Preference
 from notifications.sms import get_sms_backend
 
@@ -41,11 +41,8 @@ def wanted_channels(agent: Agent) -> list[str]:
 
 
 def notifications_url() -> str:
-    site = settings.SITE_URL.rstrip("/")
-    try:
-        return site + reverse("notifications")
-    except NoReverseMatch:
-        return site + "/"
+    """The bell's page, absolute (the site's front page if there is none)."""
+    return absolute_url("notifications", fallback="/")
 
 
 def send_email(notification: Notification) -> None:

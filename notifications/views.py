@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from leads.views import agent_required, render_page
+from agents.pages import agent_required, render_page
 from notifications.models import Notification
 from notifications.services import mark_read
 

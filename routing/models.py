@@ -48,6 +48,14 @@ class Brokerage(models.Model):
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 
+    @classmethod
+    def bump_config_token(cls) -> None:
+        """Mark the routing configuration as changed, so cached snapshots expire (also call
+        after queryset ``update()``)."""
+        updated = cls.objects.filter(pk=1).update(config_token=uuid.uuid4())
+        if not updated:
+            cls.load()
+
     @property
     def tz_name(self) -> str:
         return self.timezone or settings.TIME_ZONE

@@ -220,7 +220,7 @@ def routed_messages(
                                     decision.summary, lead_id=lead.pk))
         return messages
     if decision.outcome == "offered":
-        link = absolute_url("offers")
+        link = absolute_url("offers", fallback="/")
         local = {o.agent_id: engine.to_local(o.deadline, config.timezone)
                  for o in offers if o.lead_id == lead.pk}
         return [

@@ -1,7 +1,5 @@
 """Any change to the routing configuration gives it a new token, so cached snapshots expire."""
 
-import uuid
-
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -13,9 +11,7 @@ CONFIG_MODELS = (Agent, Roster, RosterMember, Shift, Rule, RuleCriterion, RuleWi
 
 def bump_config_token() -> None:
     """Mark the routing configuration as changed (also call after queryset ``update()``)."""
-    updated = Brokerage.objects.filter(pk=1).update(config_token=uuid.uuid4())
-    if not updated:
-        Brokerage.load()
+    Brokerage.bump_config_token()
 
 
 @receiver(post_save)

@@ -35,6 +35,7 @@ from leads.models import Lead
 from leads.services import log_activity
 from notifications import tasks, webhooks
 from notifications.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from notifications.webhooks import sending
 from routing.claims import (
     assign_lead,
     claim_from_pond,
@@ -44,6 +45,7 @@ from routing.claims import (
 )
 from routing.clock import run_clock
 from routing.models import HandoffTarget, Offer, Rule
+from routing.selectors import routing_config
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, WebhookEndpointFactory
 from tests.threads import together
 
@@ -345,6 +347,34 @@ def test_nobody_subscribed_costs_routing_no_query_and_a_subscriber_one_insert_pe
     assert WebhookDelivery.objects.count() == 52
 
 
+def test_without_the_routing_snapshot_a_caller_pays_one_query_while_nobody_subscribes():
+    catch_all([agent("Ann")])
+    lead = receive()
+    config = routing_config()
+    webhooks.emit(E.LEAD_ASSIGNED, lead, now=NOW)  # the endpoints are read once per token
+    with CaptureQueriesContext(connection) as given:
+        assert webhooks.emit(E.LEAD_ASSIGNED, lead, now=NOW, config=config) == []
+    with CaptureQueriesContext(connection) as without:
+        assert webhooks.emit(E.LEAD_ASSIGNED, lead, now=NOW) == []
+    assert len(given) == 0
+    assert len(without) == 1 and "webhook" not in without[0]["sql"]  # the config token
+
+
+def test_without_the_routing_snapshot_the_names_are_read_from_the_models_alike():
+    ann, lou = agent("Ann"), agent("Lou", role=Agent.Role.LENDER)
+    catch_all([ann])
+    lead = receive()
+    Lead.objects.filter(pk=lead.pk).update(lender=lou)
+    lead.refresh_from_db()
+    from_snapshot = webhooks.lead_data(lead, routing_config())
+    with CaptureQueriesContext(connection) as read:
+        from_models = webhooks.lead_data(lead)
+    assert from_models == from_snapshot
+    assert (from_models["owner"], from_models["lender"], from_models["rule"]) == (
+        person(ann), person(lou), "Everything else")
+    assert len(read) == 2  # the agents, the rule
+
+
 def test_endpoint_changes_reach_routing_at_the_next_lead():
     catch_all([agent("Ann")])
     crm = endpoint(events=[E.LEAD_CREATED])
@@ -560,7 +590,7 @@ def test_a_rolled_back_change_writes_and_queues_nothing():
 def test_intake_does_no_http_and_a_hanging_endpoint_only_costs_the_task_one_timeout(
         receiver, monkeypatch, django_capture_on_commit_callbacks):
     receiver.delay = 3.0  # hangs
-    monkeypatch.setattr(webhooks, "TIMEOUT", 0.3)
+    monkeypatch.setattr(sending, "TIMEOUT", 0.3)
     catch_all([agent("Ann")])
     endpoint(receiver.url)
     key = create_key("Website")[1]
@@ -569,7 +599,7 @@ def test_intake_does_no_http_and_a_hanging_endpoint_only_costs_the_task_one_time
         raise AssertionError("HTTP in the request")
 
     with monkeypatch.context() as patched, django_capture_on_commit_callbacks(execute=True):
-        patched.setattr(webhooks, "post", no_http)
+        patched.setattr(sending, "post", no_http)
         started = time.monotonic()
         response = Client().post(
             "/api/v1/leads/", data=json.dumps(lead_fields()), content_type="application/json",

@@ -2,7 +2,7 @@
 
 Thin on purpose: each view calls what the agent's web pages call (``routing.claims``,
 ``leads.services.log_activity``, ``agents.services.set_accepting_leads``) and picks leads with
-the pages' own ``leads.views.visible_leads``, so the API and the pages never disagree. An
+the pages' own ``leads.selectors.visible_leads``, so the API and the pages never disagree. An
 agent reaches only their own leads and offers: anyone else's answers 404, exactly like an id
 that does not exist. Managers (and superusers, for reading) see every lead, as on the pages.
 A refused claim (``ClaimRefused``) is answered by the API's exception handler: 409.
@@ -47,8 +47,8 @@ from config.api.serializers import (
     TokenRequestSerializer,
 )
 from leads.models import Activity, Lead
+from leads.selectors import get_visible_lead, visible_leads
 from leads.services import log_activity
-from leads.views import get_visible_lead, visible_leads
 from routing.claims import (
     claim_from_pond,
     claim_offer,

@@ -454,7 +454,7 @@ def _handoff_messages(lead: Lead, handoff: Handoff, decision: Decision, config: 
     if decision.outcome == "assigned":
         return [Message([decision.agent_id], Notification.Event.LEAD_ASSIGNED,
                         f"Hand-off: {name}", details, lead_id=lead.pk)]
-    link = absolute_url("offers")
+    link = absolute_url("offers", fallback="/")
     deadlines = {o.agent_id: engine.to_local(o.deadline, config.timezone) for o in offers}
     return [
         Message([agent_id], Notification.Event.LEAD_OFFERED, f"Hand-off offered: {name}",

@@ -20,7 +20,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from agents.models import Agent
-from leads.display import area
+from agents.pages import agent_required, render_page
+from leads.display import area, duration, money, short_age
 from leads.forms import ActivityForm
 from leads.isa import queue as isa_service
 from leads.isa.figures import isa_figures
@@ -28,13 +29,6 @@ from leads.isa.handoffs import HandoffRefused, hand_off, preview_handoff
 from leads.isa.queue import IsaRefused, Stage
 from leads.models import Activity, Lead, Qualification
 from leads.services import speed_to_lead
-from leads.views import (
-    agent_required,
-    duration,
-    money,
-    render_page,
-    short_age,
-)
 from routing.engine import render_trace
 from routing.models import Handoff, HandoffTarget
 
