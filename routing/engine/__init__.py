@@ -63,6 +63,7 @@ from routing.engine.types import (
     RoutingConfig,
     RuleInfo,
     Selection,
+    Stage,
     TraceStep,
 )
 
@@ -97,6 +98,7 @@ __all__ = [
     "RoutingConfig",
     "RuleInfo",
     "Selection",
+    "Stage",
     "TraceStep",
     "agents_needing_loads",
     "bound_matched",

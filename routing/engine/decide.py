@@ -27,6 +27,7 @@ from routing.engine.types import (
     RoutingConfig,
     RuleInfo,
     Selection,
+    Stage,
     TraceStep,
 )
 
@@ -50,12 +51,12 @@ def special_routing(
     )
     for reason, email, label, enabled in checks:
         if not email:
-            trace.append(step("special", f"{label} an agent: no", check=reason, applied=False))
+            trace.append(step(Stage.SPECIAL, f"{label} an agent: no", check=reason, applied=False))
             continue
         if not enabled:
             trace.append(
                 step(
-                    "special",
+                    Stage.SPECIAL,
                     f"{label} {email}: own-listing routing is switched off for the brokerage",
                     check=reason,
                     applied=False,
@@ -67,7 +68,7 @@ def special_routing(
             why = "unknown agent" if agent is None else "agent is inactive"
             trace.append(
                 step(
-                    "special",
+                    Stage.SPECIAL,
                     f"{label} {email}: {why}, ignored",
                     check=reason,
                     applied=False,
@@ -82,7 +83,7 @@ def special_routing(
         )
         trace.append(
             step(
-                "special",
+                Stage.SPECIAL,
                 f"{label} {agent.name} <{agent.email}>: yes{note}",
                 check=reason,
                 applied=True,
@@ -96,7 +97,7 @@ def special_routing(
         who = f"{owner.name} <{owner.email}>" if owner else "nobody (pond)"
         trace.append(
             step(
-                "special",
+                Stage.SPECIAL,
                 f"Existing lead #{existing.id} (same email or phone), "
                 f"owned by {who}: kept, not routed again",
                 check=Reason.EXISTING_LEAD,
@@ -115,7 +116,7 @@ def special_routing(
         )
     trace.append(
         step(
-            "special",
+            Stage.SPECIAL,
             "Existing lead with the same email or phone: no",
             check=Reason.EXISTING_LEAD,
             applied=False,
@@ -143,7 +144,7 @@ def decide(
     local = to_local(lead.received_at, config.timezone)
     trace.append(
         step(
-            "clock",
+            Stage.CLOCK,
             f"Arrived {local:%a %Y-%m-%d %H:%M} ({config.timezone})",
             local_time=local.isoformat(),
         )
@@ -152,7 +153,7 @@ def decide(
         if not (rule.is_active or rule.is_catch_all):
             trace.append(
                 step(
-                    "rule",
+                    Stage.RULE,
                     f"Rule '{rule.name}': paused, not evaluated",
                     rule=rule.name,
                     matched=False,
@@ -170,7 +171,7 @@ def decide(
         )
         trace.append(
             step(
-                "rule",
+                Stage.RULE,
                 f"Rule '{rule.name}': {'matched' if matched else 'no match'}"
                 f" ({crit_text}; {window_text})",
                 rule=rule.name,
@@ -187,7 +188,7 @@ def decide(
             return decision
     trace.append(
         step(
-            "result",
+            Stage.RESULT,
             "Nobody can take the lead, not even the catch-all rule: left "
             "unassigned in the pond; managers are told",
             outcome=Outcome.UNASSIGNED,
@@ -218,7 +219,7 @@ def deliver(
     if agent is None:
         then = ("nobody else can take it" if excluded else
                 "going on to the next rule")
-        trace.append(step("rule", f"Rule '{rule.name}' matched but nobody on roster "
+        trace.append(step(Stage.RULE, f"Rule '{rule.name}' matched but nobody on roster "
                           f"'{_roster_name(config, rule.roster_id)}' can take the lead: {then}",
                           rule=rule.name, staffed=False))
         return None
@@ -226,7 +227,7 @@ def deliver(
     if delivery != Delivery.ASSIGN and not is_actionable(config, local) and (
         rule.after_hours == AfterHours.ASSIGN
     ):
-        trace.append(step("delivery", "Outside the actionable window, and the rule says to "
+        trace.append(step(Stage.DELIVERY, "Outside the actionable window, and the rule says to "
                           "assign after hours: no claim needed", delivery=delivery))
         delivery = Delivery.ASSIGN
     new_cursors: dict[CursorKey, Cursor] = {}
@@ -257,7 +258,7 @@ def deliver(
             new_cursors[lkey] = lcursor
             summary += f", lender {lender.name}"
         else:
-            trace.append(step("lender", "No lender available on roster "
+            trace.append(step(Stage.LENDER, "No lender available on roster "
                               f"'{_roster_name(config, rule.lender_roster_id)}'"))
     if outcome == Outcome.OFFERED:
         who = ", ".join(f"{config.agents[a].name} <{config.agents[a].email}>"
@@ -265,10 +266,10 @@ def deliver(
         text = f"Offered to {who} by rule '{rule.name}'" + (
             " (first to claim wins)" if delivery == Delivery.FIRST_TO_CLAIM
             else f", {rule.claim_timeout_minutes} minutes of the actionable window to claim")
-        trace.append(step("result", text, outcome=Outcome.OFFERED, rule=rule.name,
+        trace.append(step(Stage.RESULT, text, outcome=Outcome.OFFERED, rule=rule.name,
                           offered_to=[config.agents[a].email for a in offered_to]))
     else:
-        trace.append(step("result", f"Assigned to {agent.name} <{agent.email}> by rule "
+        trace.append(step(Stage.RESULT, f"Assigned to {agent.name} <{agent.email}> by rule "
                           f"'{rule.name}'", outcome=Outcome.ASSIGNED, agent=agent.email,
                           rule=rule.name))
     return Decision(outcome, Reason.RULE, summary, trace, agent_id=agent_id,
@@ -294,7 +295,7 @@ def continue_rule(
     Used when an offer expires or is declined (``allow_next``: claim with timeout) and when an
     owner logs no first contact in time. Agents in ``excluded`` already had the lead.
     """
-    trace: list[TraceStep] = [step("moved_on", why)]
+    trace: list[TraceStep] = [step(Stage.MOVED_ON, why)]
     rule = next((r for r in config.rules if r.id == rule_id), None)
     local = to_local(at, config.timezone)
     if rule is not None and allow_next:
@@ -305,12 +306,12 @@ def continue_rule(
     name = rule.name if rule else "(deleted rule)"
     target = config.agents.get(rule.escalate_to_id) if rule and rule.escalate_to_id else None
     if target is not None and target.is_active:
-        trace.append(step("result", f"Everyone on rule '{name}' has passed: escalated to "
+        trace.append(step(Stage.RESULT, f"Everyone on rule '{name}' has passed: escalated to "
                           f"{target.name} <{target.email}>", outcome=Outcome.ASSIGNED,
                           agent=target.email, rule=name))
         return Decision(Outcome.ASSIGNED, Reason.ESCALATED, f"Escalated to {target.name}", trace,
                         agent_id=target.id, rule_id=rule_id, rule_name=name)
-    trace.append(step("result", f"Everyone on rule '{name}' has passed: the lead goes to the "
+    trace.append(step(Stage.RESULT, f"Everyone on rule '{name}' has passed: the lead goes to the "
                       "pond, where any agent may claim it; managers are told",
                       outcome=Outcome.UNASSIGNED, rule=name))
     return Decision(Outcome.UNASSIGNED, Reason.ESCALATED, "Nobody claimed it: moved to the pond",

@@ -30,6 +30,7 @@ from routing.engine.types import (
     RoutingConfig,
     RuleInfo,
     Selection,
+    Stage,
     TraceStep,
 )
 
@@ -104,7 +105,7 @@ def decide_handoff(
     local = to_local(at, config.timezone)
     roster = config.rosters.get(spec.roster_id)
     trace = [step(
-        "handoff",
+        Stage.HANDOFF,
         f"Hand-off{f' by {by}' if by else ''} to target '{spec.name}' (roster "
         f"'{roster.name if roster else '(none)'}', "
         f"{SELECTION_WORDS.get(spec.selection, spec.selection)}, "
@@ -116,7 +117,7 @@ def decide_handoff(
     if decision is None:
         trace.pop()  # the engine's "going on to the next rule": a target has no next rule
         headline, reasons = nobody_reasons(config, spec, lead, trace)
-        trace.append(step("result", f"{headline}: nothing handed off", outcome=Outcome.NOBODY))
+        trace.append(step(Stage.RESULT, f"{headline}: nothing handed off", outcome=Outcome.NOBODY))
         details = "; ".join(reasons)
         return Decision(Outcome.NOBODY, Reason.HANDOFF,
                         f"{headline}." + (f" {details}." if details else ""),
@@ -128,7 +129,7 @@ def decide_handoff(
 def nobody_reasons(config: RoutingConfig, spec: TargetSpec, lead: LeadFacts,
                    trace: list[TraceStep]) -> tuple[str, list[str]]:
     """Why nobody on the target can take the lead: a headline and one reason per member."""
-    skipped = [s for s in trace if s["stage"] == AGENT and s.get("eligible") is False]
+    skipped = [s for s in trace if s["stage"] == Stage.AGENT and s.get("eligible") is False]
     reasons = []
     for entry in skipped:
         agent = config.agent_by_email(entry.get("agent") or "")
@@ -172,7 +173,7 @@ def decide_named(
     agent = config.agents.get(agent_id)
     local = to_local(at, config.timezone)
     who = _label(agent) if agent else f"agent #{agent_id}"
-    trace = [step("handoff", f"Hand-off{f' by {by}' if by else ''} to an agent by name: {who} "
+    trace = [step(Stage.HANDOFF, f"Hand-off{f' by {by}' if by else ''} to an agent by name: {who} "
                   f"at {local:%a %Y-%m-%d %H:%M}", target=None)]
     if agent is not None and agent.role not in RECEIVING_ROLES:
         why: str | None = f"not an agent (role {agent.role})"
@@ -182,13 +183,13 @@ def decide_named(
     if why is not None or agent is None:
         trace.append(step(AGENT, f"{who}: skipped, {why}", agent=agent.email if agent else None,
                           eligible=False, why=why))
-        trace.append(step("result", f"{who} cannot take the lead: nothing handed off",
+        trace.append(step(Stage.RESULT, f"{who} cannot take the lead: nothing handed off",
                           outcome=Outcome.NOBODY))
         name = agent.name if agent else who
         return Decision(Outcome.NOBODY, Reason.HANDOFF, f"{name} cannot take the lead: {why}.",
                         trace, rule_name=NAMED_RULE)
     trace.append(step(AGENT, f"{who}: eligible", agent=agent.email, eligible=True))
-    trace.append(step("result", f"Assigned to {who} by the hand-off", outcome=Outcome.ASSIGNED,
+    trace.append(step(Stage.RESULT, f"Assigned to {who} by the hand-off", outcome=Outcome.ASSIGNED,
                       agent=agent.email))
     return Decision(Outcome.ASSIGNED, Reason.HANDOFF,
                     f"Handed off to {agent.name} (named by the ISA)",

@@ -23,6 +23,7 @@ from routing.engine.types import (
     RoutingConfig,
     RuleInfo,
     Selection,
+    Stage,
     TraceStep,
 )
 
@@ -217,7 +218,7 @@ def pick_member(
     if selection == Selection.FIRST_IN_ROSTER:
         trace.append(
             step(
-                "selection",
+                Stage.SELECTION,
                 f"First in roster: {agent.name} (position {chosen.position})",
                 selection=selection,
             )
@@ -226,7 +227,8 @@ def pick_member(
     if selection == Selection.LEAST_LOADED:
         names = ", ".join(sorted(config.agents[a].name for a in pick.tied))
         trace.append(
-            step("selection", f"Fewest open leads ({pick.fewest}): {names}", selection=selection)
+            step(Stage.SELECTION, f"Fewest open leads ({pick.fewest}): {names}",
+                 selection=selection)
         )
     skipped_names = [config.agents[a].name for a in pick.skipped if a in config.agents]
     text = (
@@ -237,7 +239,7 @@ def pick_member(
         text += f"; turns skipped: {', '.join(skipped_names)}"
     trace.append(
         step(
-            "rotation",
+            Stage.ROTATION,
             text,
             selection=selection,
             agent=agent.email,

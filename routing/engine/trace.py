@@ -10,13 +10,14 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from routing.engine.types import AGENT, LENDER, TraceStep
+from routing.engine.types import Stage, TraceStep
 
 # Stages shown indented under the rule they belong to.
-MEMBER_STAGES = (AGENT, LENDER, "selection", "rotation")
+MEMBER_STAGES = (Stage.AGENT, Stage.LENDER, Stage.SELECTION, Stage.ROTATION)
 
 
 def step(stage: str, text: str, **data: Any) -> TraceStep:
+    """One step: ``stage`` is a ``Stage`` (or the rotation's ``CursorKind``)."""
     return {"stage": stage, "text": text, **data}
 
 

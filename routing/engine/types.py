@@ -104,6 +104,22 @@ class CursorKind(StrEnum):
 
 AGENT, LENDER = CursorKind.AGENT, CursorKind.LENDER
 
+
+class Stage(StrEnum):
+    """What a step of the trace is about (``TraceStep["stage"]``)."""
+
+    SPECIAL = "special"  # pre-assigned, tracking link, own listing, existing lead
+    CLOCK = "clock"  # the arrival in brokerage time
+    RULE = "rule"  # a rule evaluated, or matched but unstaffed
+    AGENT = "agent"  # a roster member considered (the stage is the rotation's kind)
+    LENDER = "lender"
+    SELECTION = "selection"  # first in roster, least loaded
+    ROTATION = "rotation"  # whose turn it was
+    DELIVERY = "delivery"  # after hours: assigned instead of offered
+    RESULT = "result"
+    MOVED_ON = "moved_on"  # an offer expired or was declined, a contact was missed
+    HANDOFF = "handoff"
+
 CursorKey = tuple[int, str]  # (rule id, CursorKind value)
 TraceStep = dict[str, Any]  # {"stage": ..., "text": ..., data}: stored as JSON
 
