@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 from routing.engine import (
+    TEXT_FIELDS,
     AgentInfo,
     LeadFacts,
     Member,
@@ -88,18 +89,7 @@ def rule(rule_id: int, roster_id: int = MAIN_ROSTER, **fields) -> RuleInfo:
     return RuleInfo(id=rule_id, roster_id=roster_id, text_criteria=text, **fields)
 
 
-TEXT = {
-    "source",
-    "tag",
-    "lead_type",
-    "city",
-    "county",
-    "neighborhood",
-    "zip_code",
-    "mls_region",
-    "property_type",
-    "site",
-}
+TEXT = frozenset(TEXT_FIELDS)
 
 
 def catch_all(roster_id: int = CATCH_ROSTER, **fields) -> RuleInfo:

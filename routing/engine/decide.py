@@ -4,7 +4,8 @@ delivery; and where a lead goes when everyone on its rule has passed (``continue
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from datetime import datetime
 
@@ -205,7 +206,7 @@ def deliver(
     cursors: Mapping[CursorKey, Cursor],
     loads: Loads,
     trace: list[TraceStep],
-    excluded: Set[int] = frozenset(),
+    excluded: AbstractSet[int] = frozenset(),
 ) -> Decision | None:
     """Pick from the rule's roster and deliver as the rule says; None when nobody can take it.
 
@@ -285,7 +286,7 @@ def continue_rule(
     *,
     at: datetime,
     why: str,
-    excluded: Set[int],
+    excluded: AbstractSet[int],
     cursors: Mapping[CursorKey, Cursor] | None = None,
     loads: Loads | None = None,
     allow_next: bool = True,

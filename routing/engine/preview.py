@@ -49,7 +49,7 @@ class MemberCheck:
 class RotationPreview:
     """Where one of a rule's rotations stands and who the next lead (arriving now) goes to."""
 
-    selection: Selection | str  # the one used (a lender rotation is always a rotation)
+    selection: Selection  # the one used (a lender rotation is always a rotation)
     members: tuple[MemberCheck, ...]  # in roster order
     eligible: tuple[int, ...]  # agent ids, in roster order
     current: Member | None  # whose turn the cursor holds (None: not started, or left)
@@ -74,7 +74,7 @@ def preview_rotation(
     The members are checked as for a real lead with no zip code or tags; a territory rule
     depends on the lead's zip code, so there the members are checked as for a rotation.
     """
-    selection: Selection | str = rule.selection if kind == AGENT else Selection.ROTATION
+    selection = rule.selection if kind == AGENT else Selection.ROTATION
     probe = LeadFacts(received_at=local)
     notes: list[PreviewNote] = []
     if not (rule.is_active or rule.is_catch_all):
