@@ -318,7 +318,7 @@ class RotationView:
 def rotation_overview(roster: Roster, *, now: datetime | None = None) -> list[RotationView]:
     """For every rule using the roster: whose turn it is and who the next lead would go to.
 
-    The next pick is simulated with the engine's own ``rotate`` over the members who could
+    The next pick is the engine's (``engine.preview_rotation``), over the members who could
     receive a lead arriving now (active, not paused, on duty, under their caps); territory
     rules depend on the lead's zip code, so there only the order is shown.
     """
@@ -341,42 +341,33 @@ def rotation_overview(roster: Roster, *, now: datetime | None = None) -> list[Ro
     views = []
     for rule, kind in rules:
         state = states.get((rule.id, kind))
-        views.append(_rotation_view(config, rule, kind, members, state, local, loads, now))
+        views.append(_rotation_view(config, rule, kind, members, state, local, loads))
     return views
 
 
-def _rotation_view(config, rule, kind, members, state, local, loads, now) -> RotationView:
-    selection = rule.selection if kind == engine.AGENT else "rotation"
-    probe = engine.LeadFacts(received_at=now)
+def _rotation_view(config, rule, kind, members, state, local, loads) -> RotationView:
+    """The engine's preview of one rotation (``engine.preview_rotation``), in words."""
+    cursor = engine.Cursor(state.agent_id, state.position, state.given) if state else (
+        engine.Cursor())
+    preview = engine.preview_rotation(config, rule, kind, members, cursor, loads, local)
+    selection = preview.selection
     view = RotationView(
         rule_name=rule.name, rule_url=_rule_url(rule.id),
         kind="agents" if kind == engine.AGENT else "lenders",
         selection=selection.replace("_", " "), turn="", next_text="",
+        notes=[_note_text(note, preview) for note in preview.notes],
     )
-    if not (rule.is_active or rule.is_catch_all):
-        view.notes.append("The rule is paused: it takes no leads.")
-    elif not engine.in_windows(rule, local):
-        view.notes.append("Outside the rule's hours right now.")
-    eligible: set[int] = set()
-    for member in members:
-        agent = config.agents.get(member.agent_id)
-        static = "rotation" if selection == "territory" else selection
-        why = engine.static_skip_reason(agent, member, static, probe, local)
-        if why is None and agent is not None and kind == engine.AGENT:
-            why = engine.load_skip_reason(agent, loads)
-        if why is None:
-            eligible.add(member.agent_id)
+    for check in preview.members:
+        agent = config.agents.get(check.member.agent_id)
         view.members.append(MemberRow(
-            position=member.position,
-            name=agent.name if agent else f"agent #{member.agent_id}",
-            leads_per_round=member.leads_per_round,
-            status="can receive" if why is None else why, eligible=why is None,
+            position=check.member.position,
+            name=agent.name if agent else f"agent #{check.member.agent_id}",
+            leads_per_round=check.member.leads_per_round,
+            status="can receive" if check.eligible else check.why, eligible=check.eligible,
         ))
     rows = {m.agent_id: row for m, row in zip(members, view.members, strict=True)}
-    cursor = engine.Cursor(state.agent_id, state.position, state.given) if state else (
-        engine.Cursor())
     if state is not None and state.agent_id:
-        member = next((m for m in members if m.agent_id == state.agent_id), None)
+        member = preview.current
         name = state.agent.name if state.agent else "a deleted agent"
         if member is None:
             view.turn = (f"{name}'s turn, {state.given} lead(s) given (no longer on the roster: "
@@ -386,37 +377,35 @@ def _rotation_view(config, rule, kind, members, state, local, loads, now) -> Rot
             rows[member.agent_id].current = f"{state.given} of {member.leads_per_round} given"
     else:
         view.turn = "Not started: the first lead goes to the first member who can receive it"
-    if selection == "first_in_roster":
+    if selection == engine.Selection.FIRST_IN_ROSTER:
         view.turn = "No rotation: always the first member in the roster who can receive it"
-    if kind == engine.AGENT and rule.delivery == "first_to_claim":
-        names = [rows[m.agent_id].name for m in members if m.agent_id in eligible]
+    if preview.first_to_claim:
+        names = [rows[agent_id].name for agent_id in preview.eligible]
         view.turn = "No rotation: the rule offers each lead to everyone at once"
         view.next_text = ("Offered to everyone who can receive it, first to claim wins: "
                           + (", ".join(names) or "nobody"))
-        for agent_id in eligible:
+        for agent_id in preview.eligible:
             rows[agent_id].is_next = True
         return view
-    if selection == "territory":
-        view.notes.append("Territory: only members whose zip codes include the lead's are "
-                          "considered, in this rotation order.")
-    candidates = set(eligible)
-    if selection == "least_loaded" and candidates:
-        fewest = min(loads.open_leads.get(a, 0) for a in candidates)
-        candidates = {a for a in candidates if loads.open_leads.get(a, 0) == fewest}
-        view.notes.append(f"Fewest open leads first ({fewest} now).")
-    after = cursor
-    if selection == "first_in_roster":
-        chosen = next((m for m in members if m.agent_id in candidates), None)
-    else:
-        chosen, after, _ = engine.rotate(members, candidates, cursor)
+    chosen = preview.chosen
     if chosen is None:
         view.next_text = "Nobody on the roster can receive a lead now"
         return view
     rows[chosen.agent_id].is_next = True
     view.next_text = f"{rows[chosen.agent_id].name} (position {chosen.position})"
-    if selection != "first_in_roster":
-        view.next_text += f", lead {after.given} of {chosen.leads_per_round} in the turn"
+    if selection != engine.Selection.FIRST_IN_ROSTER:
+        view.next_text += f", lead {preview.cursor.given} of {chosen.leads_per_round} in the turn"
     return view
+
+
+def _note_text(note: engine.PreviewNote, preview: engine.RotationPreview) -> str:
+    return {
+        engine.PreviewNote.PAUSED: "The rule is paused: it takes no leads.",
+        engine.PreviewNote.OUTSIDE_HOURS: "Outside the rule's hours right now.",
+        engine.PreviewNote.TERRITORY: "Territory: only members whose zip codes include the "
+                                      "lead's are considered, in this rotation order.",
+        engine.PreviewNote.FEWEST_OPEN: f"Fewest open leads first ({preview.fewest} now).",
+    }[note]
 
 
 def _rule_url(rule_id: int) -> str | None:

@@ -1,0 +1,251 @@
+"""Who on a roster may receive a lead, and which one of them gets it.
+
+One home for the pick: routing (``pick_member``, traced), hand-offs and the roster admin's
+"who gets the next lead" (``preview.preview_rotation``) all go through ``skip_reason`` and
+``next_pick``, so the preview cannot disagree with what routing then does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from datetime import datetime
+
+from routing.engine.trace import fmt, step
+from routing.engine.types import (
+    AGENT,
+    AgentInfo,
+    Cursor,
+    LeadFacts,
+    Loads,
+    Member,
+    RoutingConfig,
+    RuleInfo,
+    Selection,
+    Stage,
+    TraceStep,
+)
+
+ALREADY_HAD_IT = "already had this lead"
+
+
+# --- Who may receive --------------------------------------------------------------------------
+
+
+def static_skip_reason(
+    agent: AgentInfo | None, member: Member, selection: str, lead: LeadFacts, local: datetime
+) -> str | None:
+    """Why a member cannot take this lead, loads aside (None: they can)."""
+    if agent is None or not agent.is_active:
+        return "inactive"
+    if not agent.accepting_leads:
+        return "paused (not accepting leads)"
+    if member.leads_per_round == 0:
+        return "enrolled with 0 leads per round"
+    if selection == Selection.ON_DUTY and not any(s.contains(local) for s in agent.shifts):
+        return "off duty"
+    if selection == Selection.TERRITORY and lead.zip_code.strip() not in agent.zip_codes:
+        return f"outside territory (lead zip {fmt(lead.zip_code)})"
+    if selection == Selection.SPECIALTY and not (
+        {str(s).strip().lower() for s in agent.specialties}
+        & {t.strip().lower() for t in lead.tags}
+    ):
+        return f"no specialty matching the lead's tags ({fmt(tuple(lead.tags))})"
+    return None
+
+
+def load_skip_reason(agent: AgentInfo, loads: Loads) -> str | None:
+    if agent.max_open_leads is not None:
+        held = loads.open_leads.get(agent.id, 0)
+        if held >= agent.max_open_leads:
+            return f"at cap: {held} of {agent.max_open_leads} open leads"
+    if agent.max_leads_per_day is not None:
+        today = loads.leads_today.get(agent.id, 0)
+        if today >= agent.max_leads_per_day:
+            return f"at daily cap: {today} of {agent.max_leads_per_day} leads today"
+    return None
+
+
+def skip_reason(
+    agent: AgentInfo | None,
+    member: Member,
+    selection: str,
+    lead: LeadFacts,
+    local: datetime,
+    *,
+    kind: str,
+    loads: Loads,
+    excluded: AbstractSet[int] = frozenset(),
+) -> str | None:
+    """Why a member cannot take this lead (None: they can); caps count for agents only."""
+    why = static_skip_reason(agent, member, selection, lead, local)
+    if why is None and member.agent_id in excluded:
+        why = ALREADY_HAD_IT
+    if why is None and agent is not None and kind == AGENT:
+        why = load_skip_reason(agent, loads)
+    return why
+
+
+def agents_needing_loads(config: RoutingConfig, rules: Sequence[RuleInfo]) -> set[int]:
+    """Agents whose open / today counts matter for these rules (caps, least-loaded)."""
+    ids: set[int] = set()
+    for rule in rules:
+        roster = config.rosters.get(rule.roster_id)
+        for member in roster.members if roster else ():
+            agent = config.agents.get(member.agent_id)
+            if agent and (agent.has_caps or rule.selection == Selection.LEAST_LOADED):
+                ids.add(agent.id)
+    return ids
+
+
+# --- The next pick ----------------------------------------------------------------------------
+
+
+def rotate(
+    members: Sequence[Member], eligible: AbstractSet[int], cursor: Cursor
+) -> tuple[Member | None, Cursor, list[int]]:
+    """Weighted round robin: the next member, the new cursor, and whose turns were skipped.
+
+    A member gets ``leads_per_round`` consecutive leads, then the turn passes in position
+    order. An ineligible member's turn is skipped with no catch-up. A cursor whose member left
+    the roster goes on from the next position; a new member joins where their position is.
+    """
+    if not members:
+        return None, cursor, []
+    index = {m.agent_id: i for i, m in enumerate(members)}
+    if cursor.agent_id in index:
+        current = members[index[cursor.agent_id]]
+        if cursor.given < current.leads_per_round and current.agent_id in eligible:
+            return current, Cursor(current.agent_id, current.position, cursor.given + 1), []
+        start = index[cursor.agent_id] + 1
+    else:
+        start = next((i for i, m in enumerate(members) if m.position > cursor.position), 0)
+    skipped: list[int] = []
+    for offset in range(len(members)):
+        member = members[(start + offset) % len(members)]
+        if member.leads_per_round > 0 and member.agent_id in eligible:
+            return member, Cursor(member.agent_id, member.position, 1), skipped
+        skipped.append(member.agent_id)
+    return None, cursor, skipped
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The member a selection picks among the eligible, and the cursor after the pick."""
+
+    member: Member | None  # None: nobody eligible
+    cursor: Cursor  # unchanged for first in roster, and when nobody is picked
+    skipped: tuple[int, ...] = ()  # whose turns the rotation skipped
+    fewest: int | None = None  # least loaded: the fewest open leads among the eligible
+    tied: frozenset[int] = frozenset()  # least loaded: who has that few (rotation among them)
+
+
+def next_pick(
+    members: Sequence[Member],
+    eligible: AbstractSet[int],
+    selection: str,
+    cursor: Cursor,
+    loads: Loads,
+) -> Pick:
+    """Who of the eligible members gets the next lead by the selection (members in order).
+
+    First in roster: the first eligible position, the cursor untouched. Least loaded: the
+    rotation among those with the fewest open leads. Any other selection: the rotation (the
+    selection's own condition, e.g. on duty, is already in who is eligible).
+    """
+    if selection == Selection.FIRST_IN_ROSTER:
+        return Pick(next((m for m in members if m.agent_id in eligible), None), cursor)
+    fewest: int | None = None
+    tied: frozenset[int] = frozenset()
+    candidates = eligible
+    if selection == Selection.LEAST_LOADED and eligible:
+        fewest = min(loads.open_leads.get(a, 0) for a in eligible)
+        tied = frozenset(a for a in eligible if loads.open_leads.get(a, 0) == fewest)
+        candidates = tied
+    chosen, after, skipped = rotate(members, candidates, cursor)
+    return Pick(chosen, after, tuple(skipped), fewest, tied)
+
+
+def pick_member(
+    config: RoutingConfig,
+    rule: RuleInfo,
+    roster_id: int | None,
+    selection: str,
+    kind: str,
+    lead: LeadFacts,
+    local: datetime,
+    loads: Loads,
+    cursor: Cursor,
+    trace: list[TraceStep],
+    excluded: AbstractSet[int] = frozenset(),
+) -> tuple[AgentInfo | None, Cursor, list[int]]:
+    """Choose one member of the roster by the selection, tracing every member considered.
+
+    Also returns every eligible member in position order (first to claim offers them all).
+    """
+    roster = config.rosters.get(roster_id) if roster_id else None
+    if roster is None or not roster.members:
+        trace.append(step(kind, "Roster is empty", rule=rule.name))
+        return None, cursor, []
+    eligible: set[int] = set()
+    for member in roster.members:
+        agent = config.agents.get(member.agent_id)
+        why = skip_reason(agent, member, selection, lead, local, kind=kind, loads=loads,
+                          excluded=excluded)
+        label = f"{agent.name} <{agent.email}>" if agent else f"agent #{member.agent_id}"
+        if why is None:
+            eligible.add(member.agent_id)
+        trace.append(
+            step(
+                kind,
+                f"{label} (position {member.position}, "
+                f"{member.leads_per_round} per round): "
+                f"{'eligible' if why is None else 'skipped, ' + why}",
+                agent=agent.email if agent else None,
+                eligible=why is None,
+                why=why,
+                roster=roster.name,
+            )
+        )
+    in_order = [m.agent_id for m in roster.members if m.agent_id in eligible]
+    if not eligible:
+        return None, cursor, []
+    pick = next_pick(roster.members, eligible, selection, cursor, loads)
+    chosen = pick.member
+    assert chosen is not None  # eligible is not empty
+    agent = config.agents[chosen.agent_id]
+    if selection == Selection.FIRST_IN_ROSTER:
+        trace.append(
+            step(
+                Stage.SELECTION,
+                f"First in roster: {agent.name} (position {chosen.position})",
+                selection=selection,
+            )
+        )
+        return agent, pick.cursor, in_order
+    if selection == Selection.LEAST_LOADED:
+        names = ", ".join(sorted(config.agents[a].name for a in pick.tied))
+        trace.append(
+            step(Stage.SELECTION, f"Fewest open leads ({pick.fewest}): {names}",
+                 selection=selection)
+        )
+    skipped_names = [config.agents[a].name for a in pick.skipped if a in config.agents]
+    text = (
+        f"Rotation ({selection.replace('_', ' ')}): {agent.name}'s turn, position "
+        f"{chosen.position}, lead {pick.cursor.given} of {chosen.leads_per_round} this turn"
+    )
+    if skipped_names:
+        text += f"; turns skipped: {', '.join(skipped_names)}"
+    trace.append(
+        step(
+            Stage.ROTATION,
+            text,
+            selection=selection,
+            agent=agent.email,
+            position=chosen.position,
+            turn_lead=pick.cursor.given,
+            skipped=skipped_names,
+        )
+    )
+    return agent, pick.cursor, in_order

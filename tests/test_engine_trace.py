@@ -1,0 +1,133 @@
+"""The decision's trace and its lines (``routing.engine.trace``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from routing.engine import Loads, decide, render_trace
+from tests.engine_builders import (
+    CATCH_ROSTER,
+    ID,
+    MAIN_ROSTER,
+    agent,
+    catch_all,
+    config,
+    email,
+    lead,
+    roster,
+    rule,
+    simple_config,
+    steps,
+    two_rules,
+    who,
+)
+
+# --- 6. Trace -----------------------------------------------------------------------------------
+
+
+def test_trace_lists_everything_in_order():
+    cfg = config(
+        [
+            rule(1, name="Luxury", price_min=Decimal("1000000")),
+            rule(2, name="Boston buyers", city=["Boston"], lead_type=["buyer"]),
+            catch_all(),
+        ],
+        [roster(MAIN_ROSTER, "A", "B", "C", name="Boston team"), roster(CATCH_ROSTER, "E")],
+        [agent("A", accepting_leads=False), agent("B", max_open_leads=2)],
+    )
+    facts = lead(city="Boston", lead_type="Buyer", price=Decimal("450000"))
+    decision = decide(cfg, facts, loads=Loads(open_leads={ID["B"]: 2}))
+    assert (decision.rule_id, who(decision)) == (2, "C")
+    assert [s["stage"] for s in decision.trace] == [
+        "special",
+        "special",
+        "special",
+        "special",
+        "clock",
+        "rule",
+        "rule",
+        "agent",
+        "agent",
+        "agent",
+        "rotation",
+        "result",
+    ]
+    luxury, boston = steps(decision, "rule")
+    assert (luxury["rule"], luxury["matched"]) == ("Luxury", False)
+    assert [(c["field"], c["actual"], c["matched"]) for c in luxury["criteria"]] == [
+        ("price_min", "450,000", False)
+    ]
+    assert (boston["rule"], boston["matched"], boston["rule_id"]) == ("Boston buyers", True, 2)
+    assert [(c["field"], c["actual"], c["matched"]) for c in boston["criteria"]] == [
+        ("lead_type", "Buyer", True),
+        ("city", "Boston", True),
+    ]
+    assert [(s["eligible"], s["why"]) for s in steps(decision, "agent")] == [
+        (False, "paused (not accepting leads)"),
+        (False, "at cap: 2 of 2 open leads"),
+        (True, None),
+    ]
+    (rotation,) = steps(decision, "rotation")
+    assert rotation["agent"] == email("C") and rotation["position"] == 3
+    result = decision.trace[-1]
+    assert (result["outcome"], result["agent"], result["rule"]) == (
+        "assigned",
+        email("C"),
+        "Boston buyers",
+    )
+
+
+def test_render_trace_gives_readable_lines():
+    cfg = config(
+        [rule(1, name="Boston buyers", city=["Boston"]), catch_all()],
+        [roster(MAIN_ROSTER, "A", "B", name="Boston team"), roster(CATCH_ROSTER, "E")],
+        [agent("A", accepting_leads=False)],
+    )
+    decision = decide(cfg, lead(city="Boston"))
+    lines = render_trace(decision.trace)
+    assert len(lines) == len(decision.trace)
+    assert all(isinstance(line, str) and line.strip() for line in lines)
+    assert lines == [
+        "Pre-assigned by the vendor to an agent: no",
+        "Came through the tracking link of an agent: no",
+        "Inquiry on the own listing of an agent: no",
+        "Existing lead with the same email or phone: no",
+        "Arrived Mon 2026-11-23 10:00 (America/New_York)",
+        "Rule 'Boston buyers': matched (City is boston: lead has Boston -> matched;"
+        " applies always: yes)",
+        "    Alice <alice@brokerage.test> (position 1, 1 per round): skipped, paused"
+        " (not accepting leads)",
+        "    Bob <bob@brokerage.test> (position 2, 1 per round): eligible",
+        "    Rotation (rotation): Bob's turn, position 2, lead 1 of 1 this turn;"
+        " turns skipped: Alice",
+        "Assigned to Bob <bob@brokerage.test> by rule 'Boston buyers'",
+    ]
+
+
+def test_render_trace_of_a_special_decision():
+    decision = decide(simple_config("A"), lead(tracking_agent=email("D")))
+    assert render_trace(decision.trace) == [
+        "Pre-assigned by the vendor to an agent: no",
+        "Came through the tracking link of Dave <dave@brokerage.test>: yes",
+    ]
+
+
+def test_render_trace_indents_member_and_selection_lines_only():
+    trace = [
+        {"stage": "rule", "text": "r"},
+        {"stage": "agent", "text": "a"},
+        {"stage": "lender", "text": "l"},
+        {"stage": "selection", "text": "s"},
+        {"stage": "rotation", "text": "o"},
+        {"stage": "result", "text": "x"},
+    ]
+    assert render_trace(trace) == ["r", "    a", "    l", "    s", "    o", "x"]
+
+
+def test_trace_of_a_rule_that_does_not_match_names_the_leads_values():
+    cfg = two_rules(rule(1, name="Zillow", source=["Zillow"], score_min=80))
+    decision = decide(cfg, lead(source="Realtor.com", score=None))
+    text = steps(decision, "rule")[0]["text"]
+    assert text.startswith("Rule 'Zillow': no match (")
+    assert "Source is zillow: lead has Realtor.com -> not matched" in text
+    assert "Score at least 80: lead has (none) -> not matched" in text
