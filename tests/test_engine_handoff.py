@@ -1,20 +1,13 @@
-"""Hand-off decisions in the engine (``routing.engine.handoff``): pure, and the same answers as
-the hand-off service's own decision functions give."""
+"""Hand-off decisions in the engine (``routing.engine.handoff``): pure, no database."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime, time, timedelta
 
-import pytest
-
-from routing import handoff as service
 from routing.engine import (
     AGENT,
     AgentInfo,
-    Cursor,
     LeadFacts,
-    Loads,
     Member,
     Outcome,
     Reason,
@@ -25,7 +18,6 @@ from routing.engine.handoff import (
     HandoffPreview,
     TargetSpec,
     decide_handoff,
-    decide_named,
     handoff_summary,
     nobody_reasons,
     preview_of,
@@ -61,39 +53,6 @@ def facts(**fields) -> LeadFacts:
 
 def spec(**fields) -> TargetSpec:
     return TargetSpec(**{"id": 4, "name": "Buyers", "roster_id": ROSTER, **fields})
-
-
-TARGET_CASES = [
-    ({}, {}, {}),
-    ({"selection": "territory"}, {"zip_code": "60602"}, {}),
-    ({"selection": "territory"}, {"zip_code": "99999"}, {}),
-    ({"selection": "specialty"}, {"tags": ("Condo",)}, {}),
-    ({"selection": "specialty"}, {"tags": ("farm",)}, {}),
-    ({"selection": "on_duty"}, {}, {}),
-    ({"selection": "on_duty"}, {}, {"at": WED_1000 + timedelta(hours=8)}),
-    ({"delivery": "claim", "claim_timeout_minutes": 7}, {}, {"cursor": Cursor(ANN, 0, 1)}),
-    ({"delivery": "first_to_claim"}, {}, {}),
-    ({}, {}, {"loads": Loads({ANN: 2}), "by": "Ivy"}),
-]
-
-
-@pytest.mark.parametrize(("spec_fields", "lead_fields", "call"), TARGET_CASES)
-def test_target_decisions_are_the_services(spec_fields, lead_fields, call):
-    args = {"at": WED_1000, **call}
-    ours = decide_handoff(config(), spec(**spec_fields), facts(**lead_fields), **args)
-    theirs = service.decide_handoff(config(), service.TargetSpec(
-        **{"id": 4, "name": "Buyers", "roster_id": ROSTER, **spec_fields}),
-        facts(**lead_fields), **args)
-    assert ours == theirs
-    assert asdict(preview_of(config(), ours)) == asdict(service._preview_of(config(), theirs))
-
-
-@pytest.mark.parametrize("agent_id", [ANN, BOB, CAROL, ISA, 404])
-def test_named_decisions_are_the_services(agent_id):
-    loads = Loads({ANN: 2})
-    ours = decide_named(config(), agent_id, facts(), at=WED_1000, loads=loads, by="Ivy")
-    assert ours == service.decide_named(config(), agent_id, facts(), at=WED_1000, loads=loads,
-                                        by="Ivy")
 
 
 def test_outcomes_are_the_engines_names():

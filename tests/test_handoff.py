@@ -9,16 +9,7 @@ import pytest
 
 from agents.models import Agent
 from leads.intake import receive_lead
-from leads.isa.handoffs import (
-    HandoffRefused,
-    TargetSpec,
-    decide_handoff,
-    decide_named,
-    hand_off,
-    preview_handoff,
-    run_handoff_clock,
-    target_rule,
-)
+from leads.isa.handoffs import HandoffRefused, hand_off, preview_handoff, run_handoff_clock
 from leads.isa.queue import log_contact, save_qualification, update_card
 from leads.models import Activity, Lead
 from leads.services import log_activity
@@ -36,6 +27,7 @@ from routing.engine import (
     RoutingConfig,
     render_trace,
 )
+from routing.engine.handoff import TargetSpec, decide_handoff, decide_named, target_rule
 from routing.models import Brokerage, Handoff, HandoffRotation, HandoffTarget, Offer, RoutingRecord
 from routing.windows import WeeklyWindow
 from tests.factories import AgentFactory, RosterFactory, RuleFactory

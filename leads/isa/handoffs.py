@@ -5,7 +5,7 @@ The ISA (or a manager for them) chooses the receiving side: an agent by name, or
 ``HandoffTarget`` set up by managers (a roster, a selection and a delivery mode, like a rule's).
 
 * The decision is the engine's: ``decide_handoff`` builds a ``RuleInfo`` from the target (its id
-  is the target's id, negated, so it never meets a real rule) and calls ``engine._deliver`` /
+  is the target's id, negated, so it never meets a real rule) and calls ``engine.deliver`` /
   ``engine.continue_rule`` on a copy of the configuration holding only that rule. No database.
 * ``preview_handoff`` says who would get the lead, or why nobody can, changing nothing; the
   pages show it before the ISA confirms.
@@ -29,9 +29,8 @@ The ISA (or a manager for them) chooses the receiving side: an agent by name, or
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -49,15 +48,22 @@ from routing import engine
 from routing.claims import continue_round, offers_next_agent
 from routing.engine import (
     AGENT,
-    AgentInfo,
     Cursor,
     Decision,
-    LeadFacts,
-    Loads,
-    Member,
     RoutingConfig,
-    RuleInfo,
 )
+from routing.engine.handoff import (
+    DEFAULT_CONTACT_MINUTES,
+    NAMED_RULE,
+    HandoffPreview,
+    TargetSpec,
+    decide_handoff,
+    decide_named,
+    handoff_summary,
+    preview_of,
+    with_target,
+)
+from routing.engine.trace import step
 from routing.models import Handoff, HandoffRotation, HandoffTarget, Offer, RoutingRecord
 from routing.recording import (
     first_contact_due,
@@ -68,10 +74,6 @@ from routing.recording import (
 from routing.selectors import cursor_of, facts_of, routing_config
 from routing.services import agent_loads
 
-# A hand-off to an agent by name: the agent has this many minutes (of the actionable window)
-# for the first contact, or the lead comes back to the ISA.
-DEFAULT_CONTACT_MINUTES = 30
-RECEIVING_ROLES = (Agent.Role.AGENT, Agent.Role.MANAGER)
 OPEN_STAGES = (Lead.IsaStage.NEW, Lead.IsaStage.CONTACTED, Lead.IsaStage.NURTURING,
                Lead.IsaStage.QUALIFIED)
 
@@ -85,20 +87,6 @@ class HandoffRefused(ApplicationError):
 # --- The decision (pure) ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TargetSpec:
-    """A hand-off target as plain data."""
-
-    id: int
-    name: str
-    roster_id: int
-    selection: str = "rotation"
-    delivery: str = "assign"
-    claim_timeout_minutes: int = 5
-    first_contact_minutes: int = DEFAULT_CONTACT_MINUTES
-    escalate_to_id: int | None = None
-
-
 def spec_of(target: HandoffTarget) -> TargetSpec:
     return TargetSpec(
         id=target.pk, name=target.name, roster_id=target.roster_id, selection=target.selection,
@@ -106,161 +94,6 @@ def spec_of(target: HandoffTarget) -> TargetSpec:
         first_contact_minutes=target.first_contact_minutes,
         escalate_to_id=target.escalate_to_id,
     )
-
-
-def target_rule(spec: TargetSpec) -> RuleInfo:
-    """The target as the engine's rule: negative id, so it never meets a real rule's."""
-    return RuleInfo(
-        id=-spec.id, name=f"Hand-off: {spec.name}", roster_id=spec.roster_id,
-        is_catch_all=True, selection=spec.selection, delivery=spec.delivery,
-        claim_timeout_minutes=spec.claim_timeout_minutes, escalate_to_id=spec.escalate_to_id,
-    )
-
-
-def with_target(config: RoutingConfig, spec: TargetSpec) -> tuple[RoutingConfig, RuleInfo]:
-    """The configuration with the target's rule as its only rule (agents and rosters kept)."""
-    rule = target_rule(spec)
-    return replace(config, rules=(rule,)), rule
-
-
-SELECTION_WORDS = {
-    "rotation": "rotation",
-    "on_duty": "agent on duty",
-    "territory": "territory (the lead's zip code)",
-    "specialty": "specialty (the lead's tags)",
-}
-DELIVERY_WORDS = {
-    "assign": "assigned at once",
-    "claim": "claim with timeout",
-    "first_to_claim": "first to claim",
-}
-
-
-def _step(stage: str, text: str, **data: Any) -> dict[str, Any]:
-    return {"stage": stage, "text": text, **data}
-
-
-def _label(agent: AgentInfo) -> str:
-    return f"{agent.name} <{agent.email}>"
-
-
-def decide_handoff(
-    config: RoutingConfig,
-    spec: TargetSpec,
-    lead: LeadFacts,
-    *,
-    at: datetime,
-    cursor: Cursor | None = None,
-    loads: Loads | None = None,
-    by: str = "",
-) -> Decision:
-    """Who gets the lead from this target now: "assigned", "offered", or "nobody" (with why).
-
-    The target's rotation moves as a rule's does (``decision.cursors``, keyed by the target's
-    rule id); ``decision.rule_id`` is that negative id, never to be stored as a rule.
-    """
-    cfg, rule = with_target(config, spec)
-    local = engine.to_local(at, config.timezone)
-    roster = config.rosters.get(spec.roster_id)
-    trace = [_step(
-        "handoff",
-        f"Hand-off{f' by {by}' if by else ''} to target '{spec.name}' (roster "
-        f"'{roster.name if roster else '(none)'}', "
-        f"{SELECTION_WORDS.get(spec.selection, spec.selection)}, "
-        f"{DELIVERY_WORDS.get(spec.delivery, spec.delivery)}) at {local:%a %Y-%m-%d %H:%M}",
-        target=spec.name, selection=spec.selection, delivery=spec.delivery,
-    )]
-    decision = engine._deliver(cfg, rule, replace(lead, received_at=at), local,
-                               {(rule.id, AGENT): cursor or Cursor()}, loads or Loads(), trace)
-    if decision is None:
-        trace.pop()  # the engine's "going on to the next rule": a target has no next rule
-        headline, reasons = nobody_reasons(config, spec, lead, trace)
-        trace.append(_step("result", f"{headline}: nothing handed off", outcome="nobody"))
-        details = "; ".join(reasons)
-        return Decision("nobody", "handoff", f"{headline}." + (f" {details}." if details else ""),
-                        trace, rule_name=rule.name)
-    decision.reason = "handoff"
-    decision.summary = _summary(config, spec, decision)
-    return decision
-
-
-def nobody_reasons(config: RoutingConfig, spec: TargetSpec, lead: LeadFacts,
-                   trace: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """Why nobody on the target can take the lead: a headline and one reason per member."""
-    skipped = [s for s in trace if s["stage"] == AGENT and s.get("eligible") is False]
-    reasons = []
-    for step in skipped:
-        agent = config.agent_by_email(step.get("agent") or "")
-        reasons.append(f"{agent.name if agent else 'someone'}: {step.get('why')}")
-    whys = [s.get("why") or "" for s in skipped]
-    if not skipped:
-        headline = f"Nobody is on the roster of '{spec.name}'"
-    elif spec.selection == "territory" and any(w.startswith("outside territory") for w in whys):
-        zip_code = lead.zip_code.strip() or "none given"
-        headline = f"Nobody on '{spec.name}' covers the lead's zip code ({zip_code})"
-    elif spec.selection == "specialty" and any(w.startswith("no specialty") for w in whys):
-        tags = ", ".join(lead.tags) or "none"
-        headline = f"Nobody on '{spec.name}' has a specialty matching the lead's tags ({tags})"
-    elif spec.selection == "on_duty" and any(w == "off duty" for w in whys):
-        headline = f"Nobody on '{spec.name}' is on duty now"
-    else:
-        headline = f"Nobody on '{spec.name}' can take the lead now"
-    return headline, reasons
-
-
-def _summary(config: RoutingConfig, spec: TargetSpec, decision: Decision) -> str:
-    if decision.outcome == "assigned":
-        return f"Handed off to {config.agents[decision.agent_id].name} (target '{spec.name}')"
-    names = ", ".join(config.agents[a].name for a in decision.offered_to)
-    how = ("first to claim" if spec.delivery == "first_to_claim"
-           else f"{spec.claim_timeout_minutes} min to claim")
-    return f"Hand-off offered to {names} (target '{spec.name}', {how})"
-
-
-def decide_named(
-    config: RoutingConfig, agent_id: int, lead: LeadFacts, *, at: datetime,
-    loads: Loads | None = None, by: str = "",
-) -> Decision:
-    """A hand-off to an agent the ISA names: assigned, unless the agent cannot take leads."""
-    agent = config.agents.get(agent_id)
-    local = engine.to_local(at, config.timezone)
-    who = _label(agent) if agent else f"agent #{agent_id}"
-    trace = [_step("handoff", f"Hand-off{f' by {by}' if by else ''} to an agent by name: {who} "
-                   f"at {local:%a %Y-%m-%d %H:%M}", target=None)]
-    if agent is not None and agent.role not in RECEIVING_ROLES:
-        why = f"not an agent (role {agent.role})"
-    else:
-        why = engine.static_skip_reason(agent, Member(agent_id, 0, 1), "rotation", lead, local)
-        if why is None and agent is not None:
-            why = engine.load_skip_reason(agent, loads or Loads())
-    if why is not None:
-        trace.append(_step(AGENT, f"{who}: skipped, {why}", agent=agent.email if agent else None,
-                           eligible=False, why=why))
-        trace.append(_step("result", f"{who} cannot take the lead: nothing handed off",
-                           outcome="nobody"))
-        name = agent.name if agent else who
-        return Decision("nobody", "handoff", f"{name} cannot take the lead: {why}.", trace,
-                        rule_name="Hand-off to an agent by name")
-    trace.append(_step(AGENT, f"{who}: eligible", agent=agent.email, eligible=True))
-    trace.append(_step("result", f"Assigned to {who} by the hand-off", outcome="assigned",
-                       agent=agent.email))
-    return Decision("assigned", "handoff", f"Handed off to {agent.name} (named by the ISA)",
-                    trace, agent_id=agent.id, rule_name="Hand-off to an agent by name")
-
-
-# --- Preview ---------------------------------------------------------------------------------
-
-
-@dataclass
-class HandoffPreview:
-    """What a hand-off would do now: who gets the lead, or why nobody can."""
-
-    possible: bool
-    summary: str
-    agents: list[AgentInfo] = field(default_factory=list)  # assigned: one; offered: each
-    delivery: str = "assign"
-    trace: list[str] = field(default_factory=list)
-    decision: Decision | None = None
 
 
 def preview_handoff(
@@ -277,24 +110,11 @@ def preview_handoff(
     config = routing_config()
     if target_obj is not None:
         rotation = HandoffRotation.objects.filter(target=target_obj).first()
-        cursor = (Cursor(rotation.agent_id, rotation.position, rotation.given) if rotation
-                  else Cursor())
+        cursor = cursor_of(rotation) if rotation else Cursor()
         decision = _decide_target(config, target_obj, lead, now, cursor, holder)
     else:
         decision = _decide_named(config, agent_id, lead, now, holder)
-    return _preview_of(config, decision)
-
-
-def _preview_of(config: RoutingConfig, decision: Decision) -> HandoffPreview:
-    ids = (decision.agent_id,) if decision.outcome == "assigned" else decision.offered_to
-    return HandoffPreview(
-        possible=decision.outcome in ("assigned", "offered"),
-        summary=decision.summary,
-        agents=[config.agents[a] for a in ids if a in config.agents],
-        delivery=decision.delivery,
-        trace=engine.render_trace(decision.trace),
-        decision=decision,
-    )
+    return preview_of(config, decision)
 
 
 def _receiving_side(target: HandoffTarget | int | None,
@@ -576,13 +396,13 @@ def _move_on(handoff: Handoff, lead: Lead, *, now: datetime, why: str,
         lead, cfg, rule.id, {(rule.id, AGENT): cursor_of(rotation)}, now=now, why=why,
         excluded=[handoff.agent_id] if handoff.agent_id else [], allow_next=allow_next)
     decision = replace(decision, trace=[
-        _step("handoff", f"Hand-off by {handoff.isa.name} to target '{target.name}' moves on",
+        step("handoff", f"Hand-off by {handoff.isa.name} to target '{target.name}' moves on",
               target=target.name), *decision.trace])
     missed = handoff.agent_id if handoff.status == Handoff.Status.ASSIGNED else None
     escalated = decision.reason == "escalated"
     if not escalated:
         decision = replace(decision, reason="handoff")
-        decision = replace(decision, summary=_summary(config, spec, decision))
+        decision = replace(decision, summary=handoff_summary(config, spec, decision))
     offers = _store(lead, decision, config, rotation, now)
     Activity.objects.record(
         lead=lead, kind=Activity.Kind.ESCALATED if escalated else Activity.Kind.OFFERED,
@@ -621,10 +441,10 @@ def _back_to_isa(handoff: Handoff, lead: Lead, *, now: datetime, why: str) -> No
     missed = lead.owner_id
     summary = f"Back with ISA {isa.name}"
     receiver = handoff.agent.name if handoff.agent else "an agent"
-    trace = [_step("handoff", f"Hand-off by {isa.name} to {receiver} did not go through",
+    trace = [step("handoff", f"Hand-off by {isa.name} to {receiver} did not go through",
                    target=None),
-             _step("moved_on", why),
-             _step("result", f"{summary}: the ISA may hand it off again", outcome="assigned",
+             step("moved_on", why),
+             step("result", f"{summary}: the ISA may hand it off again", outcome="assigned",
                    agent=isa.email)]
     Offer.objects.filter(lead=lead, status=Offer.Status.OFFERED).update(
         status=Offer.Status.WITHDRAWN, responded_at=now)
@@ -636,7 +456,7 @@ def _back_to_isa(handoff: Handoff, lead: Lead, *, now: datetime, why: str) -> No
     lead.handed_off_at = None
     lead.save()
     RoutingRecord.objects.create(lead=lead, created_at=now, outcome="assigned",
-                                 reason="back_to_isa", rule_name="Hand-off to an agent by name",
+                                 reason="back_to_isa", rule_name=NAMED_RULE,
                                  agent=isa, summary=summary, trace=trace)
     Activity.objects.record(lead=lead, kind=Activity.Kind.BACK_TO_ISA, created_at=now,
                             body=f"{why}: {summary}")

@@ -68,7 +68,6 @@ from routing.engine.types import (
 )
 
 # ``routing.handoff`` still calls the engine's delivery by its former private name.
-_deliver = deliver
 
 __all__ = [
     "AGENT",

@@ -253,13 +253,10 @@ class Loads:
     leads_today: Mapping[int, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decision:
-    """The engine's answer for one lead, with the trace that explains it.
-
-    Not frozen (yet): ``routing.handoff`` still sets ``reason``, ``summary`` and ``rule_id`` on
-    a decision it stores. The engine itself never changes a decision it has built.
-    """
+    """The engine's answer for one lead, with the trace that explains it (a new decision is made
+    with ``dataclasses.replace``, never by changing one)."""
 
     outcome: Outcome
     reason: Reason
