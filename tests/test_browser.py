@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from leads.models import Lead
 from leads.services import receive_lead
+from notifications.models import Notification
 from routing.models import Brokerage, Offer
 from tests.browser import (
     BROWSER_TEST,
@@ -116,3 +117,24 @@ def test_offers_list_refreshes_itself(browser, live_server, settings):
 def countdowns(driver) -> list[str]:
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('.countdown'), e => e.textContent)")
+
+
+def test_marking_a_notification_read_swaps_it_and_the_bell_in_place(browser, live_server):
+    ann = AgentFactory(name="Ann Lee", email="ann@example.com")
+    offered_lead([ann], delivery="claim")
+    route(first_name="Sam", last_name="Seller", email="sam@example.org", phone="")
+    driver = browser()
+    log_in(driver, live_server, "ann@example.com")
+    driver.get(live_server.url + "/notifications/")
+    assert driver.find_element(By.ID, "bell-count").text == "2"
+    driver.execute_script("window.samePage = true")
+    driver.find_elements(By.CSS_SELECTOR, "form.inline button")[0].click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "bell-count").text == "1")
+    assert driver.find_element(By.ID, "bell").get_attribute("aria-label") == (
+        "Notifications, 1 unread")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "li.note.unread")) == 1
+    driver.find_element(By.CSS_SELECTOR, "form.inline button").click()
+    WebDriverWait(driver, WAIT).until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".unread"))
+    assert "Mark all read" not in driver.find_element(By.ID, "notifications-head").text
+    assert driver.execute_script("return window.samePage === true")  # htmx, no page load
+    assert not Notification.objects.filter(recipient=ann, read_at__isnull=True).exists()
