@@ -1,7 +1,7 @@
 """The agent's pages: offers to claim, their leads, the pond.
 
-Every page works with plain form posts; ``static/js/app.js`` only adds the live countdown and
-refreshes the offers list. Page plumbing is ``agents.pages``; words and numbers shown are
+Every page works with plain form posts; htmx refreshes the offers list and ``static/js/app.js``
+adds the live countdown. Page plumbing is ``agents.pages``; words and numbers shown are
 ``leads.display``; which leads a person may open is ``leads.selectors``.
 """
 

@@ -25,3 +25,39 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
+
+
+# --- Browser tests (tests/browser.py) ---------------------------------------------------------
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """Logging in through the login page hashes the password: a fast hasher for the tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def browser():
+    """Open as many separate phone-sized browsers (separate logins) as a test needs."""
+    from tests.browser import PHONE, start_chrome  # selenium only for the browser tests
+
+    drivers = []
+
+    def open_browser():
+        driver = start_chrome(width=PHONE[0], height=PHONE[1], phone=True)
+        drivers.append(driver)
+        return driver
+
+    yield open_browser
+    for driver in drivers:
+        driver.quit()
+
+
+@pytest.fixture
+def driver():
+    """One desktop-sized browser (the admin)."""
+    from tests.browser import DESKTOP, start_chrome
+
+    chrome = start_chrome(width=DESKTOP[0], height=DESKTOP[1])
+    yield chrome
+    chrome.quit()

@@ -6,70 +6,31 @@ Set ``BROWSER_SCREENSHOTS`` to a folder to keep screenshots of the pages visited
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from pathlib import Path
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-import pytest
+from django.db import OperationalError
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER}", allow_module_level=True)
-pytest.importorskip("selenium")
+from leads.intake import receive_lead
+from routing.models import Brokerage, Rule
+from tests.browser import (
+    BROWSER_TEST,
+    WAIT,
+    By,
+    Select,
+    WebDriverException,
+    WebDriverWait,
+    ec,
+    log_in_to_admin,
+    screenshot,
+)
+from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.test_rule_admin import manager_user
 
-from datetime import datetime  # noqa: E402
-from zoneinfo import ZoneInfo  # noqa: E402
+pytestmark = BROWSER_TEST
 
-from django.db import OperationalError  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-from leads.intake import receive_lead  # noqa: E402
-from routing.models import Brokerage, Rule  # noqa: E402
-from tests.factories import AgentFactory, RosterFactory, RuleFactory  # noqa: E402
-from tests.test_rule_admin import manager_user  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-WAIT = 15
 WEDNESDAY = datetime(2026, 11, 18, 10, 0, tzinfo=ZoneInfo("America/New_York"))
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def driver():
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update",
-                "--no-first-run", "--window-size=1400,1000"):
-        options.add_argument(arg)
-    chrome = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    yield chrome
-    chrome.quit()
-
-
-def screenshot(driver, name: str) -> None:
-    folder = os.environ.get("BROWSER_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
-
-
-def log_in(driver, live_server, username: str, then: str) -> None:
-    driver.get(f"{live_server.url}/admin/login/?next={then}")
-    driver.find_element(By.NAME, "username").send_keys(username)
-    driver.find_element(By.NAME, "password").send_keys("pass-12345")
-    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(driver, WAIT).until(ec.url_contains(then))
 
 
 def rule_row(driver, name: str):
@@ -158,7 +119,7 @@ def test_a_manager_drags_a_rule_above_another_and_routing_follows(driver, live_s
                 roster=RosterFactory.with_members([cat], name="Office"))
     manager_user()
 
-    log_in(driver, live_server, "manager@example.com", "/admin/routing/rule/")
+    log_in_to_admin(driver, live_server, "manager@example.com", "/admin/routing/rule/")
     assert names_on_page(driver) == ["Zillow", "Luxury buyers", "Everyone else"]
     table = driver.find_element(By.ID, "result_list").text
     assert "Source is Zillow" in table and "Buyer · Price ≥ $1,000,000" in table
@@ -210,7 +171,7 @@ def test_a_manager_tests_a_lead_and_sees_the_trace(driver, live_server):
                                                   name="Office"))
     manager_user()
 
-    log_in(driver, live_server, "manager@example.com", "/admin/routing/rule/")
+    log_in_to_admin(driver, live_server, "manager@example.com", "/admin/routing/rule/")
     driver.find_element(By.CSS_SELECTOR, ".object-tools a[href$='/test-lead/']").click()
     WebDriverWait(driver, WAIT).until(ec.url_contains("/test-lead/"))
     driver.find_element(By.NAME, "first_name").send_keys("Pat")

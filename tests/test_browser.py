@@ -5,84 +5,28 @@ Set ``BROWSER_SCREENSHOTS`` to a folder to keep screenshots of the pages visited
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from django.utils import timezone
 
-import pytest
+from leads.intake import receive_lead
+from leads.models import Lead
+from notifications.models import Notification
+from routing.models import Brokerage, Offer
+from tests.browser import (
+    BROWSER_TEST,
+    WAIT,
+    By,
+    WebDriverWait,
+    ec,
+    log_in,
+    screenshot,
+    wait_for_text,
+)
+from tests.factories import AgentFactory, RosterFactory, RuleFactory
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER}", allow_module_level=True)
-pytest.importorskip("selenium")
+pytestmark = BROWSER_TEST
 
-from django.utils import timezone  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
-from leads.intake import receive_lead  # noqa: E402
-from leads.models import Lead  # noqa: E402
-from routing.models import Brokerage, Offer  # noqa: E402
-from tests.factories import AgentFactory, RosterFactory, RuleFactory  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-WAIT = 15
 ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
              "start": "00:00", "end": "23:59"}]
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def browser():
-    """Open as many separate browsers (separate logins) as a test needs."""
-    drivers = []
-
-    def open_browser() -> webdriver.Chrome:
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for arg in ("--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--no-first-run", "--window-size=375,800"):
-            options.add_argument(arg)
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        drivers.append(driver)
-        # Headless Chromium keeps windows at least 500 px wide: emulate the phone's screen.
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
-        return driver
-
-    yield open_browser
-    for driver in drivers:
-        driver.quit()
-
-
-def screenshot(driver, name: str) -> None:
-    folder = os.environ.get("BROWSER_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
-
-
-def log_in(driver, live_server, email: str) -> None:
-    driver.get(live_server.url + "/accounts/login/")
-    driver.find_element(By.NAME, "username").send_keys(email)
-    driver.find_element(By.NAME, "password").send_keys("pass-12345")
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, WAIT).until(ec.url_contains("/offers/"))
-
-
-def wait_for_text(driver, text: str) -> None:
-    """Wait for the text on the page; reads during a navigation just try again."""
-    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: text in d.execute_script("return document.body ? document.body.innerText : ''"))
 
 
 def offered_lead(agents, delivery: str = "first_to_claim", **fields) -> Lead:
@@ -173,3 +117,24 @@ def test_offers_list_refreshes_itself(browser, live_server, settings):
 def countdowns(driver) -> list[str]:
     return driver.execute_script(
         "return Array.from(document.querySelectorAll('.countdown'), e => e.textContent)")
+
+
+def test_marking_a_notification_read_swaps_it_and_the_bell_in_place(browser, live_server):
+    ann = AgentFactory(name="Ann Lee", email="ann@example.com")
+    offered_lead([ann], delivery="claim")
+    route(first_name="Sam", last_name="Seller", email="sam@example.org", phone="")
+    driver = browser()
+    log_in(driver, live_server, "ann@example.com")
+    driver.get(live_server.url + "/notifications/")
+    assert driver.find_element(By.ID, "bell-count").text == "2"
+    driver.execute_script("window.samePage = true")
+    driver.find_elements(By.CSS_SELECTOR, "form.inline button")[0].click()
+    WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "bell-count").text == "1")
+    assert driver.find_element(By.ID, "bell").get_attribute("aria-label") == (
+        "Notifications, 1 unread")
+    assert len(driver.find_elements(By.CSS_SELECTOR, "li.note.unread")) == 1
+    driver.find_element(By.CSS_SELECTOR, "form.inline button").click()
+    WebDriverWait(driver, WAIT).until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".unread"))
+    assert "Mark all read" not in driver.find_element(By.ID, "notifications-head").text
+    assert driver.execute_script("return window.samePage === true")  # htmx, no page load
+    assert not Notification.objects.filter(recipient=ann, read_at__isnull=True).exists()

@@ -6,90 +6,30 @@ Set ``BROWSER_SCREENSHOTS`` to a folder to keep screenshots of the pages visited
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from django.utils import timezone
 
-import pytest
+from agents.models import Agent
+from leads.intake import receive_lead
+from leads.models import Lead
+from routing.models import Brokerage, Handoff, HandoffTarget
+from tests.browser import (
+    BROWSER_TEST,
+    WAIT,
+    By,
+    Select,
+    WebDriverWait,
+    ec,
+    fits_the_phone,
+    log_in,
+    screenshot,
+    wait_for_text,
+)
+from tests.factories import AgentFactory, RosterFactory, RuleFactory
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    pytest.skip(f"needs {CHROMIUM} and {CHROMEDRIVER}", allow_module_level=True)
-pytest.importorskip("selenium")
+pytestmark = BROWSER_TEST
 
-from django.utils import timezone  # noqa: E402
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-from agents.models import Agent  # noqa: E402
-from leads.intake import receive_lead  # noqa: E402
-from leads.models import Lead  # noqa: E402
-from routing.models import Brokerage, Handoff, HandoffTarget  # noqa: E402
-from tests.factories import AgentFactory, RosterFactory, RuleFactory  # noqa: E402
-
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-WAIT = 15
 ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
              "start": "00:00", "end": "23:59"}]
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def browser():
-    """Open as many separate browsers (separate logins) as a test needs."""
-    drivers = []
-
-    def open_browser() -> webdriver.Chrome:
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for arg in ("--headless", "--no-sandbox", "--disable-gpu",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--no-first-run", "--window-size=375,800"):
-            options.add_argument(arg)
-        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-        drivers.append(driver)
-        # Headless Chromium keeps windows at least 500 px wide: emulate the phone's screen.
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True})
-        return driver
-
-    yield open_browser
-    for driver in drivers:
-        driver.quit()
-
-
-def screenshot(driver, name: str) -> None:
-    folder = os.environ.get("BROWSER_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(Path(folder) / f"{name}.png"))
-
-
-def log_in(driver, live_server, email: str) -> None:
-    driver.get(live_server.url + "/accounts/login/")
-    driver.find_element(By.NAME, "username").send_keys(email)
-    driver.find_element(By.NAME, "password").send_keys("pass-12345")
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, WAIT).until(ec.url_contains("/offers/"))
-
-
-def wait_for_text(driver, text: str) -> None:
-    """Wait for the text on the page; reads during a navigation just try again."""
-    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
-        lambda d: text in d.execute_script("return document.body ? document.body.innerText : ''"))
-
-
-def fits_the_phone(driver) -> bool:
-    return driver.execute_script(
-        "return document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_isa_calls_qualifies_and_hands_off_by_territory(browser, live_server):

@@ -67,8 +67,6 @@ from routing.engine.types import (
     TraceStep,
 )
 
-# ``routing.handoff`` still calls the engine's delivery by its former private name.
-
 __all__ = [
     "AGENT",
     "FIELD_LABELS",

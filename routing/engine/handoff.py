@@ -4,7 +4,7 @@ the lead, or why nobody can.
 A target is a roster with a selection and a delivery mode, like a rule's, so the engine decides
 it as one: ``target_rule`` makes it a ``RuleInfo`` (its id is the target's id, negated, so it
 never meets a real rule) and ``deliver`` / ``continue_rule`` run on a copy of the configuration
-holding only that rule. The database side (locks, rows, messages) is ``routing.handoff``.
+holding only that rule. The database side (locks, rows, messages) is ``leads.isa.handoffs``.
 """
 
 from __future__ import annotations

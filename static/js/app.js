@@ -1,7 +1,8 @@
-/* leadrouter: live claim countdowns and a self-refreshing offers list.
+/* leadrouter: live claim countdowns, and what follows htmx's swaps.
  *
- * Every page works without this file (plain form posts, a <noscript> refresh on the offers
- * page); it only makes the offers page live.
+ * htmx (static/js/htmx.min.js, declared in the templates) refreshes the offers list and marks
+ * notifications read. Every page works without either file (plain form posts, a <noscript>
+ * refresh on the offers page).
  *
  * A countdown runs only inside its segments ([[startMs, endMs], ...] from the server, the
  * actionable window up to the deadline), so it pauses at night exactly when the claim clock
@@ -110,43 +111,33 @@
     }
   }
 
-  /* Fetch the list fragment (django-htmx sees the HX-Request header) and swap it in. */
-  function startRefresh(container) {
-    var url = container.getAttribute("data-refresh-url");
-    var seconds = parseFloat(container.getAttribute("data-refresh-seconds")) || 15;
-    var busy = false;
-    function refresh() {
-      if (busy || document.hidden || container.querySelector("button[disabled]")) return;
-      busy = true;
-      fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
-        .then(function (res) {
-          if (res.redirected || !res.ok) {
-            if (res.redirected) window.location.reload(); // logged out meanwhile
-            return null;
-          }
-          return res.text();
-        })
-        .then(function (html) {
-          if (html === null || html === undefined) return;
-          container.innerHTML = html;
-          readSkew(container);
-          var list = container.querySelector("[data-unread]");
-          if (list) setBell(parseInt(list.getAttribute("data-unread"), 10));
-          tickAll();
-        })
-        .catch(function () { /* offline for a moment: try again next time */ })
-        .then(function () { busy = false; });
+  /* htmx swapped something in (the offers list it refreshes, a notification marked read):
+   * re-read the server's clock, move the bell to the list's unread count, tick at once. */
+  function afterSwap(event) {
+    var target = event.detail.target;
+    readSkew(target);
+    var list = target.querySelector && target.querySelector("[data-unread]");
+    if (list) setBell(parseInt(list.getAttribute("data-unread"), 10));
+    tickAll();
+  }
+
+  /* Logged out meanwhile: the refresh was redirected (to the login page); load it whole. */
+  function reloadWhenRedirected(event) {
+    var paths = event.detail.pathInfo || {};
+    var asked = (paths.finalRequestPath || "").split("?")[0];
+    var got = (paths.responsePath || "").split("?")[0];
+    if (event.detail.requestConfig && event.detail.requestConfig.verb === "get" &&
+        got && asked && got !== asked) {
+      event.detail.shouldSwap = false;
+      window.location.reload();
     }
-    setInterval(refresh, seconds * 1000);
-    document.addEventListener("visibilitychange", function () {
-      if (!document.hidden) refresh();
-    });
   }
 
   /* One tap is enough: stop double submissions of claim/decline/log forms. */
   function guardSubmits() {
     document.addEventListener("submit", function (event) {
       var form = event.target;
+      if (form.hasAttribute("hx-post")) return; // htmx disables them (hx-disabled-elt)
       if (form.method && form.method.toLowerCase() === "post") {
         var buttons = form.querySelectorAll("button[type=submit]");
         setTimeout(function () {
@@ -163,10 +154,10 @@
         document.getElementById("offer-list")) {
       setInterval(tickAll, 1000);
     }
-    var list = document.getElementById("offer-list");
-    if (list && list.getAttribute("data-refresh-url") && window.fetch) startRefresh(list);
     guardSubmits();
   });
+  document.addEventListener("htmx:beforeSwap", reloadWhenRedirected);
+  document.addEventListener("htmx:afterSwap", afterSwap);
 
   /* Coming back with the Back button: the page may be restored with its buttons disabled. */
   window.addEventListener("pageshow", function (event) {
