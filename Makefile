@@ -28,8 +28,13 @@ run: install
 test: install
 	$(PY) -m pytest
 
+# ruff; the import layers (pyproject's [tool.importlinter]); strict types of the decision core
+# (pyproject's [tool.mypy]); no model change without its migration.
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
+	$(PY) manage.py makemigrations --check --dry-run
 
 bench: install
 	$(PY) manage.py bench_routing
