@@ -2,7 +2,7 @@
 
 Plain functions over rules and rows (or anything with the same attributes: historical rows,
 form data), with no request: ``Source is Zillow · Buyer · Price ≥ $1,000,000``,
-``Mon-Fri 08:00-21:00``, ``Claim (5 min)``.
+``Mon-Fri 08:00-21:00``, ``Claim (5 min)``, and why nobody on a rule's roster can receive.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from datetime import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.db.models import Q
+
+from agents.models import RosterMember
 from routing.engine import FIELD_LABELS, TEXT_FIELDS
 from routing.models import Rule
 from routing.rules_validation import plain_number
@@ -111,3 +114,32 @@ def delivery_text(rule: Rule) -> str:
     if short is not None:
         return f"{short} ({rule.claim_timeout_minutes} min)"
     return rule.get_delivery_display()
+
+
+# --- Who can receive: the one definition, in words and as a query ---------------------------
+
+
+def able_to_receive(member: RosterMember) -> bool:
+    agent = member.agent
+    return agent.is_active and agent.accepting_leads and member.leads_per_round > 0
+
+
+def receivers_filter(prefix: str = "") -> Q:
+    """Roster members who can receive leads (``prefix`` for lookups through a relation)."""
+    return Q(**{f"{prefix}agent__is_active": True, f"{prefix}agent__accepting_leads": True,
+                f"{prefix}leads_per_round__gt": 0})
+
+
+def staffing_problem(rule: Rule) -> str | None:
+    """Why nobody on the rule's roster could ever receive a lead (None: someone can)."""
+    if not rule.roster_id:
+        return None
+    members = list(RosterMember.objects.filter(roster_id=rule.roster_id)
+                   .select_related("agent", "roster"))
+    roster = rule.roster.name if rule.roster_id else ""
+    if not members:
+        return f"Roster '{roster}' has nobody on it."
+    if any(able_to_receive(m) for m in members):
+        return None
+    return (f"Nobody on roster '{roster}' can receive a lead: every member is inactive, "
+            "paused or set to 0 leads per round.")

@@ -48,18 +48,24 @@ class NumberProblem(Enum):
     TOO_PRECISE = "too_precise"
 
 
-def rule_shape_problems(*, catch_all: bool, active: bool = True, has_criteria: bool = False,
-                        has_windows: bool = False) -> list[RuleProblem]:
-    """The catch-all takes every lead at all hours; no other rule may."""
-    if not catch_all:
-        return [] if has_criteria or has_windows else [RuleProblem.TAKES_EVERY_LEAD]
+def rule_shape_problems(*, catch_all: bool, active: bool | None = None,
+                        has_criteria: bool | None = None,
+                        has_windows: bool | None = None) -> list[RuleProblem]:
+    """The catch-all takes every lead at all hours; no other rule may.
+
+    Each front knows part of the rule at a time (the admin checks the rule, its criteria and
+    its windows in separate forms): what is not given (None) is not checked.
+    """
     problems = []
-    if not active:
-        problems.append(RuleProblem.CATCH_ALL_PAUSED)
-    if has_criteria:
-        problems.append(RuleProblem.CATCH_ALL_HAS_CRITERIA)
-    if has_windows:
-        problems.append(RuleProblem.CATCH_ALL_HAS_WINDOWS)
+    if catch_all:
+        if active is False:
+            problems.append(RuleProblem.CATCH_ALL_PAUSED)
+        if has_criteria:
+            problems.append(RuleProblem.CATCH_ALL_HAS_CRITERIA)
+        if has_windows:
+            problems.append(RuleProblem.CATCH_ALL_HAS_WINDOWS)
+    elif has_criteria is False and has_windows is False:
+        problems.append(RuleProblem.TAKES_EVERY_LEAD)
     return problems
 
 
