@@ -32,6 +32,7 @@ from routing.config_file.schema import (
     DELIVERIES,
     HANDOFF_SELECTIONS,
     HANDOFF_TARGET_KEYS,
+    MAX_EMAIL,
     MAX_INT,
     MAX_LEADS_PER_ROUND,
     MAX_LOGIN,
@@ -400,13 +401,7 @@ class _Reader:
         if RuleProblem.CATCH_ALL_PAUSED in problems:
             self.error(_at(path, "active"), _RULE_MESSAGES[RuleProblem.CATCH_ALL_PAUSED])
         criteria = self.criteria(obj.get("criteria"), _at(path, "criteria"))
-        windows: list[WindowEntry] = []
-        for where, item in self.items(obj, "days_times", path):
-            window = self.mapping(item, where, WINDOW_KEYS)
-            if window is not None:
-                days, start, end = self.window(window, where)
-                if start is not None and end is not None:
-                    windows.append(WindowEntry(days, start, end))
+        windows = self.windows(self.items(obj, "days_times", path))
         problems = rule_shape_problems(catch_all=catch_all, has_criteria=bool(criteria),
                                        has_windows=bool(obj.get("days_times")))
         for problem in problems:
@@ -420,23 +415,59 @@ class _Reader:
             active=active or catch_all,
             catch_all=catch_all,
             criteria=criteria,
-            windows=tuple(windows),
+            windows=windows,
             selection=self.choice(obj, "selection", path, SELECTIONS,
                                   Rule.Selection.ROTATION.value),
             delivery=self.choice(obj, "delivery", path, DELIVERIES, Rule.Delivery.ASSIGN.value),
             lender_roster=(self.text(obj, "lender_roster", path, max_length=100)
                            if lender is not None else None),
             add_tags=self.strings(obj.get("add_tags"), _at(path, "add_tags")),
-            claim_timeout_minutes=self._claim_minutes(obj, path),
-            escalate_to=(self.text(obj, "escalate_to", path, max_length=254) or "").lower()
-            or None if obj.get("escalate_to") is not None else None,
+            claim_timeout_minutes=self.claim_minutes(obj, path),
+            escalate_to=self.agent_ref(obj, "escalate_to", path),
             after_hours=self.choice(obj, "after_hours", path, AFTER_HOURS,
                                     Rule.AfterHours.OFFER.value),
             first_contact_minutes=self.count(obj, "first_contact_minutes", path, default=None,
                                              nullable=True),
         )
 
-    def _claim_minutes(self, obj: dict, path: str) -> int:
+    def handoff_target(self, raw: Any, path: str) -> HandoffTargetEntry | None:
+        obj = self.mapping(raw, path, HANDOFF_TARGET_KEYS)
+        if obj is None:
+            return None
+        contact = self.count(obj, "first_contact_minutes", path,
+                             default=DEFAULT_HANDOFF_CONTACT_MINUTES)
+        if first_contact_minutes_zero(contact):
+            self.error(_at(path, "first_contact_minutes"), "must be at least 1 minute")
+        return HandoffTargetEntry(
+            name=self.text(obj, "name", path, max_length=100) or "",
+            roster=self.text(obj, "roster", path, max_length=100) or "",
+            active=self.flag(obj, "active", path, True),
+            selection=self.choice(obj, "selection", path, HANDOFF_SELECTIONS,
+                                  HandoffTarget.Selection.ROTATION.value),
+            delivery=self.choice(obj, "delivery", path, DELIVERIES, Rule.Delivery.ASSIGN.value),
+            claim_timeout_minutes=self.claim_minutes(obj, path),
+            first_contact_minutes=contact or DEFAULT_HANDOFF_CONTACT_MINUTES,
+            escalate_to=self.agent_ref(obj, "escalate_to", path),
+        )
+
+    def windows(self, entries: list[tuple[str, Any]]) -> tuple[WindowEntry, ...]:
+        """Day-and-time entries (rule hours, the actionable window); broken ones left out."""
+        found = []
+        for where, item in entries:
+            window = self.mapping(item, where, WINDOW_KEYS)
+            if window is not None:
+                days, start, end = self.window(window, where)
+                if start is not None and end is not None:
+                    found.append(WindowEntry(days, start, end))
+        return tuple(found)
+
+    def agent_ref(self, obj: dict, key: str, path: str) -> str | None:
+        """An agent named by e-mail (lower-case); None when the key is absent or null."""
+        if obj.get(key) is None:
+            return None
+        return (self.text(obj, key, path, max_length=MAX_EMAIL) or "").lower() or None
+
+    def claim_minutes(self, obj: dict, path: str) -> int:
         minutes = self.count(obj, "claim_timeout_minutes", path, default=DEFAULT_CLAIM_MINUTES,
                              maximum=MAX_LEADS_PER_ROUND)
         if claim_minutes_missing(minutes):
@@ -509,15 +540,9 @@ def load_routing_file(text: str) -> RoutingFile:
     actionable = None
     if top.get("actionable_window") is not None:
         raw = top["actionable_window"]
-        found = []
-        for where, item in reader.items({"actionable_window": raw if isinstance(raw, list)
-                                         else [raw]}, "actionable_window", ""):
-            window = reader.mapping(item, where, WINDOW_KEYS)
-            if window is not None:
-                days, start, end = reader.window(window, where)
-                if start is not None and end is not None:
-                    found.append(WindowEntry(days, start, end))
-        actionable = tuple(found)
+        actionable = reader.windows(reader.items(
+            {"actionable_window": raw if isinstance(raw, list) else [raw]},
+            "actionable_window", ""))
 
     agents = _entries(reader, top, "agents", reader.agent)
     rosters = _entries(reader, top, "rosters", reader.roster)
@@ -528,8 +553,7 @@ def load_routing_file(text: str) -> RoutingFile:
 
     targets = None
     if top.get("handoff_targets") is not None:
-        targets = _entries(reader, top, "handoff_targets",
-                           lambda raw, where: _handoff_target(reader, raw, where))
+        targets = _entries(reader, top, "handoff_targets", reader.handoff_target)
 
     _check_references(reader, agents, rosters, shifts, rules, rules_given="rules" in top)
     _check_handoff_targets(reader, targets or [], agents, rosters)
@@ -544,29 +568,6 @@ def load_routing_file(text: str) -> RoutingFile:
         brokerage=brokerage,
         actionable_window=actionable,
         handoff_targets=tuple(t for _, t in targets) if targets is not None else None,
-    )
-
-
-def _handoff_target(reader: _Reader, raw: Any, path: str) -> HandoffTargetEntry | None:
-    obj = reader.mapping(raw, path, HANDOFF_TARGET_KEYS)
-    if obj is None:
-        return None
-    contact = reader.count(obj, "first_contact_minutes", path,
-                           default=DEFAULT_HANDOFF_CONTACT_MINUTES)
-    if first_contact_minutes_zero(contact):
-        reader.error(_at(path, "first_contact_minutes"), "must be at least 1 minute")
-    escalate = obj.get("escalate_to")
-    return HandoffTargetEntry(
-        name=reader.text(obj, "name", path, max_length=100) or "",
-        roster=reader.text(obj, "roster", path, max_length=100) or "",
-        active=reader.flag(obj, "active", path, True),
-        selection=reader.choice(obj, "selection", path, HANDOFF_SELECTIONS,
-                                HandoffTarget.Selection.ROTATION.value),
-        delivery=reader.choice(obj, "delivery", path, DELIVERIES, Rule.Delivery.ASSIGN.value),
-        claim_timeout_minutes=reader._claim_minutes(obj, path),
-        first_contact_minutes=contact or DEFAULT_HANDOFF_CONTACT_MINUTES,
-        escalate_to=((reader.text(obj, "escalate_to", path, max_length=254) or "").lower()
-                     or None) if escalate is not None else None,
     )
 
 

@@ -100,6 +100,7 @@ CRITERIA_KEYS = CRITERIA_FIELDS
 MAX_INT = 2_147_483_647  # PositiveIntegerField
 MAX_LEADS_PER_ROUND = 32_767  # PositiveSmallIntegerField
 MAX_LOGIN = 150  # auth user name: the agent's e-mail
+MAX_EMAIL = 254  # an agent named by e-mail (EmailField)
 
 # --- The validated file ---------------------------------------------------------------------
 
@@ -195,12 +196,3 @@ class RoutingFile:
     actionable_window: tuple[WindowEntry, ...] | None = None  # None: left as it is
     handoff_targets: tuple[HandoffTargetEntry, ...] | None = None  # None: left as they are
 
-
-__all__ = [
-    "AFTER_HOURS", "AGENT_KEYS", "BROKERAGE_KEYS", "CRITERIA_KEYS", "DEFAULT_CLAIM_MINUTES",
-    "DEFAULT_HANDOFF_CONTACT_MINUTES", "DELIVERIES", "HANDOFF_SELECTIONS", "HANDOFF_TARGET_KEYS",
-    "MAX_INT", "MAX_LEADS_PER_ROUND", "MAX_LOGIN", "MEMBER_KEYS", "NUMBER_CRITERIA", "ROLES",
-    "ROSTER_KEYS", "RULE_KEYS", "SELECTIONS", "SHIFT_KEYS", "TEXT_CRITERIA", "TOP_LEVEL_KEYS",
-    "WINDOW_KEYS", "AgentEntry", "BrokerageEntry", "HandoffTargetEntry", "MemberEntry",
-    "RosterEntry", "RoutingFile", "RuleEntry", "ShiftEntry", "WindowEntry",
-]
