@@ -81,11 +81,18 @@ def criteria_text(rule: Rule, criteria: Iterable[Any]) -> str:
     return " · ".join(parts) or "Any lead"
 
 
+def days_text(days: Any) -> str | None:
+    """Stored weekdays in words (``Mon-Fri``); None when they cannot be read as weekdays."""
+    try:
+        return describe_days(parse_days(list(days)))
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
 def window_text(days: Sequence[str], start: time, end: time) -> str:
     """``Mon-Fri 08:00-21:00``; an end before the start says it runs overnight."""
-    try:
-        day_text = describe_days(parse_days(list(days)))
-    except (ValueError, AttributeError):
+    day_text = days_text(days)
+    if day_text is None:
         day_text = ", ".join(str(d) for d in days)
     text = f"{day_text} {start:%H:%M}-{end:%H:%M}"
     return text + " (overnight)" if end < start else text

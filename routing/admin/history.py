@@ -23,10 +23,9 @@ from django.utils import timezone
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from agents.models import Agent, Roster
-from routing.describe import criteria_text, when_text, window_text
+from routing.describe import criteria_text, days_text, when_text, window_text
 from routing.engine import FIELD_LABELS
 from routing.models import Rule, RuleCriterion, RuleWindow
-from routing.windows import describe_days, parse_days
 
 HISTORY_TYPES = {"+": "Added", "~": "Changed", "-": "Deleted"}
 
@@ -73,10 +72,7 @@ def show_value(model: type, name: str, value: Any, names: Names) -> str:
     if name == "rule":
         return names.rule(value)
     if name == "days":
-        try:
-            return describe_days(parse_days(list(value)))
-        except (ValueError, AttributeError, TypeError):
-            return str(value)
+        return days_text(value) or str(value)
     if isinstance(value, time):
         return f"{value:%H:%M}"
     if isinstance(value, list | tuple):
