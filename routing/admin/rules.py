@@ -81,6 +81,17 @@ def keep_catch_all_last() -> None:
         catch_all.save(update_fields=["priority"])
 
 
+def _set_active(rules, active: bool, request: HttpRequest) -> int:
+    """Switch these rules on or off one by one (each change kept in their history)."""
+    changed = 0
+    for rule in rules:
+        rule.is_active = active
+        rule._history_user = request.user
+        rule.save(update_fields=["is_active"])
+        changed += 1
+    return changed
+
+
 class _RuleAdminBase(SimpleHistoryAdmin):
     """Templates behind sortable2's own change list (it extends this one)."""
 
@@ -295,12 +306,7 @@ class RuleAdmin(SortableAdminMixin, _RuleAdminBase):
 
     @admin.action(description="Activate selected rules", permissions=["change"])
     def activate_rules(self, request: HttpRequest, queryset) -> None:
-        changed = 0
-        for rule in queryset.filter(is_active=False):
-            rule.is_active = True
-            rule._history_user = request.user
-            rule.save(update_fields=["is_active"])
-            changed += 1
+        changed = _set_active(queryset.filter(is_active=False), True, request)
         self.message_user(request, f"Activated {changed} rule{'s' if changed != 1 else ''}.",
                           messages.SUCCESS)
 
@@ -309,12 +315,7 @@ class RuleAdmin(SortableAdminMixin, _RuleAdminBase):
         for rule in queryset.filter(is_catch_all=True):
             self.message_user(request, f"'{rule.name}' was not paused: {CATCH_ALL_ALWAYS_ACTIVE}",
                               messages.WARNING)
-        changed = 0
-        for rule in queryset.filter(is_active=True, is_catch_all=False):
-            rule.is_active = False
-            rule._history_user = request.user
-            rule.save(update_fields=["is_active"])
-            changed += 1
+        changed = _set_active(queryset.filter(is_active=True, is_catch_all=False), False, request)
         self.message_user(request, f"Paused {changed} rule{'s' if changed != 1 else ''}.",
                           messages.SUCCESS)
 

@@ -1,7 +1,7 @@
 """Applying a checked routing file: make the database say what the file says, all or nothing.
 
-Rows that already match the file are left alone (no history entry, no new rotation), so an
-import of an unchanged file changes nothing.
+Rows that already say what the file says are not saved again (no history entry), and rules,
+rosters and hand-off targets are matched by name, so they keep their rotation.
 """
 
 from __future__ import annotations
