@@ -20,6 +20,7 @@ from routing.describe import money
 from routing.engine import FIELD_LABELS, NUMBER_FIELDS
 from routing.models import Rule, RuleCriterion, RuleWindow
 from routing.rules_validation import (
+    CLAIM_DELIVERIES,
     NumberProblem,
     RuleProblem,
     claim_minutes_missing,
@@ -244,6 +245,10 @@ class RuleAdminForm(forms.ModelForm):
             self.fields["after_hours"].required = False
         if "escalate_to" in self.fields:
             self.fields["escalate_to"].queryset = Agent.objects.filter(is_active=True)
+        if "delivery" in self.fields:
+            # The page shows the claim settings for these (static/routing/rule_form.js).
+            self.fields["delivery"].widget.attrs["data-claim-deliveries"] = " ".join(
+                delivery.value for delivery in CLAIM_DELIVERIES)
 
     def clean_add_tags(self) -> list[str]:
         text = self.cleaned_data.get("add_tags") or ""
