@@ -39,7 +39,11 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([node.module] if node.module else [])])
-            targets = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            submodules = [f"{base}.{alias.name}" for alias in node.names]
+            # ``from package import module`` imports the module; the package only for names.
+            names = [m for m in submodules if m not in modules]
+            targets = [*([base] if names or not submodules else []),
+                       *(m for m in submodules if m in modules)]
         for target in targets:
             if target in modules:
                 found.add(target)

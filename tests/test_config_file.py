@@ -319,7 +319,7 @@ def test_a_failure_while_applying_rolls_everything_back(monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("routing.config_file._apply_rules", explode)
+    monkeypatch.setattr("routing.config_file.apply._apply_rules", explode)
     with pytest.raises(RuntimeError):
         apply_routing_file(data)
 

@@ -19,8 +19,7 @@ from agents.models import Agent, RosterMember
 from leads.intake import receive_lead
 from leads.models import Activity, Lead, Submission
 from notifications.models import Notification
-from routing import admin_views
-from routing.admin import CATCH_ALL_ALWAYS_ACTIVE, CATCH_ALL_NO_CRITERIA, NEEDS_CRITERIA
+from routing.admin import CATCH_ALL_ALWAYS_ACTIVE, CATCH_ALL_NO_CRITERIA, NEEDS_CRITERIA, dry_run
 from routing.models import Brokerage, Offer, RotationState, RoutingRecord, Rule, RuleCriterion
 from routing.selectors import routing_config
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory, UserFactory
@@ -610,10 +609,10 @@ def test_what_a_rule_would_have_taken(manager_client):
     LeadFactory(received_at=saturday, source="Facebook", lead_type="seller")  # Weekend
     LeadFactory(received_at=weekday, source="Facebook", lead_type="seller")  # Everyone
 
-    counts = {r.name: admin_views.would_have_taken(r).taken
+    counts = {r.name: dry_run.would_have_taken(r).taken
               for r in (zillow, buyers, weekend, everyone)}
     assert counts == {"Zillow": 2, "Buyers": 1, "Weekend": 1, "Everyone": 1}
-    assert admin_views.would_have_taken(zillow).total == 5
+    assert dry_run.would_have_taken(zillow).total == 5
 
     page = manager_client.get(reverse("admin:routing_rule_change", args=[buyers.pk]))
     assert "<strong>1</strong> of the 5 leads received in the last 30 days" in \
@@ -621,8 +620,8 @@ def test_what_a_rule_would_have_taken(manager_client):
     # As the rules stand now: pausing Zillow hands its buyer to Buyers.
     zillow.is_active = False
     zillow.save()
-    assert admin_views.would_have_taken(buyers).taken == 2
-    paused = admin_views.would_have_taken(zillow)
+    assert dry_run.would_have_taken(buyers).taken == 2
+    paused = dry_run.would_have_taken(zillow)
     assert (paused.taken, paused.was_paused) == (2, True)
     assert "(if it were active)" in manager_client.get(
         reverse("admin:routing_rule_change", args=[zillow.pk])).content.decode()

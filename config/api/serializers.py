@@ -18,7 +18,7 @@ from leads.display import area
 from leads.forms import ActivityForm
 from leads.models import Activity, Lead
 from leads.services import speed_to_lead
-from routing.admin_views import criteria_text, when_text
+from routing.describe import criteria_text, when_text
 from routing.engine import render_trace
 from routing.models import Offer, Rule, RuleCriterion
 

@@ -6,7 +6,9 @@
     if (!delivery) {
       return;
     }
-    var isClaim = delivery.value === "claim" || delivery.value === "first_to_claim";
+    // The claim deliveries come from the form (data-claim-deliveries), not written here again.
+    var claimDeliveries = (delivery.dataset.claimDeliveries || "").split(" ");
+    var isClaim = claimDeliveries.indexOf(delivery.value) !== -1;
     document.querySelectorAll("fieldset.claim-settings").forEach(function (fieldset) {
       fieldset.hidden = !isClaim;
     });

@@ -12,7 +12,7 @@ from routing.config_file import RoutingFileError, apply_routing_file, load_routi
 
 class Command(BaseCommand):
     help = (
-        "Import the routing configuration from a YAML file (see routing/config_file.py). "
+        "Import the routing configuration from a YAML file (see routing/config_file/schema.py). "
         "An invalid file changes nothing: every error is printed, one per line."
     )
 

@@ -1,0 +1,20 @@
+"""Routing configuration kept as code: one YAML file to review, version, export and import.
+
+``schema`` is the file's shape (the format, documented there), ``read`` parses and checks a
+file, ``apply`` writes a checked file to the database in one transaction and ``export`` writes
+the database back as a file. Callers import from here.
+"""
+
+from routing.config_file.apply import ImportSummary, apply_routing_file
+from routing.config_file.export import export_routing
+from routing.config_file.read import RoutingFileError, load_routing_file
+from routing.config_file.schema import RoutingFile
+
+__all__ = [
+    "ImportSummary",
+    "RoutingFile",
+    "RoutingFileError",
+    "apply_routing_file",
+    "export_routing",
+    "load_routing_file",
+]
