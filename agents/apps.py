@@ -8,7 +8,6 @@ class AgentsConfig(AppConfig):
 
     def ready(self) -> None:
         from agents.groups import ensure_groups
-        from routing import signals  # noqa: F401  (config changes bump the routing snapshot)
 
         # After every app's permissions exist (contenttypes/auth handlers run first).
         post_migrate.connect(ensure_groups, dispatch_uid="leadrouter-groups")

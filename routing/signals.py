@@ -1,7 +1,9 @@
-"""Any change to the routing configuration gives it a new token, so cached snapshots expire."""
+"""Any change to the routing configuration gives it a new token, so cached snapshots expire.
 
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
+``config_changed`` is connected in ``RoutingConfig.ready`` for every model the snapshot reads.
+"""
+
+from typing import Any
 
 from agents.models import Agent, Roster, RosterMember, Shift
 from routing.models import Brokerage, Rule, RuleCriterion, RuleWindow
@@ -14,8 +16,6 @@ def bump_config_token() -> None:
     Brokerage.bump_config_token()
 
 
-@receiver(post_save)
-@receiver(post_delete)
-def _config_changed(sender, **kwargs) -> None:
-    if sender in CONFIG_MODELS:
-        bump_config_token()
+def config_changed(sender: type, **_: Any) -> None:
+    """``post_save`` / ``post_delete`` receiver of the configuration's models."""
+    bump_config_token()
