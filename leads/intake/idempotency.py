@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 
+from leads.forms import external_id_text
 from leads.intake.cleaning import storable, text_errors
 from leads.intake.services import IntakeResult, receive_lead, reject, validate_lead
 from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission, WebForm
@@ -154,11 +155,9 @@ def idempotency_keys(header: str, payload: dict[str, Any]) -> list[tuple[str, st
     keys = []
     if header:
         keys.append((IdempotencyRecord.Kind.HEADER, header))
-    external_id = payload.get("external_id")
-    if isinstance(external_id, str | int) and not isinstance(external_id, bool):
-        external_id = str(external_id).strip()
-        if external_id and len(external_id) <= 200:
-            keys.append((IdempotencyRecord.Kind.EXTERNAL_ID, external_id))
+    external_id = external_id_text(payload.get("external_id"))
+    if external_id and len(external_id) <= 200:
+        keys.append((IdempotencyRecord.Kind.EXTERNAL_ID, external_id))
     return [(kind, hashlib.sha256(f"{kind}:{value}".encode()).hexdigest())
             for kind, value in keys]
 
