@@ -100,7 +100,8 @@ class LeadIntakeView(APIView):
             "lead's source is the key's source.\n\n"
             "**Exactly once**: a retry with the same `Idempotency-Key` header, or the same "
             "`external_id` for the source, returns the first answer with status 200 instead of "
-            "making a second lead, even when the retries arrive at the same time.\n\n"
+            "making a second lead, even when the retries arrive at the same time. The same "
+            "`Idempotency-Key` with a different body is refused with 422.\n\n"
             "**Limits**: bodies up to `INTAKE_MAX_BODY_BYTES` (64 KB), "
             "`INTAKE_RATE_PER_MINUTE` requests per key and minute (429 with `Retry-After`)."
         ),
@@ -120,6 +121,9 @@ class LeadIntakeView(APIView):
                         {"key": "Invalid API key."}),
             413: _error("TooLarge", "Body too large.",
                         {"body": "The body is larger than 65536 bytes."}),
+            422: _error("KeyReused", "This `Idempotency-Key` was used with a different body: "
+                        "the lead is kept, not routed; send it with a new key.",
+                        {"Idempotency-Key": "This key was used with a different request."}),
             429: _error("RateLimited", "Rate limit exceeded; retry after `Retry-After` seconds.",
                         {"rate": "More than 600 requests in a minute for this key."}),
         },
