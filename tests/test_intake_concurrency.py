@@ -75,3 +75,10 @@ def test_same_idempotency_key_with_different_people_at_once(key):
     rejected = Submission.objects.filter(outcome="rejected", http_status=422)
     names = {s.payload["first_name"] for s in rejected} | {Lead.objects.get().first_name}
     assert names == {f"Sam {n}" for n in range(THREADS)}
+
+
+def test_same_external_id_as_text_and_numbers_at_once_makes_one_lead(key):
+    answers = post_at_once(key, lambda n: {"first_name": "Pat", "email": "pat@example.org",
+                                           "external_id": ("1001", 1001, 1001.0)[n % 3]})
+    assert_one_lead(answers)
+    assert Lead.objects.get().external_id == "1001"
