@@ -18,6 +18,49 @@ TEXT_FIELDS = (
 AGENT_FIELDS = ("assigned_to", "tracking_agent", "listing_agent")
 KNOWN_FIELDS = (*TEXT_FIELDS, "email", "phone", "tags", "lead_type", "price", "score",
                 *AGENT_FIELDS)
+NUMBER_FIELDS = ("price", "score")
+SCORE_RANGE = (0, 100)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "true or false"
+
+
+def external_id_text(value: Any) -> str | None:
+    """The external id as text (``1``, ``1.0`` and ``"1"`` are one id), or None when it is
+    no id: an object, a list, a boolean or a fractional number. The one reading of the id,
+    for the lead and for exactly-once alike."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
+def type_error(name: str, value: Any) -> str:
+    """Why this JSON value cannot be this field ("" when its type fits): text fields take
+    text (numbers as their digits), numbers take numbers or numeric text, so that no object
+    or list is ever stored as its Python repr."""
+    if name == "external_id":
+        if external_id_text(value) is None:
+            shown = _kind(value) if isinstance(value, dict | list | tuple | bool) else value
+            return f"Expected a string or a whole number, not {shown}."
+        return ""
+    if name == "tags" or not isinstance(value, dict | list | tuple | bool):
+        return ""
+    if name in NUMBER_FIELDS:
+        return f"Expected a number, not {_kind(value)}."
+    return f"Expected text, not {_kind(value)}."
 
 
 class TagsField(forms.Field):
@@ -74,18 +117,30 @@ class LeadForm(forms.Form):
     listing_agent = forms.EmailField(required=False)
 
     def __init__(self, data: dict[str, Any], *, known_agent_emails: set[str] | frozenset[str]):
-        super().__init__(data={k: _plain(v) for k, v in data.items()})
+        self.type_errors = {k: p for k, v in data.items() if k in KNOWN_FIELDS
+                            if (p := type_error(k, v))}
+        plain = {k: _plain(v) for k, v in data.items() if k not in self.type_errors}
+        if "external_id" in plain:
+            plain["external_id"] = external_id_text(data["external_id"])
+        super().__init__(data=plain)
         self.known_agent_emails = known_agent_emails
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        for name, problem in self.type_errors.items():
+            self.add_error(name, problem)
+        score = data.get("score")
+        if score is not None and not SCORE_RANGE[0] <= score <= SCORE_RANGE[1]:
+            self.add_error("score",
+                           f"Ensure this value is between {SCORE_RANGE[0]} and {SCORE_RANGE[1]}.")
         for name in AGENT_FIELDS:
             email = (data.get(name) or "").strip().lower()
             data[name] = email
             if email and email not in self.known_agent_emails:
                 self.add_error(name, f"No agent with email {email}.")
         contact = ("first_name", "last_name", "email", "phone")
-        if not any(data.get(f) or str(self.data.get(f) or "").strip() for f in contact):
+        given = any(data.get(f) or str(self.data.get(f) or "").strip() for f in contact)
+        if not given and not self.type_errors.keys() & set(contact):
             raise ValidationError("Give at least a name, an email or a phone number.",
                                   code="no_contact")
         return data

@@ -334,6 +334,9 @@ class IdempotencyRecord(models.Model):
     key_hash = models.CharField(max_length=64, help_text="SHA-256 of the kind and the key.")
     status_code = models.PositiveSmallIntegerField()
     response = models.JSONField()
+    request_digest = models.CharField(
+        max_length=64, blank=True,
+        help_text="SHA-256 of the normalised body: the same key with another body is refused.")
     lead = models.ForeignKey(Lead, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+")
     submission = models.ForeignKey(Submission, null=True, blank=True, on_delete=models.SET_NULL,

@@ -58,7 +58,27 @@ def test_same_external_id_at_once_makes_one_lead(key):
 
 
 def test_same_idempotency_key_at_once_makes_one_lead(key):
+    answers = post_at_once(key, lambda n: {"first_name": "Sam", "phone": "+12125550042"},
+                           lambda n: {"HTTP_IDEMPOTENCY_KEY": "retry-42"})
+    assert_one_lead(answers)
+
+
+def test_same_idempotency_key_with_different_people_at_once(key):
+    """One is taken; every other person is refused with 422 and kept, none lost silently."""
     answers = post_at_once(key, lambda n: {"first_name": f"Sam {n}",
                                            "phone": f"+1212555{n:04d}"},
                            lambda n: {"HTTP_IDEMPOTENCY_KEY": "retry-42"})
+    assert not [a for a in answers if isinstance(a, BaseException)], answers
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201] + [422] * (THREADS - 1), codes
+    assert Lead.objects.count() == 1 and IdempotencyRecord.objects.count() == 1
+    rejected = Submission.objects.filter(outcome="rejected", http_status=422)
+    names = {s.payload["first_name"] for s in rejected} | {Lead.objects.get().first_name}
+    assert names == {f"Sam {n}" for n in range(THREADS)}
+
+
+def test_same_external_id_as_text_and_numbers_at_once_makes_one_lead(key):
+    answers = post_at_once(key, lambda n: {"first_name": "Pat", "email": "pat@example.org",
+                                           "external_id": ("1001", 1001, 1001.0)[n % 3]})
     assert_one_lead(answers)
+    assert Lead.objects.get().external_id == "1001"

@@ -102,12 +102,14 @@ def test_oversized_post(web_form, settings):
     assert Submission.objects.get().http_status == 413
 
 
-def test_inactive_or_unknown_form_is_404(web_form):
+def test_inactive_form_is_410_and_kept_unknown_form_is_404(web_form):
+    """An inactive form's post is kept (tests/test_intake_bodies.py); an unknown slug is not."""
     web_form.active = False
     web_form.save()
-    assert submit({"first_name": "Pat"}).status_code == 404
+    assert submit({"first_name": "Pat"}).status_code == 410
     assert submit({"first_name": "Pat"}, slug="nope").status_code == 404
-    assert not Lead.objects.exists() and not Submission.objects.exists()
+    assert not Lead.objects.exists()
+    assert Submission.objects.get().outcome == "rejected"
 
 
 def test_only_post(web_form):

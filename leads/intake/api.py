@@ -25,7 +25,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads.intake.cleaning import bad_string, parse_json_object, read_body, too_large
+from leads.intake.cleaning import (
+    LENGTH_REQUIRED,
+    bad_string,
+    parse_json_object,
+    read_body,
+    read_chunked,
+    too_large,
+)
 from leads.intake.idempotency import (
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_MAX,
@@ -100,8 +107,10 @@ class LeadIntakeView(APIView):
             "lead's source is the key's source.\n\n"
             "**Exactly once**: a retry with the same `Idempotency-Key` header, or the same "
             "`external_id` for the source, returns the first answer with status 200 instead of "
-            "making a second lead, even when the retries arrive at the same time.\n\n"
-            "**Limits**: bodies up to `INTAKE_MAX_BODY_BYTES` (64 KB), "
+            "making a second lead, even when the retries arrive at the same time. The same "
+            "`Idempotency-Key` with a different body is refused with 422.\n\n"
+            "**Limits**: bodies up to `INTAKE_MAX_BODY_BYTES` (64 KB; chunked bodies are read "
+            "under gunicorn, else 411: send a `Content-Length`), "
             "`INTAKE_RATE_PER_MINUTE` requests per key and minute (429 with `Retry-After`)."
         ),
         tags=["intake"],
@@ -118,8 +127,13 @@ class LeadIntakeView(APIView):
                          "lead_type": "Unknown lead type 'renter': use buyer or seller."}),
             401: _error("Unauthorized", "Missing, unknown or revoked key.",
                         {"key": "Invalid API key."}),
+            411: _error("LengthRequired", "A chunked body this server cannot read: send it "
+                        "again with a `Content-Length`.", LENGTH_REQUIRED),
             413: _error("TooLarge", "Body too large.",
                         {"body": "The body is larger than 65536 bytes."}),
+            422: _error("KeyReused", "This `Idempotency-Key` was used with a different body: "
+                        "the lead is kept, not routed; send it with a new key.",
+                        {"Idempotency-Key": "This key was used with a different request."}),
             429: _error("RateLimited", "Rate limit exceeded; retry after `Retry-After` seconds.",
                         {"rate": "More than 600 requests in a minute for this key."}),
         },
@@ -144,7 +158,8 @@ class LeadIntakeView(APIView):
 
     def _answer(self, http: HttpRequest, inbound: Inbound) -> Answer:
         limit = settings.INTAKE_MAX_BODY_BYTES
-        raw, inbound.raw_body = read_body(http, limit)
+        readable = read_chunked(http, limit)
+        raw, inbound.raw_body = read_body(http, limit) if readable else (None, "")
         check = check_header(http.META.get("HTTP_AUTHORIZATION"))
         inbound.key_prefix = check.prefix
         if check.key is None:
@@ -157,6 +172,8 @@ class LeadIntakeView(APIView):
                 429, {"rate": f"More than {rate} requests in a minute for this key."})
             answer.headers["Retry-After"] = str(wait)
             return answer
+        if not readable:
+            return inbound.refuse(411, LENGTH_REQUIRED)
         if raw is None:
             return inbound.refuse(413, too_large(limit))
         payload, problem = parse_json_object(raw)

@@ -6,13 +6,18 @@ request is kept in the inbound log, so whatever it held must be made storable fi
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from typing import Any
 
+from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest
 
 MAX_DEPTH = 20  # nesting of the JSON body
+CHUNKED_BODY = "leadrouter.chunked_body"  # in META: a chunked body as read (up to limit + 1)
+LENGTH_REQUIRED = {"body": "Send the body with a Content-Length header: this server cannot "
+                           "read a chunked body."}
 
 
 def bad_string(value: str) -> str:
@@ -96,14 +101,49 @@ def declared_length(request: HttpRequest) -> int:
         return 0
 
 
+def read_chunked(request: HttpRequest, limit: int) -> bool:
+    """Read a chunked body (``Transfer-Encoding: chunked``, no ``Content-Length``) into memory,
+    up to ``limit`` + 1 bytes, so that the rest of Django sees an ordinary body of that length.
+
+    Django reads only as many bytes as ``CONTENT_LENGTH`` says, so a chunked body otherwise
+    reads as empty and the lead is lost. A server that de-chunks and ends the input
+    (``wsgi.input_terminated``: gunicorn) can be read to its end; with any other server where
+    the body ends is unknown: False, to be answered 411 so that the sender retries with a
+    length. Must run before anything reads the body.
+    """
+    meta = request.META
+    if "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower() or \
+            meta.get("CONTENT_LENGTH") or CHUNKED_BODY in meta:
+        return True
+    if not meta.get("wsgi.input_terminated"):
+        return False
+    stream, data = meta["wsgi.input"], bytearray()
+    while len(data) <= limit:
+        piece = stream.read(limit + 1 - len(data))
+        if not piece:
+            break
+        data += piece
+    meta[CHUNKED_BODY] = body = bytes(data)
+    meta["CONTENT_LENGTH"] = str(len(body))
+    request._stream = LimitedStream(io.BytesIO(body), len(body))
+    return True
+
+
 def read_body(request: HttpRequest, limit: int) -> tuple[bytes | None, str]:
     """The raw body if within ``limit`` bytes (checked before reading), else None and its text
-    for the log (empty when the declared length alone is too much: it is not read)."""
+    for the log: its first ``limit`` bytes when it was read already (chunked), else empty
+    (the declared length alone is too much: it is not read)."""
     if declared_length(request) > limit:
-        return None, ""
+        return None, oversized_text(request, limit)
     raw = request.read(limit + 1)
     text = storable(raw[:limit].decode("utf-8", "replace"))
     return (None if len(raw) > limit else raw), text
+
+
+def oversized_text(request: HttpRequest, limit: int) -> str:
+    """What the log keeps of a body over the limit: what was read of it, up to the limit."""
+    read = request.META.get(CHUNKED_BODY, b"")
+    return storable(read[:limit].decode("utf-8", "replace"))
 
 
 def too_large(limit: int) -> dict[str, str]:

@@ -2,7 +2,11 @@
 
 ``take_lead`` answers a retry (same ``Idempotency-Key`` header or same ``external_id`` for the
 source) with the first answer, routes anything new through ``leads.intake.receive_lead``, and
-keeps every request in the inbound log (``Submission``), accepted or not.
+keeps every request in the inbound log (``Submission``), accepted or not. An
+``Idempotency-Key`` names one request: sent again with another body (compared by the digest
+kept with the answer) it is refused with 422 and the new request kept, rejected, so that a
+vendor reusing keys never silently loses a person. The same ``external_id`` with changed
+details is still a retry: the vendor's id names the lead, not the request.
 
 Exactly once: the first answer for each key is stored in ``IdempotencyRecord`` (unique per
 source and key), in the same transaction as the lead. On PostgreSQL a transaction-scoped
@@ -14,6 +18,7 @@ the lock, the unique constraint refuses the second and it answers from the first
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 
+from leads.forms import external_id_text
 from leads.intake.cleaning import storable, text_errors
 from leads.intake.services import IntakeResult, receive_lead, reject, validate_lead
 from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission, WebForm
@@ -29,6 +35,7 @@ from routing.services import serialize_on
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
+KEY_REUSED = "This key was used with a different request."
 
 
 @dataclass
@@ -86,12 +93,16 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                       received_at=inbound.received_at, source=source.name)
         return _rejected(kept.submission, inbound)
     keys = idempotency_keys(inbound.idempotency_key, payload)
+    digest = request_digest(payload)
     for attempt in range(2):
         try:
             with transaction.atomic():
-                first = first_answer(source, keys) if keys else None
-                if first is not None:
-                    return _retry(first, payload, inbound)
+                answers = answers_for(source, keys) if keys else []
+                if any(a.kind == IdempotencyRecord.Kind.HEADER and a.request_digest
+                       and a.request_digest != digest for a in answers):
+                    return inbound.refuse(422, {IDEMPOTENCY_HEADER: KEY_REUSED}, payload)
+                if answers:
+                    return _retry(answers[0], payload, inbound)
                 result = receive_lead(payload, channel=inbound.channel,
                                       received_at=inbound.received_at, source=source.name)
                 if result.status == "rejected":
@@ -105,7 +116,7 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                     **inbound.log_fields(201, body))
                 if keys:
                     keep_answer(source, keys, body=body, lead=result.lead,
-                                submission=submission, at=inbound.received_at)
+                                submission=submission, at=inbound.received_at, digest=digest)
                 return Answer(201, body, submission)
         except IntegrityError:
             if attempt or not keys:
@@ -154,31 +165,45 @@ def idempotency_keys(header: str, payload: dict[str, Any]) -> list[tuple[str, st
     keys = []
     if header:
         keys.append((IdempotencyRecord.Kind.HEADER, header))
-    external_id = payload.get("external_id")
-    if isinstance(external_id, str | int) and not isinstance(external_id, bool):
-        external_id = str(external_id).strip()
-        if external_id and len(external_id) <= 200:
-            keys.append((IdempotencyRecord.Kind.EXTERNAL_ID, external_id))
+    external_id = external_id_text(payload.get("external_id"))
+    if external_id and len(external_id) <= 200:
+        keys.append((IdempotencyRecord.Kind.EXTERNAL_ID, external_id))
     return [(kind, hashlib.sha256(f"{kind}:{value}".encode()).hexdigest())
             for kind, value in keys]
 
 
-def first_answer(source: LeadSource, keys: list[tuple[str, str]]) -> IdempotencyRecord | None:
-    """The first answer kept under any of these keys, after whoever holds them committed.
+def request_digest(payload: dict[str, Any]) -> str:
+    """SHA-256 of the body normalised (keys sorted, no spacing): the same request written
+    differently is the same request."""
+    text = json.dumps(storable(payload), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def answers_for(source: LeadSource, keys: list[tuple[str, str]]) -> list[IdempotencyRecord]:
+    """The answers kept under any of these keys, oldest first, after whoever holds the keys
+    committed.
 
     Must be called inside a transaction: the advisory lock on the keys (PostgreSQL) is held
     until it ends, so that the answer about to be kept is the only one.
     """
     serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys])
-    return (IdempotencyRecord.objects.filter(source=source, key_hash__in=[d for _, d in keys])
-            .order_by("id").first())
+    return list(IdempotencyRecord.objects.filter(
+        source=source, key_hash__in=[d for _, d in keys]).order_by("id"))
+
+
+def first_answer(source: LeadSource, keys: list[tuple[str, str]]) -> IdempotencyRecord | None:
+    """The first answer kept under any of these keys (see ``answers_for``)."""
+    return next(iter(answers_for(source, keys)), None)
 
 
 def keep_answer(source: LeadSource, keys: list[tuple[str, str]], *, body: dict[str, Any],
-                lead: Lead | None, submission: Submission, at: datetime) -> None:
-    """Keep the first answer (201) under every key, for the retries to come."""
+                lead: Lead | None, submission: Submission, at: datetime, digest: str) -> None:
+    """Keep the first answer (201) under every key, with the request's digest, for the
+    retries to come."""
     IdempotencyRecord.objects.bulk_create([
-        IdempotencyRecord(source=source, kind=kind, key_hash=digest, status_code=201,
-                          response=body, lead=lead, submission=submission, created_at=at)
-        for kind, digest in keys
+        IdempotencyRecord(source=source, kind=kind, key_hash=key_hash, status_code=201,
+                          response=body, lead=lead, submission=submission, created_at=at,
+                          request_digest=digest)
+        for kind, key_hash in keys
     ])

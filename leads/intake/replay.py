@@ -8,7 +8,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.intake.cleaning import storable, text_errors
-from leads.intake.idempotency import answer_body, first_answer, idempotency_keys, keep_answer
+from leads.intake.idempotency import (
+    answer_body,
+    first_answer,
+    idempotency_keys,
+    keep_answer,
+    request_digest,
+)
 from leads.intake.services import IntakeResult, receive_lead, validate_lead
 from leads.models import Lead, LeadSource, Submission
 
@@ -48,7 +54,7 @@ def replay_submission(submission: Submission, corrected_payload: dict[str, Any],
                                   source=locked.source if fixed_source else None)
             if keys and result.lead is not None:
                 keep_answer(source, keys, body=answer_body(result), lead=result.lead,
-                            submission=locked, at=now)
+                            submission=locked, at=now, digest=request_digest(payload))
         locked.lead = result.lead
         locked.replayed_at = now
         locked.replayed_by = by if getattr(by, "pk", None) else None

@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from leads.intake.services import SCORE_RANGE
+from leads.forms import SCORE_RANGE
 from leads.models import Lead
 
 INTAKE_STATUSES = ("assigned", "offered", "existing", "unassigned")
@@ -29,6 +29,16 @@ class TagsField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> Any:
         return data
+
+
+@extend_schema_field({
+    "oneOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}],
+    "description": "The vendor's id of the lead: a number is the same id as its digits (`7` and "
+                   "`\"7\"`). A retry with the same id returns the first answer instead of "
+                   "making a second lead.",
+})
+class ExternalIdField(TagsField):
+    """Text or a whole number (documentation only)."""
 
 
 def _text(max_length: int, help_text: str = "") -> serializers.CharField:
@@ -64,8 +74,7 @@ class LeadIntakeRequestSerializer(serializers.Serializer):
     message = _text(10000)
     score = serializers.IntegerField(required=False, allow_null=True,
                                      min_value=SCORE_RANGE[0], max_value=SCORE_RANGE[1])
-    external_id = _text(200, "The vendor's id of the lead: a retry with the same id returns "
-                             "the first answer instead of making a second lead.")
+    external_id = ExternalIdField(required=False)
     assigned_to = _agent_email("Pre-assigned to this agent by the vendor.")
     tracking_agent = _agent_email("Came through this agent's tracking link.")
     listing_agent = _agent_email("Inquiry on this agent's own listing.")

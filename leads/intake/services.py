@@ -79,12 +79,9 @@ def validate_lead(data: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str
     return None, errors
 
 
-SCORE_RANGE = (-(2**31), 2**31 - 1)
-
-
 def _column_errors(cleaned: dict[str, Any]) -> dict[str, str]:
     """Values the form accepts but the lead's columns cannot hold (an email of 255-320
-    characters, a score beyond a 32-bit integer): refused here rather than failing on save."""
+    characters): refused here rather than failing on save."""
     errors = {}
     for name in ("email", *TEXT_FIELDS, *AGENT_FIELDS):
         value = cleaned.get(name)
@@ -92,9 +89,6 @@ def _column_errors(cleaned: dict[str, Any]) -> dict[str, str]:
         if isinstance(value, str) and limit and len(value.strip()) > limit:
             errors[name] = (f"Ensure this value has at most {limit} characters "
                             f"(it has {len(value.strip())}).")
-    score = cleaned.get("score")
-    if score is not None and not SCORE_RANGE[0] <= score <= SCORE_RANGE[1]:
-        errors["score"] = f"Ensure this value is between {SCORE_RANGE[0]} and {SCORE_RANGE[1]}."
     return errors
 
 

@@ -11,9 +11,25 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from leads.forms import KNOWN_FIELDS
 from leads.intake import BATCH_SIZE, receive_leads, reject
 from leads.models import Submission
 from leads.timeparse import parse_now
+
+
+def unknown_columns(path: Path) -> list[str]:
+    """The CSV header's columns that are no lead field (another CRM's ``First Name``, say):
+    their values would be ignored, so they are named instead of leaving every row without
+    a contact for no visible reason."""
+    if path.suffix.lower() != ".csv":
+        return []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        header = next(csv.reader(handle), [])
+    return [name.strip() for name in header if name.strip() and name.strip() not in KNOWN_FIELDS]
+
+
+def columns_message(unknown: list[str]) -> str:
+    return f"Unknown columns: {', '.join(unknown)} (known: {', '.join(KNOWN_FIELDS)})."
 
 
 def read_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
@@ -36,6 +52,7 @@ def read_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
 
 class Command(BaseCommand):
     help = "Route the leads of a JSON Lines or CSV file, one JSON answer per input line."
+    columns_error = ""  # the CSV header's unknown columns, named on each rejected line
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", type=Path)
@@ -45,6 +62,10 @@ class Command(BaseCommand):
         if not file.exists():
             raise CommandError(f"{file}: no such file")
         received_at = parse_now(now)
+        unknown = unknown_columns(file)
+        self.columns_error = columns_message(unknown) if unknown else ""
+        if unknown:
+            self.stderr.write(f"{file.name}: {self.columns_error[:-1]}: they are ignored.")
         chunk: list[tuple[int, Any, str | None]] = []
         for item in read_records(file):
             chunk.append(item)
@@ -54,7 +75,8 @@ class Command(BaseCommand):
         self._ingest(chunk, received_at)
 
     def _ingest(self, chunk: list[tuple[int, Any, str | None]], received_at: datetime) -> None:
-        """Route a chunk of lines in order; unreadable lines are kept as rejected."""
+        """Route a chunk of lines in order; unreadable lines are kept as rejected. A rejected
+        line of a file with unknown columns says which, in its answer and its submission."""
         readable = [(number, record) for number, record, problem in chunk if not problem]
         routed = iter(receive_leads([record for _, record in readable],
                                     channel=Submission.Channel.FILE, received_at=received_at))
@@ -64,4 +86,8 @@ class Command(BaseCommand):
                                 received_at=received_at)
             else:
                 result = next(routed)
+            if result.status == "rejected" and self.columns_error and result.submission:
+                result.errors = {**(result.errors or {}), "columns": self.columns_error}
+                result.submission.errors = result.errors
+                result.submission.save(update_fields=["errors"])
             self.stdout.write(json.dumps({"line": number, **result.as_dict()}))
