@@ -139,6 +139,64 @@ def test_qualification_form(client, team):
     assert bad.status_code == 400
 
 
+def test_status_and_qualification_are_one_form_and_one_save_keeps_both(client, team):
+    """Pressing Save after filling in the qualification keeps the qualification (issue: it was
+    a separate form, and "Save status" threw what was typed there away)."""
+    lead = route()
+    as_agent(client, team.ivy)
+    page = client.get(reverse("isa-lead", args=[lead.pk])).content.decode()
+    card_form = page.split('id="card-form"')[1].split("</form>")[0]
+    for name in ("stage", "temperature", "follow_up_on", "timeframe", "pre_approved", "budget",
+                 "areas", "side"):
+        assert f'name="{name}"' in card_form
+    assert card_form.count('type="submit"') == 1
+
+    response = client.post(reverse("isa-lead-card", args=[lead.pk]), {
+        "stage": "qualified", "temperature": "hot", "timeframe": "1-3", "pre_approved": "yes",
+        "budget": "650000", "areas": "Loop", "side": "buyer"}, follow=True)
+    assert "Saved: Stage: New -&gt; Qualified; Temperature: Hot; Qualification updated." in \
+        response.content.decode()
+    lead.refresh_from_db()
+    q = Qualification.objects.get(lead=lead)
+    assert (lead.isa_stage, lead.temperature) == ("qualified", "hot")
+    assert (q.timeframe, q.pre_approved, q.budget, q.areas, q.side) == (
+        "1-3", True, 650000, "Loop", "buyer")
+
+
+def test_each_section_posted_alone_keeps_the_others(client, team):
+    lead = route()
+    as_agent(client, team.ivy)
+    client.post(reverse("isa-lead-card", args=[lead.pk]), {
+        "stage": "nurturing", "temperature": "warm", "follow_up_on": "2030-01-15",
+        "timeframe": "1-3", "pre_approved": "yes", "budget": "650000", "areas": "Loop",
+        "side": "buyer"})
+
+    # The status alone (an older page, a script): the qualification stays.
+    client.post(reverse("isa-lead-card", args=[lead.pk]),
+                {"stage": "qualified", "temperature": "hot", "follow_up_on": "2030-01-15"})
+    # One qualification field alone: the other facts and the card stay.
+    client.post(reverse("isa-lead-qualify", args=[lead.pk]), {"budget": "700000"})
+
+    lead.refresh_from_db()
+    q = Qualification.objects.get(lead=lead)
+    assert (lead.isa_stage, lead.temperature, lead.follow_up_on) == (
+        "qualified", "hot", date(2030, 1, 15))
+    assert (q.timeframe, q.pre_approved, q.budget, q.areas, q.side) == (
+        "1-3", True, 700000, "Loop", "buyer")
+
+
+def test_a_refused_save_keeps_what_was_typed_in_every_section(client, team):
+    lead = route()
+    as_agent(client, team.ivy)
+    response = client.post(reverse("isa-lead-card", args=[lead.pk]), {
+        "stage": "dead", "dead_reason": "", "areas": "Lincoln Park", "budget": "480000"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "Say why the lead is dead." in text
+    assert 'value="Lincoln Park"' in text and 'value="480000"' in text
+    assert not Qualification.objects.filter(lead=lead).exists()
+
+
 def test_someone_elses_lead_is_404_and_an_agent_cannot_change_it(client, team):
     lead = route()  # Ivy's
     assert as_agent(client, team.ian).get(reverse("isa-lead", args=[lead.pk])).status_code == 404
