@@ -12,6 +12,8 @@ from django.utils.html import escape
 
 from agents.models import Agent
 from leads.intake import receive_lead
+from leads.isa import queue as isa_service
+from leads.isa.handoffs import hand_off
 from leads.models import Activity, Lead, Qualification
 from leads.services import log_activity
 from routing.models import Brokerage, Handoff, HandoffTarget
@@ -245,6 +247,45 @@ def test_hand_off_preview_then_confirm_and_the_agent_gets_the_note(client, team)
     page = client.get(reverse("isa-lead", args=[lead.pk])).content.decode()
     assert 'id="handoff-form"' not in page and 'id="log-form"' in page
     assert "Handed off" in page
+
+
+def test_the_agent_sees_their_own_first_contact_deadline_and_speed_after_a_hand_off(
+        client, team):
+    """The ISA's speed to lead is the ISA's: the agent who got the lead sees their own deadline
+    (the hand-off's) and, once they called, their own speed, from the hand-off."""
+    from django.utils.dateformat import format as date_format
+
+    lead = route()
+    isa_service.log_contact(lead, team.ivy, "call", "Wants a condo",
+                            now=lead.received_at + timedelta(seconds=44))
+    handoff = hand_off(lead.pk, isa=team.ivy, agent=team.bob.pk, note="Call after 5",
+                       now=lead.received_at + timedelta(minutes=2))
+    assert handoff.contact_due_at is not None
+    due = date_format(timezone.localtime(handoff.contact_due_at), "D H:i")
+
+    as_agent(client, team.bob)
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert f"First contact due by {due}." in page
+    assert 'id="speed-to-lead"' not in page  # nothing green: Bob has not called yet
+    assert "Ivy Isa (ISA) first reached them in 44 s, before the hand-off." in page
+
+    # Once the hand-off's deadline has passed, the lead page and the list say it is overdue.
+    Handoff.objects.filter(pk=handoff.pk).update(
+        contact_due_at=timezone.now() - timedelta(minutes=1))
+    assert "First contact overdue: it was due by" in client.get(
+        reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "First contact overdue" in client.get(reverse("my-leads")).content.decode()
+
+    log_activity(lead, team.bob, "call", "Booked a showing",
+                 now=handoff.created_at + timedelta(minutes=3))
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "Your speed to lead: <strong id=\"speed-to-lead\">3 min</strong>" in page
+    assert "from the hand-off" in page and "First contact due" not in page
+    assert "Ivy Isa (ISA) first reached them in 44 s" in page
+
+    as_agent(client, team.boss)  # a manager reads whose figure it is
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "Bob Ray&#x27;s speed to lead: <strong id=\"speed-to-lead\">3 min</strong>" in page
 
 
 def test_nobody_covers_the_zip_is_said_before_anything_changes(client, team):
