@@ -132,8 +132,9 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 # in the same transaction as the change that needs it. Set Q_BROKER=redis for larger installs.
 Q_CLUSTER = {
     "name": "leadrouter",
-    # The clock's tick task lives ~75 s (see routing/clock.py): timeout above it, retry above
-    # the timeout, and enough workers that notifications never wait behind two ticks.
+    # Notifications and webhook deliveries only: the claim clock runs in its own process
+    # (``manage.py run_clock --loop``), never in this queue. A webhook task gives up after
+    # 60 s (notifications/webhooks/sending.py): timeout above it, retry above the timeout.
     "workers": env.int("Q_WORKERS", default=4),
     "timeout": 100,
     "retry": 130,

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import F
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -36,7 +37,7 @@ from routing.claims import (
     pond_leads,
 )
 from routing.engine import render_trace
-from routing.models import Brokerage, Offer
+from routing.models import Brokerage, Handoff, Offer
 from routing.selectors import countdown, routing_config
 
 LEADS_PER_PAGE = 50
@@ -134,13 +135,18 @@ def my_leads(request: HttpRequest) -> HttpResponse:
     else:
         status = ""
     page = Paginator(leads, LEADS_PER_PAGE).get_page(request.GET.get("page"))
+    # A handed-off lead's first contact is due by the hand-off's deadline, not the lead's.
+    handoff_overdue = set(Handoff.objects.filter(
+        lead__in=list(page), status=Handoff.Status.ASSIGNED, agent_id=F("lead__owner_id"),
+        contact_due_at__lte=now).values_list("lead_id", flat=True))
     rows = [
         {
             "lead": lead,
             "name": str(lead),
             "age": short_age(lead.received_at, now),
-            "overdue": bool(lead.first_contact_due_at and lead.first_contact_at is None
-                            and lead.first_contact_due_at <= now),
+            "overdue": lead.pk in handoff_overdue or bool(
+                lead.first_contact_due_at and lead.first_contact_at is None
+                and lead.first_contact_due_at <= now),
             "area": area(lead),
             "price": money(lead.price),
         }
@@ -157,12 +163,45 @@ def my_leads(request: HttpRequest) -> HttpResponse:
     })
 
 
+def first_contact_figures(lead: Lead, viewer: Agent | None, now: datetime) -> dict:
+    """The first-contact deadline and speed to lead the lead page shows: the owner's own.
+
+    After a hand-off the lead's first contact (and its speed to lead) was the ISA's; the agent
+    who got it has the hand-off's deadline and is measured from the hand-off to their own
+    first contact, so the page shows those, and the ISA's figure labelled as the ISA's.
+    """
+    handoff = None
+    if lead.owner_id is not None:
+        handoff = (lead.handoffs.select_related("isa", "agent")
+                   .filter(agent_id=lead.owner_id,
+                           status__in=(Handoff.Status.ASSIGNED, Handoff.Status.CONTACTED))
+                   .first())
+    if handoff is None:
+        speed = speed_to_lead(lead)
+        due = lead.first_contact_due_at if lead.first_contact_at is None else None
+        return {"speed": duration(speed) if speed is not None else "", "speed_label":
+                "Speed to lead", "contact_due": due, "handoff": None, "isa_speed": ""}
+    own = handoff.contacted_at - handoff.created_at if handoff.contacted_at else None
+    isa_first = lead.first_contact_at
+    isa_speed = (duration(isa_first - lead.received_at)
+                 if isa_first is not None and isa_first <= handoff.created_at else "")
+    return {
+        "speed": duration(own) if own is not None else "",
+        "speed_label": ("Your speed to lead" if viewer is not None and viewer.pk == lead.owner_id
+                        else f"{handoff.agent.name}'s speed to lead"),
+        "contact_due": handoff.contact_due_at if handoff.status == Handoff.Status.ASSIGNED
+        else None,
+        "handoff": handoff,
+        "isa_speed": isa_speed,
+    }
+
+
 @agent_required(superuser_ok=True)
 def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = None,
                 status: int = 200) -> HttpResponse:
     lead = get_visible_lead(request, lead_id)
     now = timezone.now()
-    speed = speed_to_lead(lead)
+    figures = first_contact_figures(lead, request.agent, now)
     records = [
         {"record": r, "lines": render_trace(r.trace)}
         for r in lead.routing_records.select_related("agent").order_by("created_at", "id")
@@ -173,9 +212,8 @@ def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = 
         "price": money(lead.price),
         "area": area(lead),
         "age": short_age(lead.received_at, now),
-        "overdue": bool(lead.first_contact_due_at and lead.first_contact_at is None
-                        and lead.first_contact_due_at <= now),
-        "speed": duration(speed) if speed is not None else "",
+        **figures,
+        "overdue": bool(figures["contact_due"] and figures["contact_due"] <= now),
         "activities": lead.activities.select_related("actor"),
         "records": records,
         "form": form or ActivityForm(),

@@ -1,22 +1,27 @@
 """The clock: offers that expire move on, reminders go out, idle owners lose their lead.
 
-django-q2's scheduler looks at its schedules only every 30 seconds, too coarse for claim
-windows of minutes. So a schedule starts a ``tick`` task every minute; a tick lives a little
-longer than a minute and, while it holds the clock's lease, runs a pass whenever the next
-deadline falls due (and at least every second). Ticks overlap, so there is always one awake;
-the lease keeps them from working at the same time, and every step is idempotent anyway, so
-two passes at once (or a pass killed half-way) never double an offer or lose one.
+The clock runs in a process of its own (``manage.py run_clock --loop``, started by ``serve`` and
+the Procfile beside the web server and the task cluster), never as a task in the cluster's
+queue: a queue is first in, first out, and the notification and webhook tasks the clock's own
+expiries create would make it wait behind them (a burst of a thousand expiries once held it up
+for minutes). The loop holds the clock's lease while it works, runs a pass whenever the next
+deadline falls due (and at least every second), and gives the lease back when it is stopped.
+A second loop (another machine, a restart overlapping the old process) waits for the lease;
+every step is idempotent anyway, so two passes at once (or a pass killed half-way) never double
+an offer or lose one.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -26,11 +31,16 @@ from notifications.services import Message, notify_many
 from routing.claims import lock_lead, move_on
 from routing.models import Clock, Offer
 
+logger = logging.getLogger(__name__)
+
 BATCH = 500
-TICK_SECONDS = 75
-LEASE_SECONDS = 5
-RENEW_SECONDS = 1.0  # a long pass renews its lease this often
+# A loop that died (kill -9, a lost machine) frees the lease this many seconds after its last
+# renewal, so that a restarted clock moves overdue offers on within seconds.
+LEASE_SECONDS = 2
+RENEW_SECONDS = 0.5  # a long pass renews its lease this often
 MAX_SLEEP = 1.0
+ERROR_PAUSE = 2.0  # after a database error, before the loop tries again
+NAP_SECONDS = 0.1  # sleeping is in naps this long, so that a stop request is seen at once
 
 
 @dataclass
@@ -50,7 +60,7 @@ def run_clock(
 ) -> ClockPass:
     """One pass: everything due at ``now`` (default: the real time), in deadline order.
 
-    ``keep_going`` (the tick's lease) is asked before each offer or lead: the pass stops, with
+    ``keep_going`` (the loop's lease) is asked before each offer or lead: the pass stops, with
     what it did so far, when it says no.
     """
     fixed = now
@@ -132,42 +142,83 @@ def _reassign_idle(lead_id: int, now: datetime) -> int:
         return int(moved)
 
 
-# --- the task that keeps the clock running inside the task cluster ---------------------------
+# --- the clock's own process ------------------------------------------------------------------
 
 
 def _take_lease(holder: uuid.UUID, now: datetime) -> bool:
-    """Only one tick works at a time; a tick that died loses the lease within seconds."""
+    """Only one loop works at a time; a loop that died loses the lease within seconds."""
     Clock.objects.get_or_create(pk=1)
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(holder=holder)
     return bool(Clock.objects.filter(free, pk=1).update(
         holder=holder, lease_until=now + timedelta(seconds=LEASE_SECONDS)))
 
 
-def tick(seconds: float = TICK_SECONDS) -> str:
-    """Keep the clock running for ``seconds`` (the task the schedule starts every minute)."""
+def run_loop(*, stopping: Callable[[], bool], seconds: float | None = None,
+             on_pass: Callable[[ClockPass], None] | None = None) -> ClockPass:
+    """Keep the clock running until ``stopping()`` says so (or ``seconds`` have passed).
+
+    While it holds the lease it runs a pass as soon as the next deadline falls due, and at
+    least every second; a pass stops between two offers when asked to stop, so that a stop
+    request (SIGTERM) never leaves a lead half moved on. The lease is given back on the way
+    out, so that the next loop starts at once. ``on_pass`` hears of each pass that did work.
+    """
     holder = uuid.uuid4()
-    end = time.monotonic() + seconds
-    passes = ClockPass()
-    while time.monotonic() < end:
-        now = timezone.now()
-        if _take_lease(holder, now):
-            done = run_clock(keep_going=lease_keeper(holder, end))
-            passes.expired += done.expired
-            passes.reminded += done.reminded
-            passes.reassigned += done.reassigned
-            Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=timezone.now())
-            pause = _sleep_for(timezone.now())
-        else:  # another tick works: look again soon, without hammering the database
-            pause = MAX_SLEEP
-        time.sleep(pause)
-    Clock.objects.filter(pk=1, holder=holder).update(lease_until=None)
-    return str(passes)
+    end = time.monotonic() + seconds if seconds is not None else float("inf")
+    total = ClockPass()
+    try:
+        while not stopping() and time.monotonic() < end:
+            try:
+                pause = _loop_once(holder, end, stopping, total, on_pass)
+            except DatabaseError:  # the database restarted, or was busy: not the end
+                logger.exception("clock pass failed; trying again in %s s", ERROR_PAUSE)
+                close_old_connections()
+                connection.close()
+                pause = ERROR_PAUSE
+            _nap(min(pause, max(0.0, end - time.monotonic())), stopping)
+    finally:
+        with contextlib.suppress(DatabaseError):
+            Clock.objects.filter(pk=1, holder=holder).update(lease_until=None)
+    return total
+
+
+def _loop_once(holder: uuid.UUID, end: float, stopping: Callable[[], bool], total: ClockPass,
+               on_pass: Callable[[ClockPass], None] | None) -> float:
+    """One turn of the loop: a pass if the lease is ours; how long to sleep next."""
+    if not _take_lease(holder, timezone.now()):
+        return _lease_left(timezone.now())  # another loop works: look again when it may be free
+    keeper = lease_keeper(holder, end)
+    done = run_clock(keep_going=lambda: not stopping() and keeper())
+    total.expired += done.expired
+    total.reminded += done.reminded
+    total.reassigned += done.reassigned
+    Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=timezone.now())
+    if on_pass and (done.expired or done.reminded or done.reassigned):
+        on_pass(done)
+    return _sleep_for(timezone.now())
+
+
+def _lease_left(now: datetime) -> float:
+    """Until the lease held by another loop runs out (then it is ours if that loop died)."""
+    until = Clock.objects.filter(pk=1).values_list("lease_until", flat=True).first()
+    if until is None:
+        return 0.0
+    return max(0.0, min(MAX_SLEEP, (until - now).total_seconds() + 0.01))
+
+
+def _nap(seconds: float, stopping: Callable[[], bool]) -> None:
+    """Sleep ``seconds``, waking early when asked to stop."""
+    until = time.monotonic() + seconds
+    while not stopping():
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(NAP_SECONDS, left))
 
 
 def lease_keeper(holder: uuid.UUID, end: float) -> Callable[[], bool]:
     """Whether a pass may go on: the lease renewed (at most every RENEW_SECONDS), so that a long
-    pass keeps it and no other tick works meanwhile, and the tick's time (``end``, monotonic)
-    not up, so the task ends before the cluster's timeout and the next tick takes over."""
+    pass keeps it and no other loop works meanwhile, and the loop's time (``end``, monotonic)
+    not up."""
     renewed = time.monotonic()
 
     def keep_going() -> bool:

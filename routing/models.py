@@ -263,7 +263,7 @@ class Offer(models.Model):
 
 
 class Clock(models.Model):
-    """The lease that lets one clock tick at a time work (a single row)."""
+    """The lease that lets one clock loop at a time work (a single row)."""
 
     holder = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
+from django_q.models import OrmQ, Schedule
+from django_q.tasks import async_task
 
 from agents.models import Agent
 from leads.intake import receive_lead
+from leads.management.commands.bench_api import database_url
 from leads.models import Activity, Lead
 from notifications.models import Notification
 from routing import clock
 from routing.claims import claim_offer
-from routing.clock import ClockPass, run_clock, tick
+from routing.clock import ClockPass, run_clock, run_loop
 from routing.models import Brokerage, Clock, Offer, RoutingRecord, Rule
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 
@@ -259,7 +272,12 @@ def test_ingest_leads_prints_offered_leads_with_whom_they_are_offered_to(tmp_pat
     assert second["offered_to"] == ["cy@example.com"]
 
 
-# --- The tick and its lease -----------------------------------------------------------------------
+# --- The loop and its lease -----------------------------------------------------------------------
+
+
+def loop_for(seconds: float) -> str:
+    """The clock's loop, run here for ``seconds``: what it did, in words."""
+    return str(run_loop(stopping=lambda: False, seconds=seconds))
 
 
 def always_open() -> None:
@@ -267,13 +285,13 @@ def always_open() -> None:
     Brokerage.objects.update_or_create(pk=1, defaults={"actionable_window": []})
 
 
-def test_tick_expires_offers_in_real_time_and_releases_its_lease():
+def test_the_loop_expires_offers_in_real_time_and_releases_its_lease():
     always_open()
     ann, bob = team(2)
     rule([ann, bob])
     lead = receive(timezone.now() - 10 * MIN)
 
-    summary = tick(seconds=0.3)
+    summary = loop_for(0.3)
 
     assert summary.startswith("1 offers expired and moved on")
     assert Offer.objects.filter(lead=lead, status=Offer.Status.OFFERED).get().agent == bob
@@ -281,12 +299,12 @@ def test_tick_expires_offers_in_real_time_and_releases_its_lease():
     assert row.lease_until is None and row.last_pass_at is not None
 
 
-def test_a_lease_left_by_a_dead_tick_runs_out():
+def test_a_lease_left_by_a_dead_loop_runs_out():
     always_open()
     rule(team(2))
     lead = receive(timezone.now() - 10 * MIN)
     Clock.objects.create(pk=1, holder=uuid.uuid4(), lease_until=timezone.now() - SEC)
-    assert tick(seconds=0.3).startswith("1 offers expired")
+    assert loop_for(0.3).startswith("1 offers expired")
     assert Offer.objects.filter(lead=lead).count() == 2
 
 
@@ -316,7 +334,7 @@ def test_a_pass_stops_when_told_to_and_the_next_pass_goes_on():
     assert run_clock(NOW + 30 * MIN).expired == 2
 
 
-def test_a_long_pass_keeps_its_lease_and_stops_when_it_is_lost_or_the_tick_ends(monkeypatch):
+def test_a_long_pass_keeps_its_lease_and_stops_when_it_is_lost_or_the_loop_ends(monkeypatch):
     monkeypatch.setattr(clock, "RENEW_SECONDS", 0.0)  # renew at every step
     mine, other = uuid.uuid4(), uuid.uuid4()
     start = timezone.now()
@@ -329,14 +347,134 @@ def test_a_long_pass_keeps_its_lease_and_stops_when_it_is_lost_or_the_tick_ends(
     assert not clock._take_lease(other, timezone.now())  # still held: nobody else works
     Clock.objects.filter(pk=1).update(holder=other)  # lost (e.g. expired, taken over)
     assert not keep_going()
-    assert not clock.lease_keeper(other, end=0.0)()  # the tick's time is up
+    assert not clock.lease_keeper(other, end=0.0)()  # the loop's time is up
 
 
-def test_ticks_take_turns_without_working_at_the_same_time():
+def test_loops_take_turns_without_working_at_the_same_time():
     always_open()
     rule(team(2))
     receive(timezone.now() - 10 * MIN)
     Clock.objects.create(pk=1, holder=uuid.uuid4(), lease_until=timezone.now() + 60 * MIN)
-    assert tick(seconds=0.3).startswith("0 offers expired")  # refused: sleeps, then gives up
-    Clock.objects.filter(pk=1).update(lease_until=None)  # the other tick ended
-    assert tick(seconds=0.3).startswith("1 offers expired")
+    assert loop_for(0.3).startswith("0 offers expired")  # refused: sleeps, then gives up
+    Clock.objects.filter(pk=1).update(lease_until=None)  # the other loop ended
+    assert loop_for(0.3).startswith("1 offers expired")
+
+
+# --- The clock's own process (manage.py run_clock --loop) -----------------------------------------
+
+RESTART_LIMIT = 5.0  # seconds from the process's start to the first overdue offer moving on
+
+
+def _process_database(tmp_path) -> tuple[str, Callable[[str], list[tuple]]]:
+    """A database a second process can open, holding what this test wrote, and a reader.
+
+    On PostgreSQL that is the test database itself (the test commits: ``transaction=True``);
+    the SQLite test database lives in this process's memory, so it is copied to a file.
+    """
+    if connection.vendor == "postgresql":
+        def read(sql: str) -> list[tuple]:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall()
+        return database_url(connection.settings_dict), read
+    path = tmp_path / "clock.sqlite3"
+    connection.ensure_connection()
+    with sqlite3.connect(path) as target:
+        connection.connection.backup(target)
+
+    def read_file(sql: str) -> list[tuple]:
+        with closing(sqlite3.connect(path, timeout=20)) as reader:
+            return reader.execute(sql).fetchall()
+    return f"sqlite:///{path}", read_file
+
+
+def _fill_the_task_queue(count: int) -> None:
+    """``count`` tasks waiting in the cluster's queue (nobody works them off here)."""
+    async_task("math.copysign", 1, -1)
+    task = OrmQ.objects.latest("id")
+    OrmQ.objects.bulk_create([OrmQ(key=task.key, payload=task.payload, lock=None)
+                              for _ in range(count - 1)])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_restart_the_clock_process_moves_overdue_offers_on_within_seconds(tmp_path):
+    always_open()
+    ann, bob = team(2)
+    rule([ann, bob], claim_timeout_minutes=5)
+    overdue = [receive(timezone.now() - 10 * MIN).pk for _ in range(20)]
+    _fill_the_task_queue(3000)
+    # The previous clock process was killed a moment ago, its lease still running.
+    Clock.objects.create(pk=1, holder=uuid.uuid4(),
+                         lease_until=timezone.now() + clock.LEASE_SECONDS * SEC)
+    url, read = _process_database(tmp_path)
+    offers = Offer._meta.db_table
+    env = {**os.environ, "DATABASE_URL": url, "Q_BROKER": "orm", "Q_SYNC": "false",
+           "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    env.pop("SQLITE_TEST_NAME", None)
+
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "manage.py", "run_clock", "--loop",
+                                "--seconds", "60"], cwd=Path(__file__).resolve().parent.parent,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    try:
+        first = all_moved = None
+        while time.monotonic() - started < 30 and process.poll() is None:
+            expired = read(f"SELECT COUNT(*) FROM {offers} WHERE status = 'expired'")[0][0]
+            if expired and first is None:
+                first = time.monotonic() - started
+            if expired == len(overdue):
+                all_moved = time.monotonic() - started
+                break
+            time.sleep(0.05)
+        assert first is not None, process.stdout.read() if process.poll() is not None else ""
+        assert first <= RESTART_LIMIT
+        assert all_moved is not None and all_moved <= 2 * RESTART_LIMIT
+        # Each overdue lead is offered to the next agent, once; the queue is still full.
+        offered = read(f"SELECT lead_id FROM {offers} WHERE status = 'offered'")
+        assert sorted(lead for (lead,) in offered) == sorted(overdue)
+        assert read(f"SELECT COUNT(*) FROM {OrmQ._meta.db_table}")[0][0] >= 3000
+
+        process.send_signal(signal.SIGTERM)  # a graceful stop gives the lease back at once
+        output, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, output
+    assert "20 offers expired and moved on" in output
+    assert read(f"SELECT lease_until FROM {Clock._meta.db_table}") == [(None,)]
+
+
+def test_the_task_queue_no_longer_schedules_the_clock():
+    """The clock never waits behind queued tasks: its own process runs it, not a schedule."""
+    assert not Schedule.objects.filter(name="routing clock").exists()
+    assert not Schedule.objects.filter(func__startswith="routing.clock").exists()
+
+
+def test_serve_and_the_procfile_start_the_clock_beside_the_cluster_and_the_web_server(
+        monkeypatch):
+    from routing.management.commands import serve
+
+    started: list[list[str]] = []
+
+    class Process:  # stops at once, so that serve returns
+        pid = 1
+
+        def __init__(self, command: list[str], **_: object) -> None:
+            started.append(command[2:])
+
+        def poll(self) -> int:
+            return 0
+
+    monkeypatch.setattr(serve.subprocess, "Popen", Process)
+    monkeypatch.setattr(serve, "stop_process", lambda process: None)
+    monkeypatch.setattr(serve.signal, "signal", lambda *args: None)
+    call_command("serve", stdout=io.StringIO())
+    assert sorted(started) == [["qcluster"], ["run_clock", "--loop"],
+                               ["runserver", "--noreload", "127.0.0.1:8000"]]
+
+    procfile = (Path(__file__).resolve().parent.parent / "Procfile").read_text()
+    kinds = dict(line.split(":", 1) for line in procfile.splitlines() if line.strip())
+    assert kinds["clock"].split() == ["python", "manage.py", "run_clock", "--loop"]
+    assert "qcluster" in kinds["worker"] and "gunicorn" in kinds["web"]

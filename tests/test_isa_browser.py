@@ -113,3 +113,34 @@ def test_isa_calls_qualifies_and_hands_off_by_territory(browser, live_server):
     isa.refresh()
     wait_for_text(isa, "Contacted by the agent")
     assert "in time" in isa.find_element(By.ID, "handed-off").text
+
+
+def test_the_qualification_typed_in_is_kept_when_the_status_is_saved(browser, live_server):
+    brokerage = Brokerage.load()
+    brokerage.actionable_window = ALL_WEEK
+    brokerage.save()
+    ivy = AgentFactory(name="Ivy Isa", email="ivy@example.com", role=Agent.Role.ISA)
+    RuleFactory(name="ISA team", is_catch_all=True, roster=RosterFactory.with_members([ivy]))
+    lead = receive_lead({"first_name": "Pat", "last_name": "Buyer", "email": "pat@example.org",
+                         "source": "Zillow"}, channel="api", received_at=timezone.now()).lead
+
+    isa = browser()
+    log_in(isa, live_server, "ivy@example.com")
+    isa.get(f"{live_server.url}/isa/leads/{lead.pk}/")
+    wait_for_text(isa, "Qualification")
+    Select(isa.find_element(By.CSS_SELECTOR, "select[name=timeframe]")).select_by_value("1-3")
+    Select(isa.find_element(By.CSS_SELECTOR, "select[name=pre_approved]")).select_by_value("yes")
+    isa.find_element(By.CSS_SELECTOR, "input[name=budget]").send_keys("650000")
+    isa.find_element(By.CSS_SELECTOR, "input[name=areas]").send_keys("Lincoln Park")
+    Select(isa.find_element(By.CSS_SELECTOR, "#card-form select[name=stage]")).select_by_value(
+        "nurturing")
+    isa.find_element(By.CSS_SELECTOR, "#card-form input[name=temperature][value=warm]").click()
+    isa.find_element(By.CSS_SELECTOR, "#card-form button[type=submit]").click()  # Save status
+    wait_for_text(isa, "Saved: Stage: New -> Nurturing")
+    assert isa.find_element(By.ID, "isa-stage").text == "Nurturing"
+    assert isa.find_element(By.CSS_SELECTOR, "input[name=areas]").get_attribute(
+        "value") == "Lincoln Park"
+    assert Select(isa.find_element(By.CSS_SELECTOR, "select[name=timeframe]")
+                  ).first_selected_option.get_attribute("value") == "1-3"
+    assert "Budget: $650,000" in isa.find_element(By.ID, "handoff").text
+    assert fits_the_phone(isa)

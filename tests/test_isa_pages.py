@@ -12,6 +12,8 @@ from django.utils.html import escape
 
 from agents.models import Agent
 from leads.intake import receive_lead
+from leads.isa import queue as isa_service
+from leads.isa.handoffs import hand_off
 from leads.models import Activity, Lead, Qualification
 from leads.services import log_activity
 from routing.models import Brokerage, Handoff, HandoffTarget
@@ -139,6 +141,64 @@ def test_qualification_form(client, team):
     assert bad.status_code == 400
 
 
+def test_status_and_qualification_are_one_form_and_one_save_keeps_both(client, team):
+    """Pressing Save after filling in the qualification keeps the qualification (issue: it was
+    a separate form, and "Save status" threw what was typed there away)."""
+    lead = route()
+    as_agent(client, team.ivy)
+    page = client.get(reverse("isa-lead", args=[lead.pk])).content.decode()
+    card_form = page.split('id="card-form"')[1].split("</form>")[0]
+    for name in ("stage", "temperature", "follow_up_on", "timeframe", "pre_approved", "budget",
+                 "areas", "side"):
+        assert f'name="{name}"' in card_form
+    assert card_form.count('type="submit"') == 1
+
+    response = client.post(reverse("isa-lead-card", args=[lead.pk]), {
+        "stage": "qualified", "temperature": "hot", "timeframe": "1-3", "pre_approved": "yes",
+        "budget": "650000", "areas": "Loop", "side": "buyer"}, follow=True)
+    assert "Saved: Stage: New -&gt; Qualified; Temperature: Hot; Qualification updated." in \
+        response.content.decode()
+    lead.refresh_from_db()
+    q = Qualification.objects.get(lead=lead)
+    assert (lead.isa_stage, lead.temperature) == ("qualified", "hot")
+    assert (q.timeframe, q.pre_approved, q.budget, q.areas, q.side) == (
+        "1-3", True, 650000, "Loop", "buyer")
+
+
+def test_each_section_posted_alone_keeps_the_others(client, team):
+    lead = route()
+    as_agent(client, team.ivy)
+    client.post(reverse("isa-lead-card", args=[lead.pk]), {
+        "stage": "nurturing", "temperature": "warm", "follow_up_on": "2030-01-15",
+        "timeframe": "1-3", "pre_approved": "yes", "budget": "650000", "areas": "Loop",
+        "side": "buyer"})
+
+    # The status alone (an older page, a script): the qualification stays.
+    client.post(reverse("isa-lead-card", args=[lead.pk]),
+                {"stage": "qualified", "temperature": "hot", "follow_up_on": "2030-01-15"})
+    # One qualification field alone: the other facts and the card stay.
+    client.post(reverse("isa-lead-qualify", args=[lead.pk]), {"budget": "700000"})
+
+    lead.refresh_from_db()
+    q = Qualification.objects.get(lead=lead)
+    assert (lead.isa_stage, lead.temperature, lead.follow_up_on) == (
+        "qualified", "hot", date(2030, 1, 15))
+    assert (q.timeframe, q.pre_approved, q.budget, q.areas, q.side) == (
+        "1-3", True, 700000, "Loop", "buyer")
+
+
+def test_a_refused_save_keeps_what_was_typed_in_every_section(client, team):
+    lead = route()
+    as_agent(client, team.ivy)
+    response = client.post(reverse("isa-lead-card", args=[lead.pk]), {
+        "stage": "dead", "dead_reason": "", "areas": "Lincoln Park", "budget": "480000"})
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "Say why the lead is dead." in text
+    assert 'value="Lincoln Park"' in text and 'value="480000"' in text
+    assert not Qualification.objects.filter(lead=lead).exists()
+
+
 def test_someone_elses_lead_is_404_and_an_agent_cannot_change_it(client, team):
     lead = route()  # Ivy's
     assert as_agent(client, team.ian).get(reverse("isa-lead", args=[lead.pk])).status_code == 404
@@ -187,6 +247,45 @@ def test_hand_off_preview_then_confirm_and_the_agent_gets_the_note(client, team)
     page = client.get(reverse("isa-lead", args=[lead.pk])).content.decode()
     assert 'id="handoff-form"' not in page and 'id="log-form"' in page
     assert "Handed off" in page
+
+
+def test_the_agent_sees_their_own_first_contact_deadline_and_speed_after_a_hand_off(
+        client, team):
+    """The ISA's speed to lead is the ISA's: the agent who got the lead sees their own deadline
+    (the hand-off's) and, once they called, their own speed, from the hand-off."""
+    from django.utils.dateformat import format as date_format
+
+    lead = route()
+    isa_service.log_contact(lead, team.ivy, "call", "Wants a condo",
+                            now=lead.received_at + timedelta(seconds=44))
+    handoff = hand_off(lead.pk, isa=team.ivy, agent=team.bob.pk, note="Call after 5",
+                       now=lead.received_at + timedelta(minutes=2))
+    assert handoff.contact_due_at is not None
+    due = date_format(timezone.localtime(handoff.contact_due_at), "D H:i")
+
+    as_agent(client, team.bob)
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert f"First contact due by {due}." in page
+    assert 'id="speed-to-lead"' not in page  # nothing green: Bob has not called yet
+    assert "Ivy Isa (ISA) first reached them in 44 s, before the hand-off." in page
+
+    # Once the hand-off's deadline has passed, the lead page and the list say it is overdue.
+    Handoff.objects.filter(pk=handoff.pk).update(
+        contact_due_at=timezone.now() - timedelta(minutes=1))
+    assert "First contact overdue: it was due by" in client.get(
+        reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "First contact overdue" in client.get(reverse("my-leads")).content.decode()
+
+    log_activity(lead, team.bob, "call", "Booked a showing",
+                 now=handoff.created_at + timedelta(minutes=3))
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "Your speed to lead: <strong id=\"speed-to-lead\">3 min</strong>" in page
+    assert "from the hand-off" in page and "First contact due" not in page
+    assert "Ivy Isa (ISA) first reached them in 44 s" in page
+
+    as_agent(client, team.boss)  # a manager reads whose figure it is
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "Bob Ray&#x27;s speed to lead: <strong id=\"speed-to-lead\">3 min</strong>" in page
 
 
 def test_nobody_covers_the_zip_is_said_before_anything_changes(client, team):

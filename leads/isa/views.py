@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -88,8 +89,11 @@ class QualificationForm(forms.Form):
                              required=False, label="Buyer or seller")
 
     def values(self) -> dict:
-        data = dict(self.cleaned_data)
-        data["pre_approved"] = {"yes": True, "no": False}.get(data.get("pre_approved"))
+        """The facts posted, and only those: a field the post did not carry is kept as it is,
+        so that saving one part of the page never clears another."""
+        data = {name: value for name, value in self.cleaned_data.items() if name in self.data}
+        if "pre_approved" in data:
+            data["pre_approved"] = {"yes": True, "no": False}.get(data["pre_approved"])
         return data
 
     @classmethod
@@ -269,16 +273,32 @@ def lead_log(request: HttpRequest, lead_id: int) -> HttpResponse:
 @require_POST
 @isa_required
 def lead_card(request: HttpRequest, lead_id: int) -> HttpResponse:
+    """The status card and the qualification, posted by one form and saved together.
+
+    Both are validated before anything is saved, and a refusal shows the page again with
+    everything typed in either part; a post that carries no qualification field (an older
+    page, a script) leaves the qualification as it is.
+    """
     lead = _visible_lead(request, lead_id)
     form = CardForm(request.POST)
-    if not form.is_valid():
-        return lead_page(request, lead_id, bound={"card": form}, status=400)
+    qualification = QualificationForm(request.POST)
+    if not (form.is_valid() & qualification.is_valid()):
+        return lead_page(request, lead_id, bound={"card": form, "qualification": qualification},
+                         status=400)
     data = form.cleaned_data
+    facts = qualification.values()
+    now = timezone.now()
     try:
-        changes = isa_service.update_card(
-            lead, request.agent, stage=data["stage"], dead_reason=data["dead_reason"],
-            temperature=data["temperature"] or "", follow_up_on=data["follow_up_on"],
-            now=timezone.now())
+        with transaction.atomic():
+            changes = isa_service.update_card(
+                lead, request.agent, stage=data["stage"], dead_reason=data["dead_reason"],
+                temperature=data["temperature"] or "", follow_up_on=data["follow_up_on"],
+                now=now)
+            if facts:
+                before = isa_service.facts_of_qualification(isa_service.qualification_of(lead))
+                saved = isa_service.save_qualification(lead, request.agent, facts, now=now)
+                if isa_service.facts_of_qualification(saved) != before:
+                    changes.append("Qualification updated")
     except IsaRefused as refused:
         return _refused(request, lead_id, refused)
     messages.success(request, "Saved: " + "; ".join(changes) + "." if changes

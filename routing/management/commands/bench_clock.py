@@ -3,11 +3,12 @@
 Runs in a throw-away database (a temporary SQLite file, or ``<name>_bench_clock`` on
 PostgreSQL), so the product's own data is never touched. Leads are routed for real (a claim
 rule over a roster, in batches as ``ingest_leads`` does); their offers' deadlines are then
-moved to a moment a few seconds ahead, and one or more clock loops, each doing what the
-``tick`` task does (take the lease, run a pass, sleep until the next deadline), work them off
-in real time. With ``--cluster`` a real task cluster (``manage.py qcluster``, in its own
-process, on the same throw-away database) does the work instead, through its schedule and the
-``tick`` task, exactly as in production.
+moved to a moment a few seconds ahead, and one or more clock loops in threads, each doing what
+the clock's process does (take the lease, run a pass, sleep until the next deadline), work them
+off in real time. With ``--cluster`` the processes of production do the work instead, on the
+same throw-away database: the clock's own process (``manage.py run_clock --loop``) beside a
+real task cluster (``manage.py qcluster``) that works off the notification and webhook tasks
+the expiries queue.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from routing.selectors import _cache
 from routing.signals import bump_config_token
 
 LEAD_TIME = timedelta(seconds=3)  # from the end of the setup to the deadlines
-CLUSTER_START_LIMIT = 150  # seconds for the cluster's schedule to start the first tick
+CLUSTER_START_LIMIT = 60  # seconds for the clock's process to take its lease
 
 
 class Command(BaseCommand):
@@ -63,8 +64,9 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=float, default=600.0,
                             help="Give up after this many seconds past the deadlines.")
         parser.add_argument("--cluster", action="store_true",
-                            help="Let a real task cluster (qcluster, its schedule and tick "
-                            "tasks) work the burst off, instead of clock loops in threads.")
+                            help="Let the production processes work the burst off (the "
+                            "clock's run_clock --loop beside a real qcluster), instead of "
+                            "clock loops in threads.")
 
     def handle(self, *args: Any, offers: int, agents: int, workers: int, spread: float,
                limit: float, no_lease: bool, cluster: bool, **options: Any) -> None:
@@ -80,16 +82,17 @@ class Command(BaseCommand):
         old_name = connection.settings_dict["NAME"]
         connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
         try:
-            who = ("a real task cluster" if cluster else f"{workers} clock worker(s)"
-                   + (", no lease" if no_lease else ""))
+            who = ("the clock process beside a real task cluster" if cluster
+                   else f"{workers} clock worker(s)" + (", no lease" if no_lease else ""))
             self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, {who}")
             self.route_burst(offers, agents)
             if cluster:
-                process = self.start_cluster()
+                processes = self.start_processes()
                 try:
                     self.watch(self.place_deadlines(spread), limit)
                 finally:
-                    stop_process(process, group=True)
+                    for process in processes:
+                        stop_process(process, group=True)
             else:
                 self.run(self.place_deadlines(spread), workers, limit, lease=not no_lease)
         finally:
@@ -138,33 +141,39 @@ class Command(BaseCommand):
         self.stdout.write(f"  deadlines from {_hms(first)} to {_hms(last)} UTC")
         return first, last
 
-    # --- a real task cluster --------------------------------------------------------------------
+    # --- the production processes --------------------------------------------------------------
 
-    def start_cluster(self) -> subprocess.Popen:
-        """``qcluster`` on the benchmark's database; back once its first tick holds the lease."""
+    def start_processes(self) -> list[subprocess.Popen]:
+        """``qcluster`` and ``run_clock --loop`` on the benchmark's database; back once the
+        clock holds its lease."""
         env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
                "Q_BROKER": "orm", "Q_SYNC": "false",
                "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
                "SMS_BACKEND": "notifications.sms.LocmemSmsBackend"}
-        log_name = str(Path(tempfile.mkdtemp()) / "qcluster.log")
-        with open(log_name, "w") as log:
-            process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env,
-                                       stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+        logs = Path(tempfile.mkdtemp())
+        processes = []
+        for name, command in (("qcluster", ["qcluster"]), ("clock", ["run_clock", "--loop"])):
+            with open(logs / f"{name}.log", "w") as log:
+                processes.append(subprocess.Popen(
+                    [sys.executable, "manage.py", *command], env=env, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True))
         started = time.monotonic()
         while time.monotonic() - started < CLUSTER_START_LIMIT:
-            if process.poll() is not None:
-                raise CommandError(f"the task cluster stopped; see {log_name}")
+            if any(process.poll() is not None for process in processes):
+                break
             if Clock.objects.filter(pk=1, lease_until__gt=timezone.now()).exists():
-                self.stdout.write(f"  task cluster up, its first tick running after "
-                                  f"{time.monotonic() - started:.0f} s (log: {log_name})")
-                return process
-            time.sleep(0.5)
-        stop_process(process, group=True)
-        raise CommandError(f"no tick started within {CLUSTER_START_LIMIT} s; see {log_name}")
+                self.stdout.write(f"  task cluster and clock process up, the clock holding its "
+                                  f"lease after {time.monotonic() - started:.1f} s "
+                                  f"(logs: {logs})")
+                return processes
+            time.sleep(0.2)
+        for process in processes:
+            stop_process(process, group=True)
+        raise CommandError(f"the clock did not start within {CLUSTER_START_LIMIT} s, or a "
+                           f"process stopped; see {logs}")
 
     def watch(self, deadlines: tuple[datetime, datetime], limit: float) -> None:
-        """Wait while the cluster works; lateness is read from each offer's expiry time."""
+        """Wait while the clock works; lateness is read from each offer's expiry time."""
         first, last = deadlines
         give_up = time.monotonic() + (first - timezone.now()).total_seconds() + limit
         burst = Offer.objects.filter(deadline__lte=last)
@@ -199,7 +208,7 @@ class Command(BaseCommand):
                 while not stop.is_set() and time.monotonic() < give_up:
                     if not lease:
                         done = clock.run_clock()
-                    elif clock._take_lease(holder, timezone.now()):  # as clock.tick does
+                    elif clock._take_lease(holder, timezone.now()):  # as clock.run_loop does
                         done = clock.run_clock(keep_going=clock.lease_keeper(holder, give_up))
                     else:
                         done = None

@@ -1,4 +1,8 @@
-"""Run the product: the web server and the task cluster (the clock) side by side."""
+"""Run the product: the web server, the task cluster and the claim clock side by side.
+
+The clock is a process of its own (``run_clock --loop``), so that it never waits behind the
+notification and webhook tasks in the cluster's queue; the Procfile starts the same three.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,13 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand
-from django_q.conf import Conf
-from django_q.tasks import async_task
 
 STOP_GRACE_SECONDS = 10
 
 
 class Command(BaseCommand):
-    help = "Start the web server and the django-q2 task cluster together; Ctrl-C stops both."
+    help = ("Start the web server, the django-q2 task cluster and the claim clock together; "
+            "Ctrl-C stops all three.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -27,11 +30,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, host: str, port: str, **options: Any) -> None:
         manage = [sys.executable, "manage.py"]
         cluster = subprocess.Popen([*manage, "qcluster"])
-        if not Conf.SYNC:  # the schedule's first tick can be half a minute away: start one now
-            async_task("routing.clock.tick")
+        clock = subprocess.Popen([*manage, "run_clock", "--loop"])
         web = subprocess.Popen([*manage, "runserver", "--noreload", f"{host}:{port}"])
+        processes = (web, cluster, clock)
         self.stdout.write(f"leadrouter is running on http://{host}:{port}/ (task cluster pid "
-                          f"{cluster.pid}); press Ctrl-C to stop.")
+                          f"{cluster.pid}, clock pid {clock.pid}); press Ctrl-C to stop.")
         stopping = False
 
         def stop(*_: Any) -> None:
@@ -41,10 +44,10 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
-            while not stopping and web.poll() is None and cluster.poll() is None:
+            while not stopping and all(process.poll() is None for process in processes):
                 time.sleep(0.5)
         finally:
-            for process in (web, cluster):
+            for process in processes:
                 stop_process(process)
 
 
