@@ -352,3 +352,21 @@ def test_lender_rotation_is_kept_per_rule():
     decisions, cursors = route_many(cfg, [lead(city=c) for c in cities])
     assert [LETTER[d.lender_id] for d in decisions] == ["L", "L", "M", "M"]
     assert cursors[(1, "lender")] == cursors[(2, "lender")] == Cursor(ID["M"], 2, 1)
+
+
+# --- Special routing names only agents ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["assigned_to", "tracking_agent", "listing_agent"])
+@pytest.mark.parametrize(("role", "words"), [
+    ("lender", "a lender, not an agent"),
+    ("manager", "a manager, not an agent"),
+    ("isa", "an ISA, not an agent"),
+])
+def test_special_routing_to_someone_who_is_not_an_agent_is_ignored(field, role, words):
+    cfg = simple_config("A", agents=[replace(agent("C"), role=role)])
+    decision = decide(cfg, lead(**{field: email("C")}))
+    assert (decision.outcome, decision.reason, who(decision)) == ("assigned", "rule", "A")
+    ignored = [s for s in steps(decision, "special") if s.get("agent")]
+    assert len(ignored) == 1 and ignored[0]["applied"] is False
+    assert ignored[0]["text"].endswith(f"{email('C')}: {words}, ignored: the rules decide")

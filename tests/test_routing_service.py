@@ -370,6 +370,24 @@ def test_inactive_special_agent_is_ignored():
     assert "agent is inactive, ignored" in trace_of(result)[1]["text"]
 
 
+def test_a_vendor_naming_a_lender_or_a_manager_does_not_give_them_the_lead():
+    a = agent("A")
+    agent("Lena", role=Agent.Role.LENDER)
+    agent("Meg", role=Agent.Role.MANAGER)
+    catch_all([a])
+
+    lender = receive(assigned_to="lena@example.com")
+    manager = receive(tracking_agent="meg@example.com", listing_agent="lena@example.com")
+
+    for result in (lender, manager):
+        assert (result.status, result.as_dict()["agent"]) == ("assigned", "a@example.com")
+        assert result.routing.decision.reason == "rule"
+    assert "lena@example.com: a lender, not an agent, ignored" in trace_of(lender)[0]["text"]
+    texts = [s["text"] for s in trace_of(manager)]
+    assert any("meg@example.com: a manager, not an agent, ignored" in t for t in texts)
+    assert any("lena@example.com: a lender, not an agent, ignored" in t for t in texts)
+
+
 def test_listing_routing_switched_off_for_the_brokerage():
     a = agent("A")
     agent("Lisa")

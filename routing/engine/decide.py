@@ -16,6 +16,7 @@ from routing.engine.types import (
     AGENT,
     LENDER,
     AfterHours,
+    AgentInfo,
     Cursor,
     CursorKey,
     Decision,
@@ -65,12 +66,12 @@ def special_routing(
             )
             continue
         agent = config.agent_by_email(email)
-        if agent is None or not agent.is_active:
-            why = "unknown agent" if agent is None else "agent is inactive"
+        why = special_skip_reason(agent)
+        if agent is None or why is not None:
             trace.append(
                 step(
                     Stage.SPECIAL,
-                    f"{label} {email}: {why}, ignored",
+                    f"{label} {email}: {why}, ignored: the rules decide",
                     check=reason,
                     applied=False,
                     agent=email,
@@ -123,6 +124,23 @@ def special_routing(
             applied=False,
         )
     )
+    return None
+
+
+#: Who special routing may name: a vendor, a tracking link or a listing gives leads only to
+#: agents (lenders ride along on a rule, managers hand leads out, ISAs get theirs by rule).
+SPECIAL_ROLES = ("agent",)
+_ROLE_WORDS = {"lender": "a lender", "manager": "a manager", "isa": "an ISA"}
+
+
+def special_skip_reason(agent: AgentInfo | None) -> str | None:
+    """Why special routing cannot give the lead to this person (None: it can)."""
+    if agent is None:
+        return "unknown agent"
+    if agent.role not in SPECIAL_ROLES:
+        return f"{_ROLE_WORDS.get(agent.role, agent.role)}, not an agent"
+    if not agent.is_active:
+        return "agent is inactive"
     return None
 
 
