@@ -147,10 +147,42 @@ def test_existing_lead_is_not_routed_again_and_keeps_its_owner():
     assert "#42" in last["text"] and "Carol" in last["text"]
 
 
-def test_existing_lead_in_the_pond_stays_without_owner():
+def test_existing_lead_offered_and_waiting_for_a_claim_is_left_to_its_offers():
     decision = decide(simple_config("A"), lead(), existing=ExistingLead(id=7, owner_id=None))
     assert (decision.outcome, decision.agent_id) == ("existing", None)
-    assert "pond" in decision.trace[-1]["text"]
+    assert "waiting for a claim" in decision.trace[-1]["text"]
+
+
+def test_existing_lead_in_the_pond_is_routed_again_through_the_rules():
+    cfg = simple_config("A", "B")
+    cursors = {(1, "agent"): Cursor(ID["A"], 1, 1)}
+    decision = decide(cfg, lead(), existing=ExistingLead(7, None, in_pond=True),
+                      cursors=cursors)
+    assert (decision.outcome, decision.reason, who(decision)) == ("assigned", "rule", "B")
+    assert decision.existing_lead_id == 7
+    assert decision.cursors == {(1, "agent"): Cursor(ID["B"], 2, 1)}
+    again = next(s for s in steps(decision, "special") if s["check"] == "existing_lead")
+    assert again["applied"] is False and again["lead"] == 7
+    assert again["text"] == ("Existing lead #7 (same email or phone) waits in the pond: routed "
+                             "again through the rules as the same lead")
+
+
+def test_existing_lead_of_an_agent_who_left_is_routed_again_through_the_rules():
+    cfg = simple_config("A", agents=[agent("C", is_active=False)])
+    decision = decide(cfg, lead(), existing=ExistingLead(42, ID["C"]))
+    assert (decision.outcome, who(decision), decision.existing_lead_id) == ("assigned", "A", 42)
+    again = next(s for s in steps(decision, "special") if s["check"] == "existing_lead")
+    assert again["text"] == (f"Existing lead #42 (same email or phone), owned by Carol "
+                             f"<{email('C')}>, who is inactive: routed again through the rules "
+                             "as the same lead")
+    assert "returning person" in decision.summary
+
+
+def test_existing_lead_routed_again_that_nobody_can_take_stays_in_the_pond():
+    cfg = simple_config("A", agents=[agent("A", accepting_leads=False),
+                                     agent("E", accepting_leads=False)])
+    decision = decide(cfg, lead(), existing=ExistingLead(7, None, in_pond=True))
+    assert (decision.outcome, decision.existing_lead_id) == ("unassigned", 7)
 
 
 def test_existing_lead_does_not_move_the_rotation():

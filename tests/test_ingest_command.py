@@ -325,7 +325,7 @@ def test_show_lead_prints_owner_and_trace(team, tmp_path):
     assert "Arrived Fri 2026-11-20 10:00 (America/New_York)" in text
     assert "Rule 'Zillow luxury buyers': matched" in text
     assert "Assigned to Ann <ann@example.com> by rule 'Zillow luxury buyers'" in text
-    assert "2026-11-20 10:00 Registered again: Call me" in text
+    assert "2026-11-20 10:00 Registered again: From an unknown source: Call me" in text
 
 
 def test_show_lead_json(team, tmp_path):
@@ -350,3 +350,28 @@ def test_show_lead_json(team, tmp_path):
 def test_show_lead_unknown_id():
     with pytest.raises(CommandError, match="No lead with id 999"):
         run("show_lead", "999")
+
+
+# --- A returning person (routed again) ----------------------------------------------------------
+
+
+def test_ingest_routes_a_returning_person_again_when_their_agent_has_left(team, tmp_path):
+    path = tmp_path / "leads.jsonl"
+    write_jsonl(path, [{"first_name": "Fay", "email": "fay@example.org"}])
+    first = ingest(path)[0]
+    assert (first["status"], first["agent"]) == ("assigned", "bob@example.com")
+    bob = team["bob"]
+    bob.is_active = False
+    bob.save()
+    write_jsonl(path, [{"first_name": "Fay", "email": "FAY@example.org", "source": "Zillow"}])
+
+    again = ingest(path)[0]
+
+    assert again == {"line": 1, "lead": first["lead"], "status": "assigned",
+                     "agent": "cy@example.com", "rule": "Everything else", "lender": None,
+                     "errors": None}
+    lead = Lead.objects.get()
+    assert (lead.owner.email, lead.routing_round) == ("cy@example.com", 2)
+    out = "\n".join(run("show_lead", str(lead.pk)))
+    assert "Registered again: From Zillow, no message" in out
+    assert "routed again through the rules as the same lead" in out

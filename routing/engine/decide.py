@@ -96,7 +96,23 @@ def special_routing(
                         agent_id=agent.id)
     if existing is not None:
         owner = config.agents.get(existing.owner_id) if existing.owner_id else None
-        who = f"{owner.name} <{owner.email}>" if owner else "nobody (pond)"
+        again = routes_again(config, existing)
+        if again is not None:
+            trace.append(
+                step(
+                    Stage.SPECIAL,
+                    f"Existing lead #{existing.id} (same email or phone){again}: routed again "
+                    "through the rules as the same lead",
+                    check=Reason.EXISTING_LEAD,
+                    applied=False,
+                    routed_again=True,
+                    lead=existing.id,
+                    agent=owner.email if owner else None,
+                )
+            )
+            return None
+        who = (f"{owner.name} <{owner.email}>" if owner
+               else "nobody yet (offered, waiting for a claim)")
         trace.append(
             step(
                 Stage.SPECIAL,
@@ -144,6 +160,22 @@ def special_skip_reason(agent: AgentInfo | None) -> str | None:
     return None
 
 
+def routes_again(config: RoutingConfig, existing: ExistingLead) -> str | None:
+    """Why a returning person's first lead goes through the rules again (None: it is kept).
+
+    A lead in the pond, or whose owner has left, would otherwise sit unseen: it is routed
+    again as the same lead. A lead with open offers is left to them.
+    """
+    if existing.owner_id is None:
+        return " waits in the pond" if existing.in_pond else None
+    owner = config.agents.get(existing.owner_id)
+    if owner is None:
+        return f", owned by agent #{existing.owner_id}, who is no longer on the team"
+    if not owner.is_active:
+        return f", owned by {owner.name} <{owner.email}>, who is inactive"
+    return None
+
+
 def decide(
     config: RoutingConfig,
     lead: LeadFacts,
@@ -159,6 +191,21 @@ def decide(
     special = special_routing(config, lead, existing, trace)
     if special is not None:
         return special
+    decision = _by_rules(config, lead, cursors, loads, trace)
+    if existing is not None and routes_again(config, existing) is not None:
+        return replace(decision, existing_lead_id=existing.id,
+                       summary=f"{decision.summary} (returning person, lead #{existing.id})")
+    return decision
+
+
+def _by_rules(
+    config: RoutingConfig,
+    lead: LeadFacts,
+    cursors: Mapping[CursorKey, Cursor],
+    loads: Loads,
+    trace: list[TraceStep],
+) -> Decision:
+    """The rules top-down: the first that matches and can staff the lead, else the pond."""
 
     local = to_local(lead.received_at, config.timezone)
     trace.append(
