@@ -276,6 +276,21 @@ def test_matched_rule_without_eligible_member_does_not_swallow_the_lead():
     ]
 
 
+@pytest.mark.parametrize("last", ["catch-all", "last rule"])
+def test_an_unstaffed_last_rule_says_the_lead_waits_in_the_pond(last):
+    rules = [rule(1, city=["Boston"]), catch_all()] if last == "catch-all" else [rule(1)]
+    cfg = config(rules, [roster(MAIN_ROSTER, "A"), roster(CATCH_ROSTER, "E")],
+                 [agent("A", accepting_leads=False), agent("E", accepting_leads=False)])
+    decision = decide(cfg, lead(city="Boston"))
+    assert decision.outcome == "unassigned"
+    unstaffed = [s["text"] for s in steps(decision, "rule") if s.get("staffed") is False]
+    lines = render_trace(decision.trace)
+    assert unstaffed[-1].endswith("can take the lead: no rule left, the lead waits in the pond")
+    assert not any("going on to the next rule" in line for line in lines[-2:])
+    if last == "catch-all":
+        assert unstaffed[0].endswith("going on to the next rule")
+
+
 def test_unstaffed_rule_keeps_its_rotation():
     cfg = config(
         [rule(1), catch_all()],

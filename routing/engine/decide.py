@@ -252,11 +252,12 @@ def _by_rules(
         decision = deliver(config, rule, lead, local, cursors, loads, trace)
         if decision is not None:
             return decision
+    last = ("not even the catch-all rule" if any(r.is_catch_all for r in config.rules)
+            else "no rule takes it")
     trace.append(
         step(
             Stage.RESULT,
-            "Nobody can take the lead, not even the catch-all rule: left "
-            "unassigned in the pond; managers are told",
+            f"Nobody can take the lead, {last}: left unassigned in the pond; managers are told",
             outcome=Outcome.UNASSIGNED,
         )
     )
@@ -272,19 +273,25 @@ def deliver(
     loads: Loads,
     trace: list[TraceStep],
     excluded: AbstractSet[int] = frozenset(),
+    *,
+    moving_on: bool = False,
 ) -> Decision | None:
     """Pick from the rule's roster and deliver as the rule says; None when nobody can take it.
 
-    Agents in ``excluded`` already had the lead. The steps go onto ``trace``, which the
-    decision keeps.
+    Agents in ``excluded`` already had the lead; ``moving_on``: the lead is moving on within
+    its rule (no other rule is tried). The steps go onto ``trace``, which the decision keeps.
     """
     key = (rule.id, AGENT)
     agent, cursor, eligible = pick_member(config, rule, rule.roster_id, rule.selection, AGENT,
                                           lead, local, loads, cursors.get(key, Cursor()), trace,
                                           excluded)
     if agent is None:
-        then = ("nobody else can take it" if excluded else
-                "going on to the next rule")
+        if excluded or moving_on:
+            then = "nobody else can take it"
+        elif _rule_left_after(config, rule):
+            then = "going on to the next rule"
+        else:
+            then = "no rule left, the lead waits in the pond"
         trace.append(step(Stage.RULE, f"Rule '{rule.name}' matched but nobody on roster "
                           f"'{_roster_name(config, rule.roster_id)}' can take the lead: {then}",
                           rule=rule.name, staffed=False))
@@ -366,7 +373,7 @@ def continue_rule(
     local = to_local(at, config.timezone)
     if rule is not None and allow_next:
         decision = deliver(config, rule, replace(lead, received_at=at), local, cursors or {},
-                           loads or Loads(), trace, excluded)
+                           loads or Loads(), trace, excluded, moving_on=True)
         if decision is not None:
             return decision
     name = rule.name if rule else "(deleted rule)"
@@ -382,6 +389,18 @@ def continue_rule(
                       outcome=Outcome.UNASSIGNED, rule=name))
     return Decision(Outcome.UNASSIGNED, Reason.ESCALATED, "Nobody claimed it: moved to the pond",
                     trace, rule_id=rule_id, rule_name=name)
+
+
+def _rule_left_after(config: RoutingConfig, rule: RuleInfo) -> bool:
+    """Whether a rule after this one will still be tried (the catch-all is always last)."""
+    if rule.is_catch_all:
+        return False
+    later = False
+    for other in config.rules:
+        if later and (other.is_active or other.is_catch_all):
+            return True
+        later = later or other.id == rule.id
+    return False
 
 
 def _roster_name(config: RoutingConfig, roster_id: int | None) -> str:
