@@ -109,8 +109,26 @@ def decline_offer(offer_id: int, agent: Agent, *, now: datetime) -> None:
         move_on(offer.lead_id, now=now, why=f"{agent.name} declined the offer")
 
 
+class PondRefused(ClaimRefused):
+    """The person may not take pond leads at all (not a race lost): the API answers 403."""
+
+    status_code = 403
+
+
+#: Why someone who is not an agent may not take a pond lead, by role. Leads go to agents; a
+#: manager gives a pond lead out (to an agent or to themselves) from the admin, on the record.
+POND_REFUSALS = {
+    Agent.Role.LENDER: "Lenders cannot take leads from the pond: the pond is for agents.",
+    Agent.Role.ISA: "ISAs cannot take leads from the pond: the pond is for agents.",
+    Agent.Role.MANAGER: "Managers do not take pond leads: assign the lead from the admin "
+                        "(yourself or an agent).",
+}
+
+
 def claim_from_pond(lead_id: int, agent: Agent, *, now: datetime) -> Lead:
-    """Any agent may take a pond lead; the first claim wins."""
+    """Any agent (role agent) may take a pond lead; the first claim wins."""
+    if agent.role != Agent.Role.AGENT:
+        raise PondRefused(POND_REFUSALS.get(agent.role, "Only agents take leads from the pond."))
     with transaction.atomic():
         taken = Lead.objects.filter(pk=lead_id, status=Lead.Status.UNASSIGNED,
                                     owner__isnull=True).update(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -61,15 +61,25 @@ def existing_people(leads: Sequence[Lead]) -> dict[str, ExistingLead]:
     rows = (
         Lead.objects.filter(Q(email_normalized__in=emails) | Q(phone_normalized__in=phones))
         .order_by("id")
-        .values_list("id", "owner_id", "email_normalized", "phone_normalized")
+        .values_list("id", "owner_id", "status", "email_normalized", "phone_normalized")
     )
     found: dict[str, ExistingLead] = {}
-    for lead_id, owner_id, email, phone in rows:
+    for lead_id, owner_id, status, email, phone in rows:
         for key in (f"e:{email}" if email in emails else "", f"p:{phone}" if phone in phones
                     else ""):
             if key:
-                found.setdefault(key, ExistingLead(lead_id, owner_id))
+                found.setdefault(key, ExistingLead(lead_id, owner_id, in_pond(owner_id, status)))
     return found
+
+
+def in_pond(owner_id: int | None, status: str) -> bool:
+    """Nobody owns the lead and no offer is open: it waits for any agent to claim it."""
+    return owner_id is None and status == Lead.Status.UNASSIGNED
+
+
+def existing_of(lead: Lead) -> ExistingLead:
+    """A stored lead as the engine sees a returning person's first lead."""
+    return ExistingLead(lead.pk, lead.owner_id, in_pond(lead.owner_id, lead.status))
 
 
 def find_existing(lead: Lead) -> ExistingLead | None:
@@ -193,10 +203,11 @@ class _Batch:
         capped = engine.agents_needing_loads(config, rules)
         serialize_on([k for lead in leads for k in _person_keys(lead)]
                      + [f"agent:{agent_id}" for agent_id in capped])
-        self.states = rotation_states(cursor_keys(rules), lock=True)
         # Looked up once the locks are held: a router that held them has committed its leads
         # by now, so the same person sent twice at once is found, not routed twice.
         self.known = existing_people(leads)
+        self.returning = self._lock_returning()
+        self.states = rotation_states(cursor_keys(rules), lock=True)
         self.cursors = {key: cursor_of(state) for key, state in self.states.items()}
         loads = agent_loads(capped, leads[0].received_at, config.timezone)
         self.open_leads, self.leads_today = dict(loads.open_leads), dict(loads.leads_today)
@@ -204,6 +215,23 @@ class _Batch:
         self.again: list[tuple[Lead, Decision]] = []
         self.messages: list[Message] = []
         self.events: list[webhooks.Event] = []
+
+    def _lock_returning(self) -> dict[int, Lead]:
+        """The first leads that registering again routes anew (in the pond, or their owner
+        left), locked and read again: a pond claim or the clock may have taken one meanwhile.
+
+        Locked before the rotations, in the order claims and the clock lock (lead, then
+        rotation), so they never wait for each other.
+        """
+        ids = {found.id for found in self.known.values()
+               if engine.routes_again(self.config, found) is not None}
+        if not ids:
+            return {}
+        locked = Lead.objects.select_for_update().in_bulk(sorted(ids))
+        for key, found in list(self.known.items()):
+            if found.id in locked:
+                self.known[key] = existing_of(locked[found.id])
+        return locked
 
     def run(self) -> list[RoutingResult]:
         decisions: list[tuple[Lead, Decision]] = []
@@ -217,13 +245,15 @@ class _Batch:
                                      loads=Loads(self.open_leads, self.leads_today))
             self.cursors.update(decision.cursors)
             decisions.append((lead, decision))
-            if decision.outcome == "existing":
-                self.again.append((lead, decision))
-                continue
             if decision.outcome == "assigned":
                 agent_id = decision.agent_id
                 self.open_leads[agent_id] = self.open_leads.get(agent_id, 0) + 1
                 self.leads_today[agent_id] = self.leads_today.get(agent_id, 0) + 1
+            if decision.existing_lead_id is not None:
+                if decision.outcome != "existing":
+                    self._route_again(lead, decision)
+                self.again.append((lead, decision))
+                continue
             self.pending.append((lead, decision))
             for key in keys:
                 self.known.setdefault(key, lead)  # type: ignore[arg-type]
@@ -231,6 +261,7 @@ class _Batch:
         recording.save_cursors(self.cursors, self.states)
         first_leads = Lead.objects.in_bulk(
             [d.existing_lead_id for _, d in self.again]) if self.again else {}
+        first_leads.update(self.returning)  # routed again: as saved
         self._registered_again(first_leads)
         notify_many(self.messages, now=self.leads[0].received_at)
         webhooks.emit_many(self.events, now=self.leads[0].received_at, config=self.config)
@@ -251,18 +282,38 @@ class _Batch:
         self.events.extend(events)
         self.pending = []
 
+    def _route_again(self, lead: Lead, decision: Decision) -> None:
+        """A returning person's first lead (locked) goes through the rules again: a new
+        routing round, its record and offers; the new owner is told it is a returning person."""
+        first = self.returning[decision.existing_lead_id]
+        first.routing_round += 1
+        now = lead.received_at
+        offers = recording.save_decision(first, decision, self.config, now=now,
+                                         version=self.versions.get(decision.rule_id))
+        for key in _person_keys(lead):
+            if key in self.known:
+                self.known[key] = existing_of(first)
+        came_in = came_in_again(lead)
+        self.messages.extend(
+            replace(m, title=f"{m.title} (returning person)"[:200],
+                    body=f"They registered again ({came_in}). {m.body}".strip())
+            if m.event in RETURNING_EVENTS else m
+            for m in recording.routed_messages(first, decision, self.config, offers))
+        if webhooks.subscribers(self.config):
+            self.events.extend(webhooks.decision_events(first, decision, self.config, offers))
+
     def _registered_again(self, first_leads: dict[int, Lead]) -> None:
         if not self.again:
             return
         Activity.objects.record_many([
             Activity(lead_id=d.existing_lead_id, kind=Activity.Kind.REGISTERED_AGAIN,
-                     created_at=lead.received_at, body=lead.message,
+                     created_at=lead.received_at, body=registered_again_body(lead, d),
                      data=submission_snapshot(lead))
             for lead, d in self.again
         ])
         for lead, decision in self.again:
             first = first_leads[decision.existing_lead_id]
-            if first.owner_id:
+            if decision.outcome == "existing" and first.owner_id:
                 self.messages.append(Message(
                     [first.owner_id], Notification.Event.REGISTERED_AGAIN,
                     f"{first} registered again",
@@ -272,7 +323,7 @@ class _Batch:
     def _result(
         self, lead: Lead, decision: Decision, first_leads: dict[int, Lead]
     ) -> RoutingResult:
-        if decision.outcome == "existing":
+        if decision.existing_lead_id is not None:
             lead = first_leads[decision.existing_lead_id]
         return RoutingResult(decision.outcome, lead, decision,
                              _agent_stub(decision.agent_id, self.config),
@@ -289,6 +340,27 @@ def _agent_stub(agent_id: int | None, config: RoutingConfig) -> Agent | None:
     if info is not None:
         agent.email, agent.name, agent.role = info.email, info.name, info.role
     return agent
+
+
+#: The messages of a decision that go to whoever now has the lead (told it is a returning
+#: person when the lead was routed again); managers' messages stay as they are.
+RETURNING_EVENTS = (Notification.Event.LEAD_ASSIGNED, Notification.Event.LEAD_OFFERED)
+
+
+def came_in_again(lead: Lead) -> str:
+    """What came in when a person registered again: the source, and the message if any."""
+    source = f"from {lead.source}" if lead.source else "from an unknown source"
+    return f"{source}: {lead.message}" if lead.message else f"{source}, no message"
+
+
+def registered_again_body(lead: Lead, decision: Decision) -> str:
+    """The timeline entry of a registration again: what came in, and where the lead went
+    when it was routed again."""
+    came_in = came_in_again(lead)
+    body = came_in[0].upper() + came_in[1:]
+    if decision.outcome != "existing":
+        body += f"\nRouted again: {decision.summary}"
+    return body
 
 
 def submission_snapshot(lead: Lead) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -607,3 +608,49 @@ def test_idle_reassignment_only_for_rules_that_ask_for_it():
     assert fresh(lead).first_contact_due_at is None
     assert run_clock(NOW + 24 * 60 * MIN).reassigned == 0
     assert fresh(lead).owner_id == ann.pk
+
+
+# --- Who may take a pond lead -------------------------------------------------------------------
+
+NOT_FOR_LENDERS = "Lenders cannot take leads from the pond: the pond is for agents."
+
+
+@pytest.mark.parametrize(("role", "refusal"), [
+    (Agent.Role.LENDER, NOT_FOR_LENDERS),
+    (Agent.Role.MANAGER, "Managers do not take pond leads: assign the lead from the admin "
+                         "(yourself or an agent)."),
+    (Agent.Role.ISA, "ISAs cannot take leads from the pond: the pond is for agents."),
+])
+def test_only_agents_take_pond_leads(role, refusal):
+    lead = pond_lead()
+    someone = agent("Lou", role=role)
+
+    with pytest.raises(ClaimRefused, match=re.escape(refusal)) as refused:
+        claim_from_pond(lead.pk, someone, now=NOW + 2 * MIN)
+
+    assert refused.value.status_code == 403
+    assert (fresh(lead).status, fresh(lead).owner_id) == (Lead.Status.UNASSIGNED, None)
+    assert not lead.activities.filter(kind=Activity.Kind.CLAIMED).exists()
+    zed = agent("Zed")
+    assert claim_from_pond(lead.pk, zed, now=NOW + 3 * MIN).owner_id == zed.pk
+
+
+def test_a_lender_claiming_from_the_pond_page_and_api_is_told_no():
+    from django.test import Client
+    from rest_framework.authtoken.models import Token
+
+    lead = pond_lead()
+    lena = AgentFactory(name="Lena", email="lena@example.com", role=Agent.Role.LENDER)
+    page = Client()
+    page.force_login(lena.user)
+
+    answer = page.post(f"/pond/{lead.pk}/claim/", follow=True)
+
+    assert answer.status_code == 200
+    assert NOT_FOR_LENDERS in answer.content.decode()
+    token, _ = Token.objects.get_or_create(user=lena.user)
+    api = Client(headers={"Authorization": f"Token {token.key}"})
+    answer = api.post(f"/api/v1/agent/pond/{lead.pk}/claim/")
+    assert answer.status_code == 403
+    assert answer.json() == {"errors": {"permission": NOT_FOR_LENDERS}}
+    assert fresh(lead).owner_id is None

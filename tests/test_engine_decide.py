@@ -147,10 +147,42 @@ def test_existing_lead_is_not_routed_again_and_keeps_its_owner():
     assert "#42" in last["text"] and "Carol" in last["text"]
 
 
-def test_existing_lead_in_the_pond_stays_without_owner():
+def test_existing_lead_offered_and_waiting_for_a_claim_is_left_to_its_offers():
     decision = decide(simple_config("A"), lead(), existing=ExistingLead(id=7, owner_id=None))
     assert (decision.outcome, decision.agent_id) == ("existing", None)
-    assert "pond" in decision.trace[-1]["text"]
+    assert "waiting for a claim" in decision.trace[-1]["text"]
+
+
+def test_existing_lead_in_the_pond_is_routed_again_through_the_rules():
+    cfg = simple_config("A", "B")
+    cursors = {(1, "agent"): Cursor(ID["A"], 1, 1)}
+    decision = decide(cfg, lead(), existing=ExistingLead(7, None, in_pond=True),
+                      cursors=cursors)
+    assert (decision.outcome, decision.reason, who(decision)) == ("assigned", "rule", "B")
+    assert decision.existing_lead_id == 7
+    assert decision.cursors == {(1, "agent"): Cursor(ID["B"], 2, 1)}
+    again = next(s for s in steps(decision, "special") if s["check"] == "existing_lead")
+    assert again["applied"] is False and again["lead"] == 7
+    assert again["text"] == ("Existing lead #7 (same email or phone) waits in the pond: routed "
+                             "again through the rules as the same lead")
+
+
+def test_existing_lead_of_an_agent_who_left_is_routed_again_through_the_rules():
+    cfg = simple_config("A", agents=[agent("C", is_active=False)])
+    decision = decide(cfg, lead(), existing=ExistingLead(42, ID["C"]))
+    assert (decision.outcome, who(decision), decision.existing_lead_id) == ("assigned", "A", 42)
+    again = next(s for s in steps(decision, "special") if s["check"] == "existing_lead")
+    assert again["text"] == (f"Existing lead #42 (same email or phone), owned by Carol "
+                             f"<{email('C')}>, who is inactive: routed again through the rules "
+                             "as the same lead")
+    assert "returning person" in decision.summary
+
+
+def test_existing_lead_routed_again_that_nobody_can_take_stays_in_the_pond():
+    cfg = simple_config("A", agents=[agent("A", accepting_leads=False),
+                                     agent("E", accepting_leads=False)])
+    decision = decide(cfg, lead(), existing=ExistingLead(7, None, in_pond=True))
+    assert (decision.outcome, decision.existing_lead_id) == ("unassigned", 7)
 
 
 def test_existing_lead_does_not_move_the_rotation():
@@ -242,6 +274,21 @@ def test_matched_rule_without_eligible_member_does_not_swallow_the_lead():
         "Rule 1",
         "Rule 2",
     ]
+
+
+@pytest.mark.parametrize("last", ["catch-all", "last rule"])
+def test_an_unstaffed_last_rule_says_the_lead_waits_in_the_pond(last):
+    rules = [rule(1, city=["Boston"]), catch_all()] if last == "catch-all" else [rule(1)]
+    cfg = config(rules, [roster(MAIN_ROSTER, "A"), roster(CATCH_ROSTER, "E")],
+                 [agent("A", accepting_leads=False), agent("E", accepting_leads=False)])
+    decision = decide(cfg, lead(city="Boston"))
+    assert decision.outcome == "unassigned"
+    unstaffed = [s["text"] for s in steps(decision, "rule") if s.get("staffed") is False]
+    lines = render_trace(decision.trace)
+    assert unstaffed[-1].endswith("can take the lead: no rule left, the lead waits in the pond")
+    assert not any("going on to the next rule" in line for line in lines[-2:])
+    if last == "catch-all":
+        assert unstaffed[0].endswith("going on to the next rule")
 
 
 def test_unstaffed_rule_keeps_its_rotation():
@@ -352,3 +399,21 @@ def test_lender_rotation_is_kept_per_rule():
     decisions, cursors = route_many(cfg, [lead(city=c) for c in cities])
     assert [LETTER[d.lender_id] for d in decisions] == ["L", "L", "M", "M"]
     assert cursors[(1, "lender")] == cursors[(2, "lender")] == Cursor(ID["M"], 2, 1)
+
+
+# --- Special routing names only agents ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["assigned_to", "tracking_agent", "listing_agent"])
+@pytest.mark.parametrize(("role", "words"), [
+    ("lender", "a lender, not an agent"),
+    ("manager", "a manager, not an agent"),
+    ("isa", "an ISA, not an agent"),
+])
+def test_special_routing_to_someone_who_is_not_an_agent_is_ignored(field, role, words):
+    cfg = simple_config("A", agents=[replace(agent("C"), role=role)])
+    decision = decide(cfg, lead(**{field: email("C")}))
+    assert (decision.outcome, decision.reason, who(decision)) == ("assigned", "rule", "A")
+    ignored = [s for s in steps(decision, "special") if s.get("agent")]
+    assert len(ignored) == 1 and ignored[0]["applied"] is False
+    assert ignored[0]["text"].endswith(f"{email('C')}: {words}, ignored: the rules decide")

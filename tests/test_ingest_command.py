@@ -325,7 +325,7 @@ def test_show_lead_prints_owner_and_trace(team, tmp_path):
     assert "Arrived Fri 2026-11-20 10:00 (America/New_York)" in text
     assert "Rule 'Zillow luxury buyers': matched" in text
     assert "Assigned to Ann <ann@example.com> by rule 'Zillow luxury buyers'" in text
-    assert "2026-11-20 10:00 Registered again: Call me" in text
+    assert "2026-11-20 10:00 Registered again: From an unknown source: Call me" in text
 
 
 def test_show_lead_json(team, tmp_path):
@@ -373,3 +373,68 @@ def test_ingest_csv_names_unknown_columns(team, tmp_path):
     assert answers[1]["status"] == "assigned" and answers[1]["errors"] is None
     assert Submission.objects.get(outcome="rejected").errors["columns"] == unknown
     assert err.getvalue().strip() == f"{path.name}: {unknown[:-1]}: they are ignored."
+
+
+# --- A returning person (routed again) ----------------------------------------------------------
+
+
+def test_ingest_routes_a_returning_person_again_when_their_agent_has_left(team, tmp_path):
+    path = tmp_path / "leads.jsonl"
+    write_jsonl(path, [{"first_name": "Fay", "email": "fay@example.org"}])
+    first = ingest(path)[0]
+    assert (first["status"], first["agent"]) == ("assigned", "bob@example.com")
+    bob = team["bob"]
+    bob.is_active = False
+    bob.save()
+    write_jsonl(path, [{"first_name": "Fay", "email": "FAY@example.org", "source": "Zillow"}])
+
+    again = ingest(path)[0]
+
+    assert again == {"line": 1, "lead": first["lead"], "status": "assigned",
+                     "agent": "cy@example.com", "rule": "Everything else", "lender": None,
+                     "errors": None}
+    lead = Lead.objects.get()
+    assert (lead.owner.email, lead.routing_round) == ("cy@example.com", 2)
+    out = "\n".join(run("show_lead", str(lead.pk)))
+    assert "Registered again: From Zillow, no message" in out
+    assert "routed again through the rules as the same lead" in out
+
+
+# --- A local time that does not exist, or happens twice -----------------------------------------
+
+
+def _los_angeles() -> None:
+    brokerage = Brokerage.load()
+    brokerage.timezone = "America/Los_Angeles"
+    brokerage.save()
+
+
+def test_a_now_in_the_spring_forward_gap_is_refused_naming_the_gap(team, tmp_path):
+    _los_angeles()
+    path = tmp_path / "leads.jsonl"
+    write_jsonl(path, [{"first_name": "Pat", "email": "pat@example.org"}])
+    gap = ("--now: 2026-03-08T02:30 does not exist in America/Los_Angeles: the clocks jump "
+           "from 02:00 to 03:00 that day")
+    for command in (("ingest_leads", str(path)), ("route_lead", str(_lead_file(tmp_path)))):
+        with pytest.raises(CommandError, match=gap):
+            run(*command, "--now", "2026-03-08T02:30")
+    assert not Lead.objects.exists() and not Submission.objects.exists()
+    # With an offset, or outside the gap, it is read as given.
+    assert ingest(path, now="2026-03-08T03:30")[0]["status"] == "assigned"
+    assert Lead.objects.get().received_at == datetime(2026, 3, 8, 10, 30, tzinfo=UTC)
+
+
+def test_a_now_in_the_fall_back_hour_is_refused_asking_for_the_offset(team, tmp_path):
+    import re
+
+    _los_angeles()
+    path = tmp_path / "leads.jsonl"
+    write_jsonl(path, [{"first_name": "Pat", "email": "pat@example.org"}])
+    twice = ("--now: 2026-11-01T01:30 happens twice in America/Los_Angeles (the clocks go back "
+             "from 02:00 to 01:00 that day): give the offset, 2026-11-01T01:30-07:00 for the "
+             "first time or 2026-11-01T01:30-08:00 for the second")
+    with pytest.raises(CommandError, match=re.escape(twice)):
+        run("ingest_leads", str(path), "--now", "2026-11-01T01:30")
+    assert not Lead.objects.exists()
+    ingest(path, now="2026-11-01T01:30-08:00")
+    assert Lead.objects.get().received_at == datetime(2026, 11, 1, 9, 30, tzinfo=UTC)

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from agents.models import Agent, Roster, RosterMember
-from leads.intake import build_lead, receive_lead, validate_lead
+from leads.intake import build_lead, receive_lead, receive_leads, validate_lead
 from leads.models import Activity, Lead, Submission
 from notifications.models import Notification
 from routing.models import Brokerage, RotationState, RoutingRecord, Rule
@@ -277,7 +277,7 @@ def test_same_email_in_other_case_is_an_existing_lead():
     again = receive(lead_data(email="jane.doe@EXAMPLE.COM", message="Still looking"))
 
     _assert_registered_again(first, again, a)
-    assert Activity.objects.get().body == "Still looking"
+    assert Activity.objects.get().body == "From an unknown source: Still looking"
     assert routed_owner_names(1) == ["B"]  # the rotation did not move for the repeat
 
 
@@ -309,18 +309,93 @@ def test_email_and_phone_of_two_earlier_leads_points_at_the_first():
     assert preview(build_lead(cleaned, received_at=NOW)).existing_lead_id == by_phone.lead.pk
 
 
-def test_existing_lead_in_the_pond_tells_nobody():
-    catch_all([agent("A", accepting_leads=False)])
-    first = receive(lead_data(email="jane@example.com"))
-    assert first.status == "unassigned"
+def _returning(first, again, *, status: str, owner: Agent | None):
+    """The person's first lead, routed again in a second round; the answer names it."""
+    lead = Lead.objects.get(pk=first.lead.pk)
+    assert Lead.objects.count() == 1
+    assert again.status == status and again.lead.pk == lead.pk
+    assert again.as_dict()["lead"] == lead.pk and again.as_dict()["status"] == status
+    assert again.as_dict()["agent"] == (owner.email if owner and status == "assigned" else None)
+    assert lead.routing_round == 2
+    record = RoutingRecord.objects.get(lead=lead, round=2)
+    assert record.outcome == status
+    assert "routed again through the rules" in " ".join(s["text"] for s in record.trace)
+    return lead
+
+
+def test_returning_person_whose_agent_has_left_is_routed_again():
+    a, b = agent("A"), agent("B")
+    catch_all([a, b])
+    first = receive(lead_data(email="jane@example.com", first_name="Jane"))
+    assert first.lead.owner_id == a.pk
+    a.is_active = False
+    a.save()
     Notification.objects.all().delete()
 
-    again = receive(lead_data(email="JANE@example.com"))
+    again = receive(lead_data(email="JANE@example.com", source="Zillow",
+                              message="Still looking"))
 
-    assert again.status == "existing" and again.lead.pk == first.lead.pk
-    assert again.as_dict()["agent"] is None
-    assert Activity.objects.filter(kind="registered_again", lead=first.lead).count() == 1
-    assert not Notification.objects.exists()
+    lead = _returning(first, again, status="assigned", owner=b)
+    assert (lead.owner_id, lead.status) == (b.pk, Lead.Status.ASSIGNED)
+    entry = Activity.objects.get(lead=lead, kind=Activity.Kind.REGISTERED_AGAIN)
+    assert entry.body.startswith("From Zillow: Still looking")
+    assert "Routed again" in entry.body and "B" in entry.body
+    note = Notification.objects.get()
+    assert (note.recipient, note.event, note.lead_id) == (b, "lead_assigned", lead.pk)
+    assert note.title.endswith("(returning person)")
+    assert note.body.startswith("They registered again (from Zillow: Still looking).")
+
+
+def test_returning_person_in_the_pond_is_routed_again():
+    a = agent("A", accepting_leads=False)
+    catch_all([a], delivery=Rule.Delivery.CLAIM)
+    first = receive(lead_data(email="jane@example.com"))
+    assert first.status == "unassigned"
+    a.accepting_leads = True
+    a.save()
+    Notification.objects.all().delete()
+
+    again = receive(lead_data(email="jane@example.com"))
+
+    lead = _returning(first, again, status="offered", owner=None)
+    assert again.as_dict()["offered_to"] == ["a@example.com"]
+    offer = lead.offers.get()
+    assert (offer.agent, offer.round, offer.status) == (a, 2, "offered")
+    note = Notification.objects.get()
+    assert (note.recipient, note.event) == (a, "lead_offered")
+    assert note.title.endswith("(returning person)")
+
+
+def test_returning_person_nobody_can_take_stays_in_the_pond_and_managers_hear():
+    catch_all([agent("A", accepting_leads=False)])
+    meg = agent("Meg", role=Agent.Role.MANAGER)
+    first = receive(lead_data(email="jane@example.com"))
+    Notification.objects.all().delete()
+
+    again = receive(lead_data(email="jane@example.com"))
+
+    lead = _returning(first, again, status="unassigned", owner=None)
+    assert lead.status == Lead.Status.UNASSIGNED
+    note = Notification.objects.get()
+    assert (note.recipient, note.event) == (meg, "lead_unassigned")
+
+
+def test_returning_person_twice_in_one_file_is_routed_again_once():
+    a, b = agent("A"), agent("B")
+    catch_all([a, b])
+    first = receive(lead_data(email="jane@example.com"))
+    a.is_active = False
+    a.save()
+
+    results = receive_leads([lead_data(email="jane@example.com"),
+                             lead_data(email="jane@example.com")], channel="file",
+                            received_at=NOW)
+
+    assert [r.status for r in results] == ["assigned", "existing"]
+    assert {r.lead.pk for r in results} == {first.lead.pk}
+    lead = Lead.objects.get()
+    assert (lead.owner_id, lead.routing_round) == (b.pk, 2)
+    assert lead.activities.filter(kind="registered_again").count() == 2
 
 
 # --- Special routing --------------------------------------------------------------------------
@@ -368,6 +443,24 @@ def test_inactive_special_agent_is_ignored():
     assert result.lead.owner_id == a.pk
     assert result.routing.decision.reason == "rule"
     assert "agent is inactive, ignored" in trace_of(result)[1]["text"]
+
+
+def test_a_vendor_naming_a_lender_or_a_manager_does_not_give_them_the_lead():
+    a = agent("A")
+    agent("Lena", role=Agent.Role.LENDER)
+    agent("Meg", role=Agent.Role.MANAGER)
+    catch_all([a])
+
+    lender = receive(assigned_to="lena@example.com")
+    manager = receive(tracking_agent="meg@example.com", listing_agent="lena@example.com")
+
+    for result in (lender, manager):
+        assert (result.status, result.as_dict()["agent"]) == ("assigned", "a@example.com")
+        assert result.routing.decision.reason == "rule"
+    assert "lena@example.com: a lender, not an agent, ignored" in trace_of(lender)[0]["text"]
+    texts = [s["text"] for s in trace_of(manager)]
+    assert any("meg@example.com: a manager, not an agent, ignored" in t for t in texts)
+    assert any("lena@example.com: a lender, not an agent, ignored" in t for t in texts)
 
 
 def test_listing_routing_switched_off_for_the_brokerage():
@@ -596,3 +689,36 @@ def test_routing_one_lead_costs_the_same_queries_at_any_scale():
 
     assert small == large
     assert small[1] < small[0] <= 25
+
+
+# --- Returning people at once (PostgreSQL) ----------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_returning_pond_person_sent_at_once_is_routed_again_exactly_once():
+    """A vendor re-posting a pond lead's person many times at once routes the lead once."""
+    from tests.threads import failures, together
+
+    a = agent("A", accepting_leads=False)
+    catch_all([a, agent("B", accepting_leads=False)])
+    first = receive(lead_data(email="jane@example.com"))
+    assert first.status == "unassigned"
+    a.accepting_leads = True
+    a.save()
+    threads = 12
+
+    def work(thread: int) -> str:
+        email = "Jane@Example.com" if thread % 2 else "jane@example.com"
+        return receive_lead({"first_name": "Jane", "email": email}, channel="api",
+                            received_at=NOW).status
+
+    results = together([lambda t=t: work(t) for t in range(threads)])
+
+    assert failures(results) == []
+    assert sorted(results) == ["assigned"] + ["existing"] * (threads - 1)
+    lead = Lead.objects.get()
+    assert (lead.owner_id, lead.routing_round) == (a.pk, 2)
+    assert RoutingRecord.objects.filter(lead=lead).count() == 2
+    assert lead.activities.filter(kind="registered_again").count() == threads
+    assert Notification.objects.filter(event="lead_assigned", recipient=a).count() == 1

@@ -15,7 +15,14 @@ calls ``decide`` and stores what it returns, trace included.
 - ``trace``: the steps that explain a decision, and their lines.
 """
 
-from routing.engine.decide import continue_rule, decide, deliver, special_routing
+from routing.engine.decide import (
+    continue_rule,
+    decide,
+    deliver,
+    routes_again,
+    special_routing,
+    special_skip_reason,
+)
 from routing.engine.matching import (
     CriterionResult,
     bound_matched,
@@ -113,9 +120,11 @@ __all__ = [
     "preview_rotation",
     "render_trace",
     "rotate",
+    "routes_again",
     "rule_matches",
     "skip_reason",
     "special_routing",
+    "special_skip_reason",
     "static_skip_reason",
     "text_matched",
     "to_local",

@@ -16,6 +16,7 @@ from routing.engine.types import (
     AGENT,
     LENDER,
     AfterHours,
+    AgentInfo,
     Cursor,
     CursorKey,
     Decision,
@@ -65,12 +66,12 @@ def special_routing(
             )
             continue
         agent = config.agent_by_email(email)
-        if agent is None or not agent.is_active:
-            why = "unknown agent" if agent is None else "agent is inactive"
+        why = special_skip_reason(agent)
+        if agent is None or why is not None:
             trace.append(
                 step(
                     Stage.SPECIAL,
-                    f"{label} {email}: {why}, ignored",
+                    f"{label} {email}: {why}, ignored: the rules decide",
                     check=reason,
                     applied=False,
                     agent=email,
@@ -95,7 +96,23 @@ def special_routing(
                         agent_id=agent.id)
     if existing is not None:
         owner = config.agents.get(existing.owner_id) if existing.owner_id else None
-        who = f"{owner.name} <{owner.email}>" if owner else "nobody (pond)"
+        again = routes_again(config, existing)
+        if again is not None:
+            trace.append(
+                step(
+                    Stage.SPECIAL,
+                    f"Existing lead #{existing.id} (same email or phone){again}: routed again "
+                    "through the rules as the same lead",
+                    check=Reason.EXISTING_LEAD,
+                    applied=False,
+                    routed_again=True,
+                    lead=existing.id,
+                    agent=owner.email if owner else None,
+                )
+            )
+            return None
+        who = (f"{owner.name} <{owner.email}>" if owner
+               else "nobody yet (offered, waiting for a claim)")
         trace.append(
             step(
                 Stage.SPECIAL,
@@ -126,6 +143,39 @@ def special_routing(
     return None
 
 
+#: Who special routing may name: a vendor, a tracking link or a listing gives leads only to
+#: agents (lenders ride along on a rule, managers hand leads out, ISAs get theirs by rule).
+SPECIAL_ROLES = ("agent",)
+_ROLE_WORDS = {"lender": "a lender", "manager": "a manager", "isa": "an ISA"}
+
+
+def special_skip_reason(agent: AgentInfo | None) -> str | None:
+    """Why special routing cannot give the lead to this person (None: it can)."""
+    if agent is None:
+        return "unknown agent"
+    if agent.role not in SPECIAL_ROLES:
+        return f"{_ROLE_WORDS.get(agent.role, agent.role)}, not an agent"
+    if not agent.is_active:
+        return "agent is inactive"
+    return None
+
+
+def routes_again(config: RoutingConfig, existing: ExistingLead) -> str | None:
+    """Why a returning person's first lead goes through the rules again (None: it is kept).
+
+    A lead in the pond, or whose owner has left, would otherwise sit unseen: it is routed
+    again as the same lead. A lead with open offers is left to them.
+    """
+    if existing.owner_id is None:
+        return " waits in the pond" if existing.in_pond else None
+    owner = config.agents.get(existing.owner_id)
+    if owner is None:
+        return f", owned by agent #{existing.owner_id}, who is no longer on the team"
+    if not owner.is_active:
+        return f", owned by {owner.name} <{owner.email}>, who is inactive"
+    return None
+
+
 def decide(
     config: RoutingConfig,
     lead: LeadFacts,
@@ -141,6 +191,21 @@ def decide(
     special = special_routing(config, lead, existing, trace)
     if special is not None:
         return special
+    decision = _by_rules(config, lead, cursors, loads, trace)
+    if existing is not None and routes_again(config, existing) is not None:
+        return replace(decision, existing_lead_id=existing.id,
+                       summary=f"{decision.summary} (returning person, lead #{existing.id})")
+    return decision
+
+
+def _by_rules(
+    config: RoutingConfig,
+    lead: LeadFacts,
+    cursors: Mapping[CursorKey, Cursor],
+    loads: Loads,
+    trace: list[TraceStep],
+) -> Decision:
+    """The rules top-down: the first that matches and can staff the lead, else the pond."""
 
     local = to_local(lead.received_at, config.timezone)
     trace.append(
@@ -187,11 +252,12 @@ def decide(
         decision = deliver(config, rule, lead, local, cursors, loads, trace)
         if decision is not None:
             return decision
+    last = ("not even the catch-all rule" if any(r.is_catch_all for r in config.rules)
+            else "no rule takes it")
     trace.append(
         step(
             Stage.RESULT,
-            "Nobody can take the lead, not even the catch-all rule: left "
-            "unassigned in the pond; managers are told",
+            f"Nobody can take the lead, {last}: left unassigned in the pond; managers are told",
             outcome=Outcome.UNASSIGNED,
         )
     )
@@ -207,19 +273,25 @@ def deliver(
     loads: Loads,
     trace: list[TraceStep],
     excluded: AbstractSet[int] = frozenset(),
+    *,
+    moving_on: bool = False,
 ) -> Decision | None:
     """Pick from the rule's roster and deliver as the rule says; None when nobody can take it.
 
-    Agents in ``excluded`` already had the lead. The steps go onto ``trace``, which the
-    decision keeps.
+    Agents in ``excluded`` already had the lead; ``moving_on``: the lead is moving on within
+    its rule (no other rule is tried). The steps go onto ``trace``, which the decision keeps.
     """
     key = (rule.id, AGENT)
     agent, cursor, eligible = pick_member(config, rule, rule.roster_id, rule.selection, AGENT,
                                           lead, local, loads, cursors.get(key, Cursor()), trace,
                                           excluded)
     if agent is None:
-        then = ("nobody else can take it" if excluded else
-                "going on to the next rule")
+        if excluded or moving_on:
+            then = "nobody else can take it"
+        elif _rule_left_after(config, rule):
+            then = "going on to the next rule"
+        else:
+            then = "no rule left, the lead waits in the pond"
         trace.append(step(Stage.RULE, f"Rule '{rule.name}' matched but nobody on roster "
                           f"'{_roster_name(config, rule.roster_id)}' can take the lead: {then}",
                           rule=rule.name, staffed=False))
@@ -301,7 +373,7 @@ def continue_rule(
     local = to_local(at, config.timezone)
     if rule is not None and allow_next:
         decision = deliver(config, rule, replace(lead, received_at=at), local, cursors or {},
-                           loads or Loads(), trace, excluded)
+                           loads or Loads(), trace, excluded, moving_on=True)
         if decision is not None:
             return decision
     name = rule.name if rule else "(deleted rule)"
@@ -317,6 +389,18 @@ def continue_rule(
                       outcome=Outcome.UNASSIGNED, rule=name))
     return Decision(Outcome.UNASSIGNED, Reason.ESCALATED, "Nobody claimed it: moved to the pond",
                     trace, rule_id=rule_id, rule_name=name)
+
+
+def _rule_left_after(config: RoutingConfig, rule: RuleInfo) -> bool:
+    """Whether a rule after this one will still be tried (the catch-all is always last)."""
+    if rule.is_catch_all:
+        return False
+    later = False
+    for other in config.rules:
+        if later and (other.is_active or other.is_catch_all):
+            return True
+        later = later or other.id == rule.id
+    return False
 
 
 def _roster_name(config: RoutingConfig, roster_id: int | None) -> str:

@@ -234,8 +234,15 @@ class LeadFacts:
 
 @dataclass(frozen=True)
 class ExistingLead:
+    """The first lead of a person who registers again.
+
+    ``in_pond``: nobody owns it and no offer is open (the pond). Such a lead, and one whose
+    owner has left, is routed again through the rules (``Decision.existing_lead_id`` set).
+    """
+
     id: int
     owner_id: int | None
+    in_pond: bool = False
 
 
 @dataclass(frozen=True)
@@ -266,7 +273,7 @@ class Decision:
     lender_id: int | None = None
     rule_id: int | None = None
     rule_name: str = ""
-    existing_lead_id: int | None = None
+    existing_lead_id: int | None = None  # the person's first lead: kept, or routed again
     add_tags: tuple[str, ...] = ()
     cursors: dict[CursorKey, Cursor] = field(default_factory=dict)
     offered_to: tuple[int, ...] = ()  # outcome "offered": who may claim
