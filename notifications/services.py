@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django_q.tasks import async_task
 
 from notifications.models import Notification
@@ -23,8 +24,10 @@ class Message:
 def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notification]:
     """Record one in-app notification per recipient and queue one task to send them all.
 
-    The task is queued in the caller's transaction (ORM broker), so a rolled-back change tells
-    nobody; sending happens in the task cluster, never in the request.
+    The task is queued once the caller's transaction commits: a rolled-back change tells
+    nobody, and a worker (of any broker, Redis too) never looks for notifications not yet
+    committed. Should the task still be lost, ``send_undelivered_notifications`` sends them.
+    Sending happens in the task cluster, never in the request.
     """
     rows = [
         Notification(recipient_id=rid, event=m.event, lead_id=m.lead_id, title=m.title,
@@ -35,9 +38,15 @@ def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notificat
     if not rows:
         return []
     notifications = Notification.objects.bulk_create(rows)
-    async_task("notifications.tasks.send_notifications", [n.pk for n in notifications],
-               task_name="send notifications")
+    ids = [n.pk for n in notifications]
+    transaction.on_commit(lambda: queue_sending(ids), robust=True)
     return notifications
+
+
+def queue_sending(notification_ids: list[int]) -> None:
+    """After the commit: one task sends them (if the broker is down, the sweep will)."""
+    async_task("notifications.tasks.send_notifications", notification_ids,
+               task_name="send notifications")
 
 
 def notify(recipient_ids: Iterable[int], event: str, title: str, *, now: datetime,

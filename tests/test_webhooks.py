@@ -120,6 +120,7 @@ def receiver():
 def _site(settings):
     settings.SITE_URL = "https://leads.example.com"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]  # the test receiver
 
 
 _counter = iter(range(1, 1_000_000))
@@ -582,6 +583,19 @@ def test_a_rolled_back_change_writes_and_queues_nothing():
     receive()  # committed: one task for both deliveries, queued after the commit
     [task] = webhook_tasks()
     assert list(task.args()[0]) == [d.pk for d in deliveries()]
+
+
+def test_sending_is_queued_after_the_commit_and_a_lost_task_is_made_up_by_the_retry(
+        receiver, django_capture_on_commit_callbacks):
+    catch_all([agent("Ann")])
+    endpoint(receiver.url, events=[E.LEAD_CREATED])
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        receive()
+        assert webhook_tasks() == []  # not before the commit (a Redis worker would find nothing)
+    assert len(callbacks) == 2  # the webhooks' and the notifications' sending
+    # The task is lost (broker down at the commit): the every-minute retry sends the delivery.
+    assert retry(NOW + MIN) == 1 and len(receiver.requests) == 1
+    assert retry(NOW + 2 * MIN) == 0 and len(receiver.requests) == 1
 
 
 # --- Never in the request: a failing or hanging endpoint does not slow intake -----------------
