@@ -43,7 +43,7 @@ from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.links import absolute_url
 from notifications.models import Notification, WebhookEvent
-from notifications.services import Message, notify_many
+from notifications.services import Message, close_offer_notices, notify_many
 from routing import engine
 from routing.claims import continue_round, offers_next_agent
 from routing.engine import (
@@ -448,6 +448,7 @@ def _back_to_isa(handoff: Handoff, lead: Lead, *, now: datetime, why: str) -> No
                    agent=isa.email)]
     Offer.objects.filter(lead=lead, status=Offer.Status.OFFERED).update(
         status=Offer.Status.WITHDRAWN, responded_at=now)
+    close_offer_notices(lead_id=lead.pk, now=now)
     lead.owner = isa
     lead.status = Lead.Status.CONTACTED if lead.first_contact_at else Lead.Status.ASSIGNED
     lead.assigned_at = now
