@@ -89,7 +89,7 @@ def _withdraw_others(lead_id: int, kept_offer_id: int | None, now: datetime) -> 
     lead = Lead.objects.get(pk=lead_id)
     notify_many([Message([agent_id for _, agent_id in others],
                          Notification.Event.OFFER_WITHDRAWN,
-                         f"Lead {lead} was claimed by another agent",
+                         f"Claimed by another agent: {lead.title}",
                          "The offer is withdrawn.", lead_id=lead_id)], now=now)
 
 
@@ -165,7 +165,7 @@ def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None =
         kind = Activity.Kind.REASSIGNED
         extra.append(Message(
             [idle_owner.pk, *manager_ids(config)], Notification.Event.IDLE_REASSIGNED,
-            f"Lead {lead} reassigned: no first contact in time",
+            f"Reassigned, no first contact in time: {lead.title}",
             f"{idle_owner.name} logged no first contact; {decision.summary}", lead_id=lead.pk))
     record_decision(lead, decision, config, states, now, kind=kind,
                     body=f"{why}: {decision.summary}", extra=extra,
@@ -247,7 +247,8 @@ def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) 
                                 created_at=now, body=f"Assigned to {agent.name}"
                                 + (f" by {by.name}" if by else ""))
         notify_many([Message([agent.pk], Notification.Event.LEAD_ASSIGNED,
-                             f"New lead: {lead}", "Assigned by a manager.", lead_id=lead.pk)],
+                             f"New lead: {lead.title}", "Assigned by a manager.",
+                             lead_id=lead.pk)],
                     now=now)
         webhooks.emit(WebhookEvent.LEAD_ASSIGNED, lead, now=now,
                       data={"agent": agent, "reason": "manager", "by": by})

@@ -113,7 +113,7 @@ def _remind(offer_id: int, now: datetime) -> int:
             return 0
         left = max(1, round((offer.deadline - now).total_seconds() / 60))
         notify_many([Message([offer.agent_id], Notification.Event.OFFER_REMINDER,
-                             f"About {left} min left to claim {offer.lead}",
+                             f"About {left} min left to claim: {offer.lead.title}",
                              "Claim it before it goes to the next agent.",
                              lead_id=offer.lead_id)], now=now)
         return 1
