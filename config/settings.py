@@ -192,3 +192,9 @@ SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.ConsoleSmsBackend")
 SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms.jsonl"))
 SMS_FROM = env("SMS_FROM", default="")
 # --- end SMS --------------------------------------------------------------------------------
+
+# --- Webhooks (notifications.webhooks) ------------------------------------------------------
+# Webhooks go only to public internet addresses (checked after DNS resolution, again at every
+# connection). WEBHOOK_ALLOWED_HOSTS: comma-separated host names or addresses allowed anyway,
+# e.g. a CRM inside the brokerage's own network ("crm.office.lan,10.0.0.12").
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])

@@ -8,12 +8,13 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import Lead, area_of
 
 
 def area(lead: Lead) -> str:
-    """Neighborhood, city and zip in one line (what is known of them)."""
-    return ", ".join(p for p in (lead.neighborhood, lead.city, lead.zip_code) if p)
+    """Neighborhood, city and zip in one line (what is known of them; the lead's title uses
+    the same words)."""
+    return area_of(lead)
 
 
 def local(moment: datetime, tz_name: str | None = None) -> datetime:

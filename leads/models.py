@@ -114,16 +114,30 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.display_name or f"Lead {self.pk}"
+        return self.title
 
     @property
-    def display_name(self) -> str:
-        """How people are shown the lead: their name, else their email or phone ("" if none)."""
-        return self.full_name or self.email or str(self.phone)
+    def title(self) -> str:
+        """How the lead is named in lists and in every message to agents, giving away no contact
+        details (those stay hidden until the lead is claimed): the person's name, else
+        "Buyer lead, Hoboken" (type and area), else "Lead #17"."""
+        if self.full_name:
+            return self.full_name
+        place = area_of(self)
+        number = f"#{self.pk}" if self.pk else "(new)"
+        if self.lead_type:
+            kind = f"{self.get_lead_type_display()} lead"
+            return f"{kind}, {place}" if place else f"{kind} {number}"
+        return f"Lead {number}, {place}" if place else f"Lead {number}"
 
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+
+def area_of(lead: Lead) -> str:
+    """Neighborhood, city and zip in one line (what is known of them)."""
+    return ", ".join(p for p in (lead.neighborhood, lead.city, lead.zip_code) if p)
 
 
 class ActivityManager(models.Manager["Activity"]):

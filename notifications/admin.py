@@ -156,6 +156,18 @@ class WebhookEndpointForm(forms.ModelForm):
         fields = ("name", "url", "events", "active", "secret")
         widgets = {"secret": forms.TextInput(attrs={"size": 60})}
 
+    def clean_url(self) -> str:
+        """Only a public address receives webhooks (checked again at every connection)."""
+        url = self.cleaned_data["url"]
+        try:
+            webhooks.check_url(url)
+        except webhooks.RefusedAddress as exc:
+            raise forms.ValidationError(
+                f"Webhooks go only to public internet addresses: {exc}. For a receiver inside "
+                "your own network, add its host to the WEBHOOK_ALLOWED_HOSTS setting."
+            ) from exc
+        return url
+
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
@@ -196,9 +208,19 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             if delivery.status == WebhookDelivery.Status.SENT:
                 self.message_user(request, f"{endpoint}: test event answered "
                                   f"{delivery.last_status_code}.", messages.SUCCESS)
-            else:
+            else:  # the status code or "could not connect", never the answer itself
                 self.message_user(request, f"{endpoint}: test event failed: "
-                                  f"{delivery.last_error}", messages.ERROR)
+                                  f"{test_failure(delivery)}.", messages.ERROR)
+
+
+def test_failure(delivery: WebhookDelivery) -> str:
+    """What a failed test event tells the manager: the HTTP status, the refused address, or
+    "could not connect" (nothing that tells an open port from a closed one)."""
+    if delivery.last_status_code:
+        return f"HTTP {delivery.last_status_code}"
+    if delivery.last_error.startswith("Refused: "):
+        return delivery.last_error
+    return webhooks.COULD_NOT_CONNECT.lower()
 
 
 @admin.register(WebhookDelivery)

@@ -34,6 +34,9 @@ class Notification(models.Model):
     body = models.TextField(blank=True)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
+    # When its deliveries were made (or found unwanted): empty = no task has handled it yet, so
+    # the every-minute sweep sends it (a send task lost by the broker loses nothing).
+    dispatched_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
 from django_q.tasks import async_task
 
 from notifications.models import Notification
@@ -21,29 +22,60 @@ class Message:
 
 
 def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notification]:
-    """Record one in-app notification per recipient and queue one task to send them all.
+    """Record one in-app notification per recipient, event and lead, and queue one task to
+    send them all.
 
-    The task is queued in the caller's transaction (ORM broker), so a rolled-back change tells
-    nobody; sending happens in the task cluster, never in the request.
+    The task is queued once the caller's transaction commits: a rolled-back change tells
+    nobody, and a worker (of any broker, Redis too) never looks for notifications not yet
+    committed. Should the task still be lost, ``send_undelivered_notifications`` sends them.
+    Sending happens in the task cluster, never in the request.
     """
-    rows = [
-        Notification(recipient_id=rid, event=m.event, lead_id=m.lead_id, title=m.title,
-                     body=m.body, created_at=now)
-        for m in messages
-        for rid in dict.fromkeys(m.recipient_ids)
-    ]
+    rows = []
+    told: set[tuple] = set()
+    for m in messages:
+        for rid in m.recipient_ids:
+            # One notice per person, event and lead: a manager who is also the escalation
+            # target hears of the escalation once (the first message, the more direct one).
+            key = (rid, m.event, m.lead_id, None if m.lead_id is not None else m.title)
+            if key in told:
+                continue
+            told.add(key)
+            rows.append(Notification(recipient_id=rid, event=m.event, lead_id=m.lead_id,
+                                     title=m.title, body=m.body, created_at=now))
     if not rows:
         return []
     notifications = Notification.objects.bulk_create(rows)
-    async_task("notifications.tasks.send_notifications", [n.pk for n in notifications],
-               task_name="send notifications")
+    ids = [n.pk for n in notifications]
+    transaction.on_commit(lambda: queue_sending(ids), robust=True)
     return notifications
+
+
+def queue_sending(notification_ids: list[int]) -> None:
+    """After the commit: one task sends them (if the broker is down, the sweep will)."""
+    async_task("notifications.tasks.send_notifications", notification_ids,
+               task_name="send notifications")
 
 
 def notify(recipient_ids: Iterable[int], event: str, title: str, *, now: datetime,
            lead_id: int | None = None, body: str = "") -> list[Notification]:
     """Tell these people one thing."""
     return notify_many([Message(list(recipient_ids), event, title, body, lead_id)], now=now)
+
+
+#: The notices of an open offer: done once the offer ends.
+OFFER_NOTICES = (Notification.Event.LEAD_OFFERED, Notification.Event.OFFER_REMINDER)
+
+
+def close_offer_notices(*, lead_id: int, now: datetime,
+                        agent_ids: Iterable[int] | None = None) -> int:
+    """An offer ended (claimed, declined, expired or withdrawn): its "offered" and reminder
+    notices (those agents', or everyone's on the lead) are done, marked read at that moment,
+    so the bell stops counting an offer nobody can act on. How many changed."""
+    notices = Notification.objects.filter(lead_id=lead_id, event__in=OFFER_NOTICES,
+                                          read_at__isnull=True)
+    if agent_ids is not None:
+        notices = notices.filter(recipient_id__in=list(agent_ids))
+    return notices.update(read_at=now)
 
 
 def unread_for(agent_id: int):

@@ -5,6 +5,8 @@ delivery with a conditional update (status "sending", attempts + 1, next_attempt
 the claim) before sending, so two workers never send the same delivery; a claim left by a worker
 that died is taken again once it ends. A failure is recorded on the delivery and retried with
 back-off by ``retry_failed_deliveries`` (scheduled every minute); it never raises out of a task.
+A notification whose send task never ran (lost by the broker, or the broker down at the commit)
+is picked up by ``send_undelivered_notifications`` (scheduled every minute too).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 # How long a claim holds: longer than any send (and than the cluster's task timeout).
 CLAIM = timedelta(minutes=10)
 RETRY_BATCH = 200
+# A notification no task has handled after this long is sent by the sweep (its own task has
+# had time to run); the sweep takes this many a run, oldest first.
+SWEEP_AFTER = timedelta(minutes=1)
+SWEEP_BATCH = 500
 ERROR_CHARS = 2000
 
 S = Delivery.Status
@@ -80,9 +86,24 @@ def send_notifications(notification_ids: list[int], *, now: datetime | None = No
         ],
         ignore_conflicts=True,  # another run created it meanwhile
     )
+    Notification.objects.filter(pk__in=notification_ids, dispatched_at__isnull=True).update(
+        dispatched_at=current)
     ids = Delivery.objects.filter(notification_id__in=notification_ids).filter(
         due(current)).order_by("pk").values_list("pk", flat=True)
     return attempt_deliveries(list(ids), now=now)
+
+
+def send_undelivered_notifications(*, now: datetime | None = None) -> int:
+    """Send the notifications no task has handled a minute after they were written (scheduled
+    every minute): with a broker that is not the database (Redis), a task can be lost while its
+    notifications are safely stored. How many notifications were handled."""
+    current = now or timezone.now()
+    ids = list(Notification.objects.filter(
+        dispatched_at__isnull=True, created_at__lte=current - SWEEP_AFTER,
+    ).order_by("created_at", "pk").values_list("pk", flat=True)[:SWEEP_BATCH])
+    if ids:
+        send_notifications(ids, now=now)
+    return len(ids)
 
 
 def retry_failed_deliveries(*, now: datetime | None = None) -> int:

@@ -21,7 +21,7 @@ from config.errors import ApplicationError
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification, WebhookEvent
-from notifications.services import Message, notify_many
+from notifications.services import Message, close_offer_notices, notify_many
 from routing import engine
 from routing.engine import Cursor, Decision, RoutingConfig
 from routing.models import Offer
@@ -66,6 +66,7 @@ def claim_offer(offer_id: int, agent: Agent, *, now: datetime) -> Lead:
         Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
                                 created_at=now, body=f"Claimed by {agent.name}")
         _withdraw_others(offer.lead_id, offer.pk, now)
+        close_offer_notices(lead_id=offer.lead_id, now=now)  # every offer of the lead ended
         lead = Lead.objects.get(pk=offer.lead_id)
         webhooks.emit(WebhookEvent.LEAD_CLAIMED, lead, now=now, config=config,
                       data={"agent": agent, "via": "offer", "offer_id": offer.pk})
@@ -88,7 +89,7 @@ def _withdraw_others(lead_id: int, kept_offer_id: int | None, now: datetime) -> 
     lead = Lead.objects.get(pk=lead_id)
     notify_many([Message([agent_id for _, agent_id in others],
                          Notification.Event.OFFER_WITHDRAWN,
-                         f"Lead {lead} was claimed by another agent",
+                         f"Claimed by another agent: {lead.title}",
                          "The offer is withdrawn.", lead_id=lead_id)], now=now)
 
 
@@ -106,6 +107,7 @@ def decline_offer(offer_id: int, agent: Agent, *, now: datetime) -> None:
             raise ClaimRefused(REFUSALS.get(offer.status, REFUSALS[Offer.Status.EXPIRED]))
         Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.DECLINED, actor=agent,
                                 created_at=now, body=f"Declined by {agent.name}")
+        close_offer_notices(lead_id=offer.lead_id, agent_ids=[agent.pk], now=now)
         move_on(offer.lead_id, now=now, why=f"{agent.name} declined the offer")
 
 
@@ -181,7 +183,7 @@ def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None =
         kind = Activity.Kind.REASSIGNED
         extra.append(Message(
             [idle_owner.pk, *manager_ids(config)], Notification.Event.IDLE_REASSIGNED,
-            f"Lead {lead} reassigned: no first contact in time",
+            f"Reassigned, no first contact in time: {lead.title}",
             f"{idle_owner.name} logged no first contact; {decision.summary}", lead_id=lead.pk))
     record_decision(lead, decision, config, states, now, kind=kind,
                     body=f"{why}: {decision.summary}", extra=extra,
@@ -263,7 +265,8 @@ def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) 
                                 created_at=now, body=f"Assigned to {agent.name}"
                                 + (f" by {by.name}" if by else ""))
         notify_many([Message([agent.pk], Notification.Event.LEAD_ASSIGNED,
-                             f"New lead: {lead}", "Assigned by a manager.", lead_id=lead.pk)],
+                             f"New lead: {lead.title}", "Assigned by a manager.",
+                             lead_id=lead.pk)],
                     now=now)
         webhooks.emit(WebhookEvent.LEAD_ASSIGNED, lead, now=now,
                       data={"agent": agent, "reason": "manager", "by": by})
@@ -273,6 +276,7 @@ def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) 
 def _withdraw_open_offers(lead_id: int, now: datetime) -> None:
     Offer.objects.filter(lead_id=lead_id, status=Offer.Status.OFFERED).update(
         status=Offer.Status.WITHDRAWN, responded_at=now)
+    close_offer_notices(lead_id=lead_id, now=now)
 
 
 def open_offers_for(agent: Agent) -> Iterable[Offer]:

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from leads.models import Activity, Lead
 from notifications.models import Notification
-from notifications.services import Message, notify_many
+from notifications.services import Message, close_offer_notices, notify_many
 from routing.claims import lock_lead, move_on
 from routing.models import Clock, Offer
 
@@ -109,6 +109,7 @@ def _expire(offer_id: int, now: datetime) -> float | None:
         Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.EXPIRED,
                                 created_at=now,
                                 body=f"{offer.agent.name} did not claim it in time")
+        close_offer_notices(lead_id=offer.lead_id, agent_ids=[offer.agent_id], now=now)
         move_on(offer.lead_id, now=now, why=f"The offer to {offer.agent.name} expired")
         return (now - offer.deadline).total_seconds()
 
@@ -122,7 +123,7 @@ def _remind(offer_id: int, now: datetime) -> int:
             return 0
         left = max(1, round((offer.deadline - now).total_seconds() / 60))
         notify_many([Message([offer.agent_id], Notification.Event.OFFER_REMINDER,
-                             f"About {left} min left to claim {offer.lead}",
+                             f"About {left} min left to claim: {offer.lead.title}",
                              "Claim it before it goes to the next agent.",
                              lead_id=offer.lead_id)], now=now)
         return 1

@@ -208,7 +208,7 @@ def routed_messages(
     lead: Lead, decision: Decision, config: RoutingConfig, offers: Sequence[Offer] = ()
 ) -> list[Message]:
     """Who must be told about a routing decision, and what."""
-    name = lead.display_name or f"#{lead.pk}"
+    name = lead.title  # never the contact details: they stay hidden until claimed
     if decision.outcome == "assigned":
         event = (Notification.Event.LEAD_ESCALATED if decision.reason == "escalated"
                  else Notification.Event.LEAD_ASSIGNED)
@@ -216,7 +216,7 @@ def routed_messages(
                             lead_id=lead.pk)]
         if decision.reason == "escalated":
             messages.append(Message(manager_ids(config), Notification.Event.LEAD_ESCALATED,
-                                    f"Lead {name} escalated: nobody claimed it",
+                                    f"Escalated, nobody claimed it: {name}",
                                     decision.summary, lead_id=lead.pk))
         return messages
     if decision.outcome == "offered":
@@ -230,4 +230,4 @@ def routed_messages(
         ]
     what = "nobody claimed it" if decision.reason == "escalated" else "nobody could take it"
     return [Message(manager_ids(config), Notification.Event.LEAD_UNASSIGNED,
-                    f"Lead {name} is in the pond: {what}", decision.summary, lead_id=lead.pk)]
+                    f"In the pond, {what}: {name}", decision.summary, lead_id=lead.pk)]

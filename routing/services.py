@@ -316,7 +316,7 @@ class _Batch:
             if decision.outcome == "existing" and first.owner_id:
                 self.messages.append(Message(
                     [first.owner_id], Notification.Event.REGISTERED_AGAIN,
-                    f"{first} registered again",
+                    f"Registered again: {first.title}",
                     lead.message or f"New inquiry from source {lead.source or 'unknown'}.",
                     lead_id=first.pk))
 

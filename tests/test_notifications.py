@@ -60,10 +60,12 @@ def tell(*agents, title="New lead: Pat Buyer", body="Call within 5 minutes."):
     return [n.pk for n in notes]
 
 
-def test_notify_stores_in_app_notifications_and_queues_one_task():
+def test_notify_stores_in_app_notifications_and_queues_one_task(
+        django_capture_on_commit_callbacks):
     ann, bob = AgentFactory(), AgentFactory()
-    notify([ann.pk, bob.pk, ann.pk], Notification.Event.LEAD_ASSIGNED, "Lead assigned",
-           body="Pat Buyer is yours.", now=NOW)
+    with django_capture_on_commit_callbacks(execute=True):
+        notify([ann.pk, bob.pk, ann.pk], Notification.Event.LEAD_ASSIGNED, "Lead assigned",
+               body="Pat Buyer is yours.", now=NOW)
 
     stored = Notification.objects.order_by("recipient__name")
     assert [(n.recipient, n.title, n.body, n.read_at) for n in stored] == [

@@ -43,7 +43,7 @@ from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.links import absolute_url
 from notifications.models import Notification, WebhookEvent
-from notifications.services import Message, notify_many
+from notifications.services import Message, close_offer_notices, notify_many
 from routing import engine
 from routing.claims import continue_round, offers_next_agent
 from routing.engine import (
@@ -267,7 +267,7 @@ def handoff_text(handoff: Handoff, summary: str) -> str:
 
 def _handoff_messages(lead: Lead, handoff: Handoff, decision: Decision, config: RoutingConfig,
                       offers: list[Offer]) -> list[Message]:
-    name = lead.display_name or f"#{lead.pk}"
+    name = lead.title  # never the contact details: they stay hidden until claimed
     details = "\n".join([f"From ISA {handoff.isa.name}."]
                         + ([f"Note: {handoff.note}"] if handoff.note else [])
                         + facts_lines(handoff.facts))
@@ -420,12 +420,12 @@ def _move_on(handoff: Handoff, lead: Lead, *, now: datetime, why: str,
         messages.extend(routed_messages(lead, decision, config, offers))
         messages.append(Message(
             [handoff.isa_id], Notification.Event.LEAD_ESCALATED,
-            f"Your hand-off of {lead} escalated", f"{why}. {decision.summary}.",
+            f"Your hand-off of {lead.title} escalated", f"{why}. {decision.summary}.",
             lead_id=lead.pk))
         if missed:
             messages.append(Message(
                 [missed], Notification.Event.IDLE_REASSIGNED,
-                f"Lead {lead} escalated: no first contact in time", decision.summary,
+                f"Escalated, no first contact in time: {lead.title}", decision.summary,
                 lead_id=lead.pk))
     else:
         messages.extend(_handoff_messages(lead, handoff, decision, config, offers))
@@ -448,6 +448,7 @@ def _back_to_isa(handoff: Handoff, lead: Lead, *, now: datetime, why: str) -> No
                    agent=isa.email)]
     Offer.objects.filter(lead=lead, status=Offer.Status.OFFERED).update(
         status=Offer.Status.WITHDRAWN, responded_at=now)
+    close_offer_notices(lead_id=lead.pk, now=now)
     lead.owner = isa
     lead.status = Lead.Status.CONTACTED if lead.first_contact_at else Lead.Status.ASSIGNED
     lead.assigned_at = now
@@ -464,10 +465,11 @@ def _back_to_isa(handoff: Handoff, lead: Lead, *, now: datetime, why: str) -> No
     handoff.closed_at = now
     handoff.save(update_fields=["status", "closed_at"])
     messages = [Message([isa.pk], Notification.Event.LEAD_ESCALATED,
-                        f"Your hand-off of {lead} came back to you", f"{why}.", lead_id=lead.pk)]
+                        f"Your hand-off of {lead.title} came back to you", f"{why}.",
+                        lead_id=lead.pk)]
     if missed and missed != isa.pk:
         messages.append(Message([missed], Notification.Event.IDLE_REASSIGNED,
-                                f"Lead {lead} went back to the ISA",
+                                f"Back with the ISA: {lead.title}",
                                 f"{why}.", lead_id=lead.pk))
     notify_many(messages, now=now)
     back = {"reason": "back_to_isa", "why": why, "summary": summary, "handoff": True}

@@ -9,12 +9,15 @@
 * ``sending``: the queued task and the every-minute retry POST the deliveries, with back-off;
   a failing endpoint rests a minute between attempts.
 * ``signing``: the ``Leadrouter-Signature`` header and ``verify_signature`` for receivers.
+* ``addresses``: public addresses only (SSRF), unless ``WEBHOOK_ALLOWED_HOSTS`` allows a host;
+  checked on the admin's form and again at every connection.
 
 The names below are this package's API (``from notifications import webhooks``); the task
 paths ``notifications.webhooks.send_webhook_deliveries`` and
 ``notifications.webhooks.retry_webhook_deliveries`` (stored in the schedule) resolve here.
 """
 
+from notifications.webhooks.addresses import RefusedAddress, check_url
 from notifications.webhooks.events import (
     SEND_TASK,
     Event,
@@ -30,6 +33,7 @@ from notifications.webhooks.events import (
 )
 from notifications.webhooks.sending import (
     BACKOFF,
+    COULD_NOT_CONNECT,
     DELIVERY_HEADER,
     ENDPOINT_REST,
     ERROR_CHARS,
@@ -37,7 +41,6 @@ from notifications.webhooks.sending import (
     FAILED,
     MAX_ATTEMPTS,
     PER_ENDPOINT,
-    RESPONSE_BYTES,
     SENT,
     SKIPPED,
     TASK_SECONDS,
@@ -60,11 +63,11 @@ from notifications.webhooks.signing import (
 from notifications.webhooks.subscribers import endpoints_changed, subscribers, wanted
 
 __all__ = [
-    "BACKOFF", "DELIVERY_HEADER", "ENDPOINT_REST", "ERROR_CHARS", "EVENT_HEADER", "FAILED",
-    "MAX_ATTEMPTS", "PER_ENDPOINT", "RESPONSE_BYTES", "SEND_TASK", "SENT", "SIGNATURE_HEADER",
-    "SIGNATURE_TOLERANCE", "SKIPPED", "TASK_SECONDS", "TIMEOUT", "USER_AGENT", "Event", "Names",
-    "attempt", "body_of", "decision_events", "emit", "emit_many", "endpoints_changed", "iso",
-    "lead_data", "lead_url", "person", "post", "queue_sending", "retry_webhook_deliveries",
-    "send_test_event", "send_webhook_deliveries", "sign", "signature_header", "subscribers",
-    "verify_signature", "wanted",
+    "BACKOFF", "COULD_NOT_CONNECT", "DELIVERY_HEADER", "ENDPOINT_REST", "ERROR_CHARS",
+    "EVENT_HEADER", "FAILED", "MAX_ATTEMPTS", "PER_ENDPOINT", "RefusedAddress", "SEND_TASK", "SENT",
+    "SIGNATURE_HEADER", "SIGNATURE_TOLERANCE", "SKIPPED", "TASK_SECONDS", "TIMEOUT", "USER_AGENT",
+    "Event", "Names", "attempt", "body_of", "check_url", "decision_events", "emit", "emit_many",
+    "endpoints_changed", "iso", "lead_data", "lead_url", "person", "post", "queue_sending",
+    "retry_webhook_deliveries", "send_test_event", "send_webhook_deliveries", "sign",
+    "signature_header", "subscribers", "verify_signature", "wanted",
 ]

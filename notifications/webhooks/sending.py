@@ -8,6 +8,9 @@
 * **A failing endpoint costs little**: after a failed attempt it gets nothing else for a minute
   (``backoff_until``), so a dead receiver sees one attempt a minute, not one per event, and
   never ties up the cluster that runs the claim clock; its first success sends the backlog.
+* **Public addresses only** (``addresses``): every connection resolves the host, checks every
+  address and connects to the checked one; no proxy, no redirect. A failed attempt records the
+  status code alone (never the answer's body) or why it could not connect.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import time
 import urllib.request
 import uuid
@@ -30,6 +34,11 @@ from django.utils import timezone
 from leads.models import Lead
 from notifications import tasks
 from notifications.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from notifications.webhooks.addresses import (
+    GuardedHTTPHandler,
+    GuardedHTTPSHandler,
+    RefusedAddress,
+)
 from notifications.webhooks.events import iso, lead_data
 from notifications.webhooks.signing import SIGNATURE_HEADER, signature_header
 
@@ -43,7 +52,7 @@ TIMEOUT = 10.0  # seconds per attempt (connect, and each read)
 ENDPOINT_REST = timedelta(minutes=1)  # a failing endpoint gets nothing else for this long
 TASK_SECONDS = 60.0  # no new attempt after this: the task ends well before the cluster's timeout
 PER_ENDPOINT = 500  # deliveries per endpoint and retry run
-RESPONSE_BYTES = 300  # kept from a failed answer's body
+COULD_NOT_CONNECT = "Could not connect"
 ERROR_CHARS = 2000
 EVENT_HEADER = "Leadrouter-Event"
 DELIVERY_HEADER = "Leadrouter-Delivery"
@@ -157,11 +166,12 @@ def _recovered(endpoint: WebhookEndpoint, now: datetime) -> None:
 
 
 def _opener() -> urllib.request.OpenerDirector:
-    """HTTP(S) only (no file: or ftp: URLs), no redirects followed (a 3xx is a failure), and no
+    """HTTP(S) only (no file: or ftp: URLs), to checked public addresses only, no proxy (it
+    would reach what the checks refuse), no redirects followed (a 3xx is a failure), and no
     exception for error statuses: the status is recorded as it is."""
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
-                    urllib.request.HTTPHandler(), urllib.request.HTTPSHandler()):
+    for handler in (urllib.request.UnknownHandler(), GuardedHTTPHandler(),
+                    GuardedHTTPSHandler()):
         opener.add_handler(handler)
     return opener
 
@@ -175,7 +185,11 @@ def body_of(delivery: WebhookDelivery) -> bytes:
 
 
 def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str, int]:
-    """POST the signed delivery once: (HTTP status or None, error or "" on 2xx, duration ms)."""
+    """POST the signed delivery once: (HTTP status or None, error or "" on 2xx, duration ms).
+
+    The error says only what a manager may see: the status code, the refused address's kind, or
+    that it could not connect (details in the server log); never the answer's body, so a
+    webhook cannot be used to read or map what answers behind the server."""
     body = body_of(delivery)
     request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
         "Content-Type": "application/json",
@@ -188,15 +202,22 @@ def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | No
     try:
         with _OPENER.open(request, timeout=TIMEOUT) as response:
             code = response.status
-            detail = b"" if 200 <= code < 300 else response.read(RESPONSE_BYTES)
     except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError, timeouts too
         millis = round((time.monotonic() - start) * 1000)
-        return None, f"{type(exc).__name__}: {exc}"[:ERROR_CHARS], millis
+        logger.info("Webhook delivery %s to %s: %r", delivery.pk, endpoint.url, exc)
+        return None, connection_error(exc)[:ERROR_CHARS], millis
     millis = round((time.monotonic() - start) * 1000)
-    if 200 <= code < 300:
-        return code, "", millis
-    text = detail.decode("utf-8", "replace").strip()
-    return code, (f"HTTP {code}" + (f": {text}" if text else ""))[:ERROR_CHARS], millis
+    return code, "" if 200 <= code < 300 else f"HTTP {code}", millis
+
+
+def connection_error(exc: BaseException) -> str:
+    """A failed connection in words that tell nothing of what is behind the address."""
+    reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error
+    if isinstance(reason, RefusedAddress):
+        return f"Refused: {reason}"
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return f"{COULD_NOT_CONNECT}: timed out"
+    return COULD_NOT_CONNECT
 
 
 def send_test_event(endpoint: WebhookEndpoint, *, now: datetime | None = None
