@@ -10,6 +10,8 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django_q.conf import Conf
 from django_q.tasks import async_task
@@ -26,6 +28,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: str, **options: Any) -> None:
         manage = [sys.executable, "manage.py"]
+        # The shared cache's table (every limit counts there; idempotent) and, with DEBUG off,
+        # the static files WhiteNoise serves (with DEBUG on it reads the source folders).
+        call_command("createcachetable")
+        if not settings.DEBUG:
+            self.stdout.write("Collecting the static files (compressed: about a minute)...")
+            call_command("collectstatic", "--noinput", verbosity=0)
         cluster = subprocess.Popen([*manage, "qcluster"])
         if not Conf.SYNC:  # the schedule's first tick can be half a minute away: start one now
             async_task("routing.clock.tick")
