@@ -86,8 +86,8 @@ def test_deactivation_ends_the_api_token(ann, whose):
     assert not token_works(key)
 
 
-def test_deactivation_by_queryset_update_in_the_admin_action_path(ann):
-    """Saving through a form (as the admin does) goes through the same save."""
+def test_deactivation_saved_with_update_fields_ends_the_token(ann):
+    """A service saving only ``is_active`` goes through the same signal."""
     key = Token.objects.create(user=ann.user).key
     agent = Agent.objects.get(pk=ann.pk)
     agent.is_active = False

@@ -137,6 +137,13 @@ def test_a_refused_page_is_a_friendly_403(db):
     assert "Not allowed" in html and looks_like_the_product(html)
 
 
+def test_a_form_without_its_csrf_token_is_a_friendly_403(db):
+    response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "x"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "Please try again" in html and looks_like_the_product(html)
+
+
 def test_a_wrong_method_on_a_page_is_a_friendly_405_and_json_on_the_api(logged_in):
     response = logged_in.get("/notifications/read/")  # a button's POST-only address
     assert response.status_code == 405
