@@ -19,8 +19,11 @@ install: $(VENV)/.installed
 run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 run: export EMAIL_FILE_PATH ?= var/mail
+# The demo runs with DEBUG on (production's default is off: README "Production settings").
+run: export DEBUG ?= true
 run: install
 	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py createcachetable
 	$(PY) manage.py seed_demo
 	@echo "Emails are written to $(EMAIL_FILE_PATH)/ (set EMAIL_BACKEND to send them)."
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)

@@ -7,6 +7,7 @@ class AgentsConfig(AppConfig):
     verbose_name = "Agents, rosters and shifts"
 
     def ready(self) -> None:
+        from agents import signals as token_signals  # noqa: F401  (tokens die with passwords)
         from agents.groups import ensure_groups
 
         # After every app's permissions exist (contenttypes/auth handlers run first).

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 
 class LeadrouterAdminSite(admin.AdminSite):
@@ -14,6 +14,13 @@ class LeadrouterAdminSite(admin.AdminSite):
         from agents.access import may_use_admin  # this module loads before the apps
 
         return may_use_admin(request.user)
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The admin's login, with the same guessing limit as the agents' login page."""
+        from config.logins import AdminLoginForm  # forms need the apps loaded
+
+        self.login_form = AdminLoginForm
+        return super().login(request, extra_context)
 
 
 class LeadrouterAdminConfig(AdminConfig):

@@ -13,7 +13,8 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-change-me")
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for: `make run` (the demo) turns it on; production never shows debug pages.
+DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, offline
     "agents",
     "routing",
     "leads",
@@ -42,6 +44,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the app server (gunicorn), compressed, with cache headers.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -51,6 +55,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "routing.middleware.BrokerageTimezoneMiddleware",
+    "config.middleware.FriendlyMethodNotAllowedMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,6 +117,43 @@ PHONENUMBER_DB_FORMAT = "E164"
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves STATIC_ROOT (filled by `collectstatic`, which `serve` runs), gzip/brotli
+# copies included; with DEBUG on it also serves straight from the source folders. Plain names
+# (no hashed manifest): pages render the same with or without a collected STATIC_ROOT.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- HTTPS and cookies (production: see the README's "Production settings") ----------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Behind a proxy that terminates TLS: "HTTP_X_FORWARDED_PROTO,https".
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if len(_proxy_header) == 2 else None
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+
+# --- Cache: every limit (logins, the API's throttles) counts here, shared by all processes ---
+# Redis when REDIS_URL is set, else a table in the main database (`createcachetable`, which
+# `make run`, `serve` and the test runner run).
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                          "LOCATION": "leadrouter_cache"}}
+
+# Web logins (/accounts/login/, /admin/login/): tries per username and per client address and
+# minute; the next one is refused with a message. A successful login clears the name's count.
+LOGIN_RATE_PER_MINUTE = env.int("LOGIN_RATE_PER_MINUTE", default=10)
+LOGIN_ADDRESS_RATE_PER_MINUTE = env.int("LOGIN_ADDRESS_RATE_PER_MINUTE", default=30)
+# The request header holding the client's address when a proxy stands in front (e.g.
+# "HTTP_X_REAL_IP", set by the proxy); empty: REMOTE_ADDR.
+CLIENT_ADDRESS_HEADER = env("CLIENT_ADDRESS_HEADER", default="")
 
 # Where people reach the product: links in emails and text messages.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
@@ -146,7 +188,7 @@ Q_CLUSTER = {
     "sync": env.bool("Q_SYNC", default=False),
 }
 if env("Q_BROKER", default="orm") == "redis":
-    Q_CLUSTER["redis"] = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+    Q_CLUSTER["redis"] = REDIS_URL or "redis://127.0.0.1:6379/0"
 else:
     Q_CLUSTER["orm"] = "default"
 
@@ -170,6 +212,16 @@ SPECTACULAR_SETTINGS = {
         "LeadStatusEnum": "leads.models.Lead.Status",
         "OfferStatusEnum": "routing.models.Offer.Status",
     },
+    # Swagger UI and ReDoc from drf-spectacular-sidecar's static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # The schema needs a login unless DEBUG is on (the docs pages: see config/api/urls.py).
+    "SERVE_PERMISSIONS": ["config.api.base.DocsPermission"],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
 }
 # Largest lead body the intake API accepts, and requests per minute per key.
 INTAKE_MAX_BODY_BYTES = 64 * 1024

@@ -1,15 +1,19 @@
 """URL configuration."""
 
 from django.contrib import admin
+from django.contrib.auth.views import LoginView
 from django.urls import include, path
 from django.views.generic import RedirectView
 
 from agents.views import availability
+from config.logins import LoginForm
 from notifications.views import notification_list, notifications_read
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="offers"), name="home"),
     path("admin/", admin.site.urls),
+    # The login page counts tries (config.logins); the rest of the accounts pages as Django's.
+    path("accounts/login/", LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("config.api.urls")),
     path("intake/", include("leads.intake.urls")),

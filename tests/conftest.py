@@ -15,6 +15,18 @@ def _fresh_routing_snapshot():
     _cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_shared_cache(request, django_db_blocker):
+    """Limits count in the shared cache, a database table: each test starts from zero, also
+    after a transactional test (whose cache rows no rollback removes)."""
+    yield
+    if "_django_db_helper" in request.fixturenames:
+        from django.core.cache import cache
+
+        with django_db_blocker.unblock():
+            cache.clear()
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``postgres`` need real row locks: they skip on SQLite."""
     from django.db import connection

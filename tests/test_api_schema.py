@@ -23,7 +23,13 @@ from leads.intake.keys import create_key
 from leads.models import Activity, Lead
 from leads.services import log_activity
 from routing.models import Brokerage, Offer
-from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory
+from tests.factories import (
+    AgentFactory,
+    LeadFactory,
+    RosterFactory,
+    RuleFactory,
+    UserFactory,
+)
 
 ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
              "start": "00:00", "end": "23:59"}]
@@ -32,8 +38,10 @@ ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
 @pytest.fixture
 def api_schema(transactional_db):
     """The schema as the API serves it (loaded in a test: every request reads the brokerage's
-    settings, so the database must be reachable)."""
-    return schemathesis.from_wsgi("/api/schema/?format=json", application)
+    settings, so the database must be reachable), to a login: it is not public."""
+    reader = Token.objects.create(user=UserFactory(username="schema-reader@example.com")).key
+    return schemathesis.from_wsgi("/api/schema/?format=json", application,
+                                  headers={"Authorization": f"Token {reader}"})
 
 
 schema = schemathesis.from_pytest_fixture("api_schema")
@@ -48,6 +56,7 @@ def test_schema_is_valid_without_warnings(tmp_path):
 
 
 def test_docs_and_schema_are_served(client, db):
+    client.force_login(UserFactory())
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
 

@@ -352,7 +352,9 @@ class TokenView(ObtainAuthToken):
     @extend_schema(
         operation_id="auth_token", summary="Get my API token", tags=["auth"],
         description="The same login as the web pages (username: the agent's email). The "
-                    "token stays valid until revoked; send it as `Authorization: Token <key>`.",
+                    "token stays valid until revoked, the password changes or the login is "
+                    "deactivated; send it as `Authorization: Token <key>`. "
+                    "`API_LOGIN_RATE_PER_MINUTE` tries per username and minute (429 after).",
         request=TokenRequestSerializer,
         responses={
             200: TokenAnswerSerializer,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -96,3 +97,23 @@ class IsAgent(BasePermission):
         return (request.method in SAFE_METHODS and user.is_superuser
                 and getattr(view, "superuser_reads", False))
 
+
+
+class DocsPermission(BasePermission):
+    """The schema needs a login (session or token) unless DEBUG is on: it maps the whole API
+    for whoever asks. Read per request, so that a test can turn DEBUG on."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return bool(settings.DEBUG or (request.user and request.user.is_authenticated))
+
+
+def docs_page(view: Any) -> Any:
+    """The docs pages (Swagger UI, ReDoc): the login page first unless DEBUG is on."""
+    from django.contrib.auth.views import redirect_to_login
+
+    def page(request: Any, *args: Any, **kwargs: Any) -> Any:
+        if not settings.DEBUG and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return page

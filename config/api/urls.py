@@ -15,13 +15,16 @@ from drf_spectacular.views import (
 )
 
 from config.api import agent, manager
+from config.api.base import docs_page
 from leads.intake.api import LeadIntakeView
 from leads.intake.bench import BareLeadCreateView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("docs/", docs_page(SpectacularSwaggerView.as_view(url_name="api-schema")),
+         name="api-docs"),
+    path("redoc/", docs_page(SpectacularRedocView.as_view(url_name="api-schema")),
+         name="api-redoc"),
     path("v1/leads/", LeadIntakeView.as_view(), name="api-lead-intake"),
     path("v1/auth/token/", agent.TokenView.as_view(), name="api-token"),
     # The agent API: the phone app's offers, leads, pond and availability.

@@ -14,6 +14,8 @@ import sys
 import time
 from typing import Any
 
+from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 STOP_GRACE_SECONDS = 10
@@ -29,6 +31,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: str, **options: Any) -> None:
         manage = [sys.executable, "manage.py"]
+        # The shared cache's table (every limit counts there; idempotent) and, with DEBUG off,
+        # the static files WhiteNoise serves (with DEBUG on it reads the source folders).
+        call_command("createcachetable")
+        if not settings.DEBUG:
+            self.stdout.write("Collecting the static files (compressed: about a minute)...")
+            call_command("collectstatic", "--noinput", verbosity=0)
         cluster = subprocess.Popen([*manage, "qcluster"])
         clock = subprocess.Popen([*manage, "run_clock", "--loop"])
         web = subprocess.Popen([*manage, "runserver", "--noreload", f"{host}:{port}"])
