@@ -33,7 +33,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from agents.models import Agent, Roster, RosterMember, Shift
-from agents.services import ensure_login, set_accepting_leads, sync_access
+from agents.services import end_logins, ensure_login, set_accepting_leads, sync_access
 from leads.models import Lead
 from routing import engine
 from routing.departures import (
@@ -303,6 +303,8 @@ class AgentAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if not change:
             ensure_login(obj, password=form.cleaned_data.get("password") or None)
+            if not obj.is_active:
+                end_logins(obj)  # added as inactive: no way in until reactivated
             return
         if obj.user is not None and "email" in form.changed_data:
             users = get_user_model().objects
