@@ -2,6 +2,8 @@
 
 - Agents: availability, caps, territory and today's load at a glance (counted in the list's
   one query); pause / resume actions; adding an agent gives them a login in their role's group.
+  An agent who leaves is deactivated (a page: where their open leads go), never deleted once
+  they have history (``routing.departures``); reactivating reopens their login.
 - Rosters: members drag-ordered with their leads per round, and where each rule's rotation
   over the roster stands: whose turn it is and who would get the next lead.
 - Shifts: by agent and weekday, and "who is on duty" at any moment (brokerage time).
@@ -17,20 +19,33 @@ from zoneinfo import ZoneInfo
 from adminsortable2.admin import SortableAdminBase, SortableTabularInline
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.contrib.auth import get_user_model, password_validation
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from agents.models import Agent, Roster, RosterMember, Shift
-from agents.services import ensure_login, set_accepting_leads, sync_access
+from agents.services import end_logins, ensure_login, set_accepting_leads, sync_access
 from leads.models import Lead
 from routing import engine
+from routing.departures import (
+    DepartureRefused,
+    Release,
+    deactivate_agent,
+    history_of,
+    live_offers_of,
+    open_leads_of,
+    plural,
+    reactivate_agent,
+)
 from routing.models import Brokerage, RotationState
 from routing.windows import DAY_NAMES, WeeklyWindow, describe_days, parse_days
 
@@ -164,6 +179,27 @@ class AgentForm(forms.ModelForm):
         return password
 
 
+class DeactivateForm(forms.Form):
+    """Where a departing agent's open leads go."""
+
+    release = forms.ChoiceField(label="Their open leads", choices=Release.choices,
+                                initial=Release.ROUTING, widget=forms.RadioSelect)
+    to_agent = forms.ModelChoiceField(
+        label="Agent", required=False, queryset=Agent.objects.none(),
+        help_text="With “To one agent”: the active agent who gets every open lead.")
+
+    def __init__(self, *args, leaving: Agent, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["to_agent"].queryset = Agent.objects.filter(is_active=True).exclude(
+            pk=leaving.pk)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("release") == Release.AGENT and not data.get("to_agent"):
+            self.add_error("to_agent", "Choose the agent who gets the open leads.")
+        return data
+
+
 class AvailabilityFilter(admin.SimpleListFilter):
     title = "availability"
     parameter_name = "availability"
@@ -188,15 +224,17 @@ class AgentAdmin(admin.ModelAdmin):
                     "specialty_list", "open_leads", "leads_today")
     list_filter = ("role", "is_active", AvailabilityFilter)
     search_fields = ("name", "email", "phone")
-    actions = ["pause", "resume"]
-    readonly_fields = ("login",)
+    actions = ["pause", "resume", "deactivate", "reactivate"]
+    readonly_fields = ("login", "active")
     inlines = [ShiftInline]
 
     def get_fieldsets(self, request, obj=None):
         person = ("name", "email", "phone", "role") + (("login",) if obj else ("password",))
+        # An existing agent is deactivated through its page (their leads must go somewhere).
+        active = "active" if obj else "is_active"
         return [
             (None, {"fields": person}),
-            ("Availability", {"fields": ("is_active", "accepting_leads")}),
+            ("Availability", {"fields": (active, "accepting_leads")}),
             ("Caps", {"fields": ("max_open_leads", "max_leads_per_day")}),
             ("Territory and specialties", {"fields": ("zip_codes", "specialties")}),
         ]
@@ -252,10 +290,21 @@ class AgentAdmin(admin.ModelAdmin):
         groups = ", ".join(agent.user.groups.order_by("name").values_list("name", flat=True))
         return f"{agent.user.get_username()} ({groups or 'no group'})"
 
+    @admin.display(description="active")
+    def active(self, agent: Agent) -> str:
+        if not agent.pk:
+            return "-"
+        if not agent.is_active:
+            return "✖ Inactive (left): use the “Reactivate” action in the list to bring them back"
+        return format_html('✔ Active · <a href="{}">Deactivate (the agent leaves)…</a>',
+                           reverse("admin:agents_agent_deactivate", args=[agent.pk]))
+
     def save_model(self, request, obj: Agent, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if not change:
             ensure_login(obj, password=form.cleaned_data.get("password") or None)
+            if not obj.is_active:
+                end_logins(obj)  # added as inactive: no way in until reactivated
             return
         if obj.user is not None and "email" in form.changed_data:
             users = get_user_model().objects
@@ -272,6 +321,107 @@ class AgentAdmin(admin.ModelAdmin):
     @admin.action(description="Resume: send them leads again", permissions=["change"])
     def resume(self, request, queryset) -> None:
         self._set_accepting(request, queryset, True)
+
+    @admin.action(description="Deactivate: the agent leaves (their leads move on)…",
+                  permissions=["change"])
+    def deactivate(self, request, queryset) -> HttpResponse | None:
+        agents = list(queryset[:2])
+        if len(agents) != 1:
+            self.message_user(request, "Deactivate one agent at a time: you choose where "
+                              "each one's open leads go.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:agents_agent_deactivate",
+                                            args=[agents[0].pk]))
+
+    @admin.action(description="Reactivate: back at the brokerage, login reopened",
+                  permissions=["change"])
+    def reactivate(self, request, queryset) -> None:
+        names = [reactivate_agent(agent_id=agent.pk).name
+                 for agent in queryset.filter(is_active=False)]
+        who = ", ".join(names) or "nobody (no change needed)"
+        self.message_user(request, f"Reactivated: {who}.",
+                          messages.SUCCESS if names else messages.INFO)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.deactivate_view)
+        return [path("<path:object_id>/deactivate/", view, name="agents_agent_deactivate"),
+                *super().get_urls()]
+
+    def deactivate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The agent leaves: the manager chooses where their open leads go, then confirms."""
+        agent = self.get_object(request, object_id)
+        if agent is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_change_permission(request, agent):
+            raise PermissionDenied
+        form = DeactivateForm(request.POST if request.method == "POST" else None,
+                              leaving=agent)
+        if form.is_bound and form.is_valid():
+            by = getattr(request.user, "agent", None)
+            try:
+                departure = deactivate_agent(
+                    agent_id=agent.pk, release=form.cleaned_data["release"],
+                    to_agent=form.cleaned_data.get("to_agent"), by=by, now=timezone.now())
+            except DepartureRefused as refused:
+                form.add_error(None, refused.message)
+            else:
+                self.message_user(request, f"{agent.name} deactivated: {departure.summary}",
+                                  messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:agents_agent_change",
+                                                    args=[agent.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Deactivate {agent.name}",
+            "opts": self.model._meta,
+            "agent": agent,
+            "form": form,
+            "offers_text": plural(live_offers_of(agent).count(), "live offer"),
+            "leads_text": plural(open_leads_of(agent).count(), "open lead"),
+        }
+        return TemplateResponse(request, "admin/agents/agent/deactivate.html", context)
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        """An agent with history is deactivated instead: deleting would lose it."""
+        agent = self.get_object(request, object_id)
+        if agent is not None and self.has_delete_permission(request, agent):
+            history = history_of(agent)
+            if history:
+                return self._keep_history_page(request, agent, history)
+        return super().delete_view(request, object_id, extra_context)
+
+    def _keep_history_page(self, request: HttpRequest, agent: Agent,
+                           history: list[str]) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{agent.name} cannot be deleted",
+            "opts": self.model._meta,
+            "agent": agent,
+            "history": history,
+            "deactivate_url": reverse("admin:agents_agent_deactivate", args=[agent.pk]),
+        }
+        return TemplateResponse(request, "admin/agents/agent/keep_history.html", context)
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (AgentAdmin.delete_without_history, name, description)
+        return actions
+
+    def delete_without_history(self, request, queryset):
+        """Django's bulk delete, refused for agents with history (deactivate them)."""
+        kept = [agent for agent in queryset if history_of(agent)]
+        if kept:
+            links = mark_safe(", ").join(  # noqa: S308 (a constant)
+                format_html('<a href="{}">{}</a>',
+                            reverse("admin:agents_agent_deactivate", args=[a.pk]), a.name)
+                for a in kept)
+            self.message_user(request, format_html(
+                "Nothing deleted: {} {} history (offers, leads, timeline). Deactivate them "
+                "instead: {}.", ", ".join(a.name for a in kept),
+                "has" if len(kept) == 1 else "have", links), messages.ERROR)
+            return None
+        return delete_selected(self, request, queryset)
 
     def _set_accepting(self, request, queryset, accepting: bool) -> None:
         changed = list(queryset.filter(accepting_leads=not accepting))

@@ -15,7 +15,8 @@ from notifications.services import unread_for
 
 
 def agent_required(view=None, *, superuser_ok: bool = False):
-    """Login required, and the user must be an agent (``request.agent``); else a plain 403.
+    """Login required, and the user must be an active agent (``request.agent``); else a 403
+    with the no-agent page (an inactive agent, who left, reads why).
 
     ``superuser_ok``: a superuser without an agent profile may still read the page (with
     ``request.agent`` None). ``request.is_manager`` says whether every lead may be seen.
@@ -31,6 +32,8 @@ def agent_required(view=None, *, superuser_ok: bool = False):
             request.is_manager = sees_every_lead(user)
             if agent is None and not (superuser_ok and user.is_superuser):
                 return render_page(request, "no_agent.html", {}, status=403)
+            if agent is not None and not agent.is_active:  # left the brokerage
+                return render_page(request, "no_agent.html", {"inactive": True}, status=403)
             return view_func(request, *args, **kwargs)
 
         return wrapper

@@ -1,10 +1,13 @@
-"""Changing agents: logins, availability."""
+"""Changing agents: logins (opened, closed), availability."""
 
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
 from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
 
 from agents.groups import AGENTS, ISAS, MANAGERS, ensure_groups
 from agents.models import Agent
@@ -60,3 +63,34 @@ def set_accepting_leads(agent: Agent, accepting: bool) -> None:
     """Pause or resume: a paused agent keeps their place in rotations but is skipped."""
     agent.accepting_leads = accepting
     agent.save(update_fields=["accepting_leads"])  # the save also refreshes routing's snapshot
+
+
+INACTIVE_MESSAGE = "Your agent profile is inactive: you no longer receive or claim leads."
+
+
+def lock_if_active(agent_id: int) -> bool:
+    """Lock the agent's row (after the lead's: the claims' lock order) and say whether they
+    are still active; a deactivation in progress is waited for, then seen."""
+    return bool(list(Agent.objects.select_for_update(no_key=True)
+                     .filter(pk=agent_id, is_active=True).values_list("pk", flat=True)))
+
+
+def end_logins(agent: Agent) -> None:
+    """Close every way in for a person who left: the login, its sessions and its API token."""
+    user = agent.user
+    if user is None:
+        return
+    if user.is_active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    Token.objects.filter(user=user).delete()
+    mine = [s.pk for s in Session.objects.filter(expire_date__gt=timezone.now())
+            if s.get_decoded().get("_auth_user_id") == str(user.pk)]
+    Session.objects.filter(pk__in=mine).delete()
+
+
+def reopen_login(agent: Agent) -> None:
+    """A returning person logs in again with their password (a new API token on request)."""
+    if agent.user is not None and not agent.user.is_active:
+        agent.user.is_active = True
+        agent.user.save(update_fields=["is_active"])

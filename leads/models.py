@@ -169,6 +169,7 @@ class Activity(models.Model):
         CLAIMED = "claimed", "Claimed"
         DECLINED = "declined", "Declined"
         EXPIRED = "expired", "Offer expired"
+        WITHDRAWN = "withdrawn", "Offer withdrawn"
         ESCALATED = "escalated", "Escalated"
         REASSIGNED = "reassigned", "Reassigned"
         POND = "pond", "Moved to the pond"
@@ -183,7 +184,8 @@ class Activity(models.Model):
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    actor = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.SET_NULL)
+    # PROTECT: who did what on a lead's timeline is kept; such agents are deactivated instead.
+    actor = models.ForeignKey(Agent, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField()
     body = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)

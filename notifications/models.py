@@ -24,6 +24,7 @@ class Notification(models.Model):
         LEAD_UNASSIGNED = "lead_unassigned", "Lead left in the pond"
         REGISTERED_AGAIN = "registered_again", "Lead registered again"
         IDLE_REASSIGNED = "idle_reassigned", "Lead reassigned for no first contact"
+        AGENT_DEACTIVATED = "agent_deactivated", "Agent deactivated: their leads moved on"
 
     recipient = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="notifications")
     event = models.CharField(max_length=30, choices=Event.choices)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from agents.models import Agent
+from agents.services import INACTIVE_MESSAGE, lock_if_active
 from config.errors import ApplicationError
 from leads.models import Activity, Lead
 from notifications import webhooks
@@ -51,6 +52,8 @@ def claim_offer(offer_id: int, agent: Agent, *, now: datetime) -> Lead:
         if offer is None:
             raise Offer.DoesNotExist
         lock_lead(offer.lead_id)
+        if not lock_if_active(agent.pk):  # after the lead: the lock order
+            raise ClaimRefused(INACTIVE_MESSAGE)
         won = Offer.objects.filter(pk=offer.pk, status=Offer.Status.OFFERED,
                                    deadline__gt=now).update(status=Offer.Status.CLAIMED,
                                                             responded_at=now)
@@ -139,6 +142,8 @@ def claim_from_pond(lead_id: int, agent: Agent, *, now: datetime) -> Lead:
             if not Lead.objects.filter(pk=lead_id).exists():
                 raise Lead.DoesNotExist
             raise ClaimRefused("Another agent claimed this lead first.")
+        if not lock_if_active(agent.pk):  # the lead row is locked by the update above
+            raise ClaimRefused(INACTIVE_MESSAGE)
         Activity.objects.record(lead_id=lead_id, kind=Activity.Kind.CLAIMED, actor=agent,
                                 created_at=now, body=f"Claimed from the pond by {agent.name}")
         lead = Lead.objects.get(pk=lead_id)

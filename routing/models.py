@@ -206,11 +206,12 @@ class RoutingRecord(models.Model):
     reason = models.CharField(max_length=40, help_text="What decided: a rule or special routing.")
     rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL)
     rule_name = models.CharField(max_length=200, blank=True)
+    # PROTECT: an agent who received leads is deactivated, never deleted (the trace stays whole).
     agent = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     lender = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     round = models.PositiveSmallIntegerField(default=1, help_text="The lead's routing round.")
     summary = models.TextField()
@@ -238,7 +239,8 @@ class Offer(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn"
 
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="offers")
-    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="offers")
+    # PROTECT: deleting the agent must never strand an offered lead or erase who had it.
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="offers")
     rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL)
     round = models.PositiveSmallIntegerField(
         default=1, help_text="The lead's routing round (a manager's return to routing starts one)."
@@ -345,7 +347,7 @@ class Handoff(models.Model):
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="handoffs")
     isa = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="handoffs_made")
     by = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="Who handed it off: the ISA, or a manager for them.",
     )
     target = models.ForeignKey(
@@ -353,7 +355,7 @@ class Handoff(models.Model):
     )
     target_name = models.CharField(max_length=100, blank=True)
     agent = models.ForeignKey(
-        Agent, null=True, blank=True, on_delete=models.SET_NULL, related_name="handoffs_received",
+        Agent, null=True, blank=True, on_delete=models.PROTECT, related_name="handoffs_received",
         help_text="The agent who has the lead (empty while offered to several).",
     )
     note = models.TextField(blank=True)

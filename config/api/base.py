@@ -19,6 +19,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 
+from agents.services import INACTIVE_MESSAGE
 from config.api.serializers import ApiErrorsSerializer
 
 MAX_ID = 2**63 - 1  # the largest id a database column holds; larger ones are simply not found
@@ -83,7 +84,7 @@ class ApiMixin:
 
 
 class IsAgent(BasePermission):
-    """A login linked to an agent (as the pages' ``agent_required``); a superuser without one
+    """A login linked to an active agent (as the pages' ``agent_required``); a superuser without one
     may read leads where the view allows it (``superuser_reads``), as on the pages."""
 
     message = "Your login is not linked to an agent."
@@ -92,7 +93,11 @@ class IsAgent(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        if getattr(user, "agent", None) is not None:
+        agent = getattr(user, "agent", None)
+        if agent is not None:
+            if not agent.is_active:  # left the brokerage (their login is normally closed too)
+                self.message = INACTIVE_MESSAGE
+                return False
             return True
         return (request.method in SAFE_METHODS and user.is_superuser
                 and getattr(view, "superuser_reads", False))

@@ -1,5 +1,8 @@
 """Applying a checked routing file: make the database say what the file says, all or nothing.
 
+An agent missing from the file (or marked inactive there) is deactivated as a manager would
+(``routing.departures``): logins closed, offers moved on, open leads back to routing.
+
 Rows that already say what the file says are not saved again (no history entry), and rules,
 rosters and hand-off targets are matched by name, so they keep their rotation.
 """
@@ -13,11 +16,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember, Shift
-from agents.services import sync_access
+from agents.services import reopen_login, sync_access
 from routing.config_file.export import agent_entry, criteria_rows
 from routing.config_file.schema import AgentEntry, HandoffTargetEntry, RoutingFile
+from routing.departures import Release, deactivate_agent, lock_their_leads
 from routing.models import Brokerage, HandoffTarget, Rule, RuleCriterion, RuleWindow
 from routing.signals import bump_config_token
 
@@ -51,6 +56,9 @@ def apply_routing_file(data: RoutingFile) -> ImportSummary:
     """Make the database say what the file says, all or nothing."""
     summary = ImportSummary()
     with transaction.atomic():
+        staying = [entry.email for entry in data.agents if entry.active]
+        lock_their_leads(Agent.objects.filter(is_active=True).exclude(email__in=staying)
+                         .values_list("pk", flat=True))  # the leads first: the claims' order
         brokerage = Brokerage.load()
         brokerage = Brokerage.objects.select_for_update().get(pk=brokerage.pk)
         brokerage.timezone = data.timezone
@@ -68,12 +76,19 @@ def apply_routing_file(data: RoutingFile) -> ImportSummary:
             ]
         brokerage.save()
 
+        active_before = set(Agent.objects.filter(is_active=True).values_list("pk", flat=True))
         agents = _apply_agents(data, summary)
         rosters = _apply_rosters(data, agents, summary)
         _apply_shifts(data, agents, summary)
         _apply_rules(data, rosters, agents, summary)
         if data.handoff_targets is not None:
             _apply_handoff_targets(data.handoff_targets, rosters, agents)
+        # Those who left: their offers move on and their open leads go back to routing, under
+        # the rules just imported.
+        now = timezone.now()
+        for agent_id in sorted(active_before - set(Agent.objects.filter(is_active=True)
+                                                   .values_list("pk", flat=True))):
+            deactivate_agent(agent_id=agent_id, release=Release.ROUTING, by=None, now=now)
         stale = Roster.objects.exclude(name__in=list(rosters)).filter(
             rules__isnull=True, lender_rules__isnull=True, handoff_targets__isnull=True
         )
@@ -98,6 +113,7 @@ def _apply_agents(data: RoutingFile, summary: ImportSummary) -> dict[str, Agent]
             summary.agents_created += 1
         else:
             summary.agents_updated += 1
+        was_active = agent.is_active
         agent.name = entry.name
         agent.role = entry.role
         agent.phone = entry.phone or ""
@@ -109,6 +125,8 @@ def _apply_agents(data: RoutingFile, summary: ImportSummary) -> dict[str, Agent]
         agent.specialties = list(entry.specialties)
         agent.save()
         sync_access(agent)  # the login's group follows the role
+        if agent.is_active and not was_active:
+            reopen_login(agent)  # back at the brokerage: their password works again
         by_email[entry.email] = agent
     for email, agent in existing.items():
         if email not in by_email and agent.is_active:
