@@ -21,7 +21,7 @@ from agents.services import end_logins, reopen_login
 from config.errors import ApplicationError
 from leads.models import Activity, Lead
 from notifications.models import Notification
-from notifications.services import Message, notify_many
+from notifications.services import Message, close_offer_notices, notify_many
 from routing.claims import assign_lead, move_on, move_to_pond, return_to_routing
 from routing.models import Handoff, Offer, RoutingRecord
 from routing.recording import manager_ids
@@ -166,6 +166,7 @@ def _withdraw_offers(agent: Agent, *, by: Agent | None, now: datetime) -> int:
             continue
         Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.WITHDRAWN, actor=by,
                                 created_at=now, body=f"Offer to {agent.name} withdrawn: {left}")
+        close_offer_notices(lead_id=offer.lead_id, now=now, agent_ids=[agent.pk])
         move_on(offer.lead_id, now=now, why=left)
         done += 1
     return done

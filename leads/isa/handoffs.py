@@ -286,8 +286,9 @@ def _handoff_messages(lead: Lead, handoff: Handoff, decision: Decision, config: 
 
 # --- After the hand-off: claims, passes, first contacts --------------------------------------
 
-FOLLOWED_KINDS = frozenset({Activity.Kind.CLAIMED, Activity.Kind.EXPIRED,
-                            Activity.Kind.DECLINED, Activity.Kind.REASSIGNED,
+OFFER_CLOSED_KINDS = frozenset({Activity.Kind.EXPIRED, Activity.Kind.DECLINED,
+                                Activity.Kind.WITHDRAWN})
+FOLLOWED_KINDS = frozenset({Activity.Kind.CLAIMED, *OFFER_CLOSED_KINDS, Activity.Kind.REASSIGNED,
                             Activity.Kind.POND, *Lead.CONTACT_KINDS})
 
 
@@ -309,7 +310,7 @@ def activity_logged(activity: Activity) -> None:
     if handoff is None:
         return
     now = activity.created_at
-    if activity.kind in (Activity.Kind.EXPIRED, Activity.Kind.DECLINED):
+    if activity.kind in OFFER_CLOSED_KINDS:
         _offer_closed(handoff, now=now, why=activity.body or "The offer closed")
     elif activity.kind == Activity.Kind.CLAIMED:
         _claimed(handoff, activity.actor_id, now=now)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agents', '0003_historicalroster_historicalrostermember_and_more'),
-        ('routing', '0010_handoff_clock_path'),
+        ('routing', '0011_remove_clock_schedule'),
     ]
 
     operations = [

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('agents', '0003_historicalroster_historicalrostermember_and_more'),
-        ('leads', '0006_qualification_lead_dead_reason_lead_follow_up_on_and_more'),
+        ('leads', '0007_idempotency_request_digest'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0005_webhookendpoint_health'),
+        ('notifications', '0006_notification_dispatched_at_sweep'),
     ]
 
     operations = [
