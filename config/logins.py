@@ -2,7 +2,8 @@
 per username and per client address, in the shared cache (``CACHES``: the database or Redis),
 so that every server process counts against the same limit.
 
-Each try counts in a fixed one-minute window before the password is checked; the try after
+Each try counts before the password is checked, in one-minute windows (a window's tries add
+to the last one's, so a burst across the minute's turn is still one burst); the try after
 ``LOGIN_RATE_PER_MINUTE`` for one name (or ``LOGIN_ADDRESS_RATE_PER_MINUTE`` from one address)
 is refused with a message, even with the right password. A successful login clears the name's
 count. (The API's token login has its own DRF throttle on the same cache: config/api/agent.py.)
@@ -38,15 +39,17 @@ def _key(kind: str, ident: str, window: int) -> str:
     return f"login:{kind}:{digest}:{window}"
 
 
-def _hit(key: str, limit: int) -> bool:
-    """Count one try under ``key``; True while within ``limit``."""
+def _hit(kind: str, ident: str, window: int, limit: int) -> bool:
+    """Count one try in this minute's window; True while this window's tries and the last
+    one's stay within ``limit`` (so a burst across the minute's turn is still one burst)."""
+    key = _key(kind, ident, window)
     cache.add(key, 0, timeout=WINDOW_SECONDS * 2)
     try:
         count = cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=WINDOW_SECONDS * 2)
         count = 1
-    return count <= limit
+    return count + (cache.get(_key(kind, ident, window - 1)) or 0) <= limit
 
 
 def count_login_try(*, username: str, address: str) -> int | None:
@@ -57,17 +60,18 @@ def count_login_try(*, username: str, address: str) -> int | None:
               ("address", address, settings.LOGIN_ADDRESS_RATE_PER_MINUTE)]
     allowed = True
     for kind, ident, limit in checks:
-        if ident and limit > 0 and not _hit(_key(kind, ident, window), limit):
+        if ident and limit > 0 and not _hit(kind, ident, window, limit):
             allowed = False
     if allowed:
         return None
-    return max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))
+    return max(1, int((window + 1) * WINDOW_SECONDS - now + 0.999))  # the last window expires
 
 
 def clear_login_tries(*, username: str) -> None:
     """After a successful login the name starts again from zero (its address count stays)."""
     window = int(time.time() // WINDOW_SECONDS)
-    cache.delete(_key("name", username.strip().lower(), window))
+    name = username.strip().lower()
+    cache.delete_many([_key("name", name, window), _key("name", name, window - 1)])
 
 
 class LimitedLoginMixin:
