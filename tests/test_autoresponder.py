@@ -218,3 +218,45 @@ def test_the_admin_refuses_a_template_with_an_unknown_placeholder():
     empty = AutoResponseForm(data={"rule": rule.pk, "active": True, "email_subject": "",
                                    "email_body": "", "sms_body": ""})
     assert not empty.is_valid()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_real_task_cluster_sends_the_reply_seconds_after_arrival(tmp_path):
+    """The production path: the lead committed, a separate ``qcluster`` process sends it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from leads.management.commands.bench_api import database_url
+    from routing.management.commands.serve import stop_process
+
+    answered_rule()
+    Brokerage.objects.filter(pk=1).update(actionable_window=[])  # open whatever the hour
+    env = {**os.environ, "DATABASE_URL": database_url(connection.settings_dict),
+           "Q_BROKER": "orm", "Q_SYNC": "false", "Q_WORKERS": "1",
+           "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+           "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+           "SMS_BACKEND": "notifications.sms.FileSmsBackend",
+           "SMS_FILE_PATH": str(tmp_path / "sms.jsonl")}
+    with open(tmp_path / "qcluster.log", "w") as log:
+        cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    try:
+        lead = arrive(timezone.now())
+        give_up = time.monotonic() + 60
+        while time.monotonic() < give_up and AutoReply.objects.filter(
+                lead=lead, status=AutoReply.Status.SENT).count() < 2:
+            time.sleep(0.2)
+    finally:
+        stop_process(cluster, group=True)
+    assert AutoReply.objects.filter(lead=lead, status=AutoReply.Status.SENT).count() == 2
+    assert "Olivia Bennett (Harbor Realty)" in (tmp_path / "sms.jsonl").read_text()
+    assert "Thanks Pat, Olivia Bennett here" in "".join(
+        p.read_text() for p in (tmp_path / "mail").iterdir())
+    assert len(timeline(lead)) == 2
