@@ -27,8 +27,9 @@ from django.utils import timezone
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
 from agents.models import Agent
+from leads.autoresponder import PLACEHOLDERS, unknown_placeholders
 from leads.intake.services import normalize_email
-from leads.models import Activity, Lead, Submission
+from leads.models import Activity, AutoReply, AutoResponse, Lead, LeadSource, Submission
 from notifications.models import Notification
 from routing.claims import assign_lead, move_to_pond, return_to_routing
 from routing.engine import render_trace
@@ -388,3 +389,65 @@ class SubmissionAdmin(admin.ModelAdmin):
 
 
 from leads.isa import admin as isa_admin  # noqa: E402,F401  (hand-off targets)
+
+# --- The answer to the lead -------------------------------------------------------------------
+
+
+class AutoResponseForm(forms.ModelForm):
+    """Templates are checked before they are saved: an unknown placeholder would reach the
+    lead as written."""
+
+    class Meta:
+        model = AutoResponse
+        fields = ["rule", "active", "email_subject", "email_body", "sms_body"]
+        help_texts = {
+            "email_body": "Placeholders: " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            + ". Empty: no email.",
+        }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name in ("email_subject", "email_body", "sms_body"):
+            bad = unknown_placeholders(data.get(name) or "")
+            if bad:
+                self.add_error(name, f"Unknown placeholders: {', '.join(bad)} (use "
+                               + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS) + ").")
+        if not (data.get("email_body") or "").strip() and not (data.get("sms_body") or "").strip():
+            raise forms.ValidationError("Write an email, a text message, or both.")
+        return data
+
+
+@admin.register(AutoResponse)
+class AutoResponseAdmin(admin.ModelAdmin):
+    form = AutoResponseForm
+    list_display = ["rule", "active", "email_subject", "has_text", "updated_at"]
+    list_filter = ["active"]
+    search_fields = ["rule__name", "email_subject", "email_body", "sms_body"]
+
+    @admin.display(boolean=True, description="text")
+    def has_text(self, obj: AutoResponse) -> bool:
+        return bool(obj.sms_body.strip())
+
+
+@admin.register(AutoReply)
+class AutoReplyAdmin(admin.ModelAdmin):
+    """What was sent to whom, and what waits for the window (read only)."""
+
+    list_display = ["lead", "channel", "status", "due_at", "sent_at", "to", "last_error"]
+    list_filter = ["status", "channel"]
+    search_fields = ["to", "lead__first_name", "lead__last_name"]
+    readonly_fields = [f.name for f in AutoReply._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(LeadSource)
+class LeadSourceAdmin(admin.ModelAdmin):
+    list_display = ["name", "requires_consent", "created_at"]
+    list_editable = ["requires_consent"]
+    search_fields = ["name"]
+    fields = ["name", "requires_consent"]

@@ -17,7 +17,7 @@ TEXT_FIELDS = (
 )
 AGENT_FIELDS = ("assigned_to", "tracking_agent", "listing_agent")
 KNOWN_FIELDS = (*TEXT_FIELDS, "email", "phone", "tags", "lead_type", "price", "score",
-                *AGENT_FIELDS)
+                *AGENT_FIELDS, "consent")
 NUMBER_FIELDS = ("price", "score")
 SCORE_RANGE = (0, 100)
 
@@ -56,6 +56,9 @@ def type_error(name: str, value: Any) -> str:
             shown = _kind(value) if isinstance(value, dict | list | tuple | bool) else value
             return f"Expected a string or a whole number, not {shown}."
         return ""
+    if name == "consent":
+        ok = isinstance(value, bool | str | int)
+        return "" if ok else f"Expected true or false, not {_kind(value)}."
     if name == "tags" or not isinstance(value, dict | list | tuple | bool):
         return ""
     if name in NUMBER_FIELDS:
@@ -115,6 +118,7 @@ class LeadForm(forms.Form):
     assigned_to = forms.EmailField(required=False)
     tracking_agent = forms.EmailField(required=False)
     listing_agent = forms.EmailField(required=False)
+    consent = forms.BooleanField(required=False)
 
     def __init__(self, data: dict[str, Any], *, known_agent_emails: set[str] | frozenset[str]):
         self.type_errors = {k: p for k, v in data.items() if k in KNOWN_FIELDS

@@ -62,6 +62,9 @@ class Lead(models.Model):
     message = models.TextField(blank=True)
     score = models.IntegerField(null=True, blank=True)
     external_id = models.CharField(max_length=200, blank=True, db_index=True)
+    consent = models.BooleanField(
+        default=False, help_text="The person agreed to be contacted (intake's `consent: true`)."
+    )
 
     # What the vendor said about who should get it (special routing), as agent emails.
     assigned_to = models.EmailField(blank=True, help_text="Pre-assigned by the vendor.")
@@ -181,6 +184,7 @@ class Activity(models.Model):
         ISA_UPDATE = "isa_update", "ISA update"
         HANDED_OFF = "handed_off", "Handed off"
         BACK_TO_ISA = "back_to_isa", "Back with the ISA"
+        AUTO_REPLY = "auto_reply", "Auto-reply to the lead"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -285,6 +289,10 @@ class LeadSource(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    requires_consent = models.BooleanField(
+        default=False,
+        help_text="Its leads get an auto-reply only when they arrive with `consent: true`.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -367,3 +375,64 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.get_kind_display()} -> lead {self.lead_id}"
+
+
+class AutoResponse(models.Model):
+    """A rule's answer to the lead (the catch-all is a rule too): an email and/or a text sent
+    within seconds of arrival, inside the actionable window. Placeholders: ``{first_name}``,
+    ``{agent_name}``, ``{agent_phone}``, ``{agent_email}``, ``{brokerage}``."""
+
+    rule = models.OneToOneField(
+        "routing.Rule", on_delete=models.CASCADE, related_name="auto_response",
+        help_text="Leads this rule takes get this answer (pick the catch-all for the rest).",
+    )
+    active = models.BooleanField(default=True)
+    email_subject = models.CharField(max_length=200, blank=True)
+    email_body = models.TextField(blank=True, help_text="Empty: no email.")
+    sms_body = models.TextField("text message", blank=True, help_text="Empty: no text.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "auto-response"
+
+    def __str__(self) -> str:
+        return f"Auto-response of {self.rule}"
+
+
+class AutoReply(models.Model):
+    """One message of an auto-response to one lead: waiting for the actionable window, sent,
+    or failed (retried). Rendered when it goes out, so the agent who has the lead by then is
+    the one named."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "Text"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="auto_replies")
+    response = models.ForeignKey(AutoResponse, null=True, on_delete=models.SET_NULL,
+                                 related_name="replies")
+    channel = models.CharField(max_length=5, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    due_at = models.DateTimeField(db_index=True, help_text="Not before the window opens.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    to = models.CharField(max_length=254, blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name_plural = "auto-replies"
+        constraints = [models.UniqueConstraint(fields=["lead", "channel"],
+                                               name="one_auto_reply_per_lead_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.get_channel_display()} auto-reply to lead {self.lead_id}: {self.status}"

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 
 from agents.models import Agent
+from leads.autoresponder import schedule_replies
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification
@@ -280,6 +281,8 @@ class _Batch:
                     self.known[key] = ExistingLead(lead.pk, lead.owner_id)
         self.messages.extend(messages)
         self.events.extend(events)
+        schedule_replies(leads=[lead for lead, _ in self.pending],
+                         now=self.pending[0][0].received_at)
         self.pending = []
 
     def _route_again(self, lead: Lead, decision: Decision) -> None:

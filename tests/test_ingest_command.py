@@ -366,7 +366,7 @@ def test_ingest_csv_names_unknown_columns(team, tmp_path):
     unknown = ("Unknown columns: First Name, Last Name, Phone (known: first_name, last_name, "
                "source, city, county, neighborhood, zip_code, mls_region, property_type, site, "
                "listing_ref, message, external_id, email, phone, tags, lead_type, price, score, "
-               "assigned_to, tracking_agent, listing_agent).")
+               "assigned_to, tracking_agent, listing_agent, consent).")
     assert answers[0]["status"] == "rejected"
     assert answers[0]["errors"] == {
         "contact": "Give at least a name, an email or a phone number.", "columns": unknown}

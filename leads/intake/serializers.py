@@ -78,6 +78,9 @@ class LeadIntakeRequestSerializer(serializers.Serializer):
     assigned_to = _agent_email("Pre-assigned to this agent by the vendor.")
     tracking_agent = _agent_email("Came through this agent's tracking link.")
     listing_agent = _agent_email("Inquiry on this agent's own listing.")
+    consent = serializers.BooleanField(
+        required=False, help_text="The person agreed to be contacted: needed for an auto-reply "
+        "when the source requires consent.")
 
 
 class LeadIntakeAnswerSerializer(serializers.Serializer):

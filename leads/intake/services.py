@@ -62,6 +62,7 @@ def build_lead(cleaned: dict[str, Any], *, received_at: datetime) -> Lead:
     lead.phone = phone or ""
     lead.phone_normalized = phone.as_e164 if phone else ""
     lead.tags = cleaned.get("tags") or []
+    lead.consent = bool(cleaned.get("consent"))
     return lead
 
 
