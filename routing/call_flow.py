@@ -149,7 +149,9 @@ def answer(call_id: int, *, answered_by: str, now: datetime) -> VoiceResponse:
     OfferCall.objects.filter(pk=call.pk).update(status="in-progress", answered_by=answered_by)
     if answered_by.startswith("machine") or answered_by == "fax":
         end_offer(call.pk, OfferCall.Outcome.VOICEMAIL, now=now)
-        return VoiceResponse().hangup()
+        response = VoiceResponse()
+        response.hangup()
+        return response
     if call.offer.status != Offer.Status.OFFERED:
         _finish(call, OfferCall.Outcome.TOO_LATE, now)
         return _said("This lead has already moved on. Goodbye.")
