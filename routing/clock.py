@@ -54,8 +54,8 @@ class ClockPass:
 
     def __str__(self) -> str:
         return (f"{self.expired} offers expired and moved on, {self.reminded} reminders, "
-                f"{self.reassigned} leads reassigned for no first contact, "
-                f"{self.calls} instant calls started")
+                f"{self.reassigned} leads reassigned for no first contact"
+                + (f", {self.calls} instant calls started" if self.calls else ""))
 
 
 def run_clock(
