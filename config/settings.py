@@ -251,6 +251,17 @@ SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms.jsonl")
 SMS_FROM = env("SMS_FROM", default="")
 # --- end SMS --------------------------------------------------------------------------------
 
+# --- Instant calls (routing.calls) ----------------------------------------------------------
+# VOICE_BACKEND: dotted path of a routing.calls.BaseVoiceBackend: ConsoleVoiceBackend (default,
+# logs and places no call), TwilioVoiceBackend, LocmemVoiceBackend (tests). VOICE_FROM: the
+# number calls come from (and the caller ID the lead sees). TWILIO_ACCOUNT_SID and
+# TWILIO_AUTH_TOKEN: the Twilio account; the token also checks every webhook's signature.
+VOICE_BACKEND = env("VOICE_BACKEND", default="routing.calls.ConsoleVoiceBackend")
+VOICE_FROM = env("VOICE_FROM", default="")
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+# --- end instant calls ----------------------------------------------------------------------
+
 # --- Webhooks (notifications.webhooks) ------------------------------------------------------
 # Webhooks go only to public internet addresses (checked after DNS resolution, again at every
 # connection). WEBHOOK_ALLOWED_HOSTS: comma-separated host names or addresses allowed anyway,

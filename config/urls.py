@@ -18,6 +18,7 @@ urlpatterns = [
     path("api/", include("config.api.urls")),
     path("intake/", include("leads.intake.urls")),
     path("isa/", include("leads.isa.urls")),
+    path("voice/calls/", include("routing.urls")),
     path("availability/", availability, name="availability"),
     path("notifications/", notification_list, name="notifications"),
     path("notifications/read/", notifications_read, name="notifications-read"),

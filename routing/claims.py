@@ -198,9 +198,9 @@ def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None =
 
 def offers_next_agent(delivery: str | None, *, owner_silent: bool) -> bool:
     """The policy after an offer ends or an owner stays silent: a silent owner's lead, and a
-    "claim with timeout" lead, go to the next agent; a "first to claim" lead (everyone had it)
-    goes to the escalation."""
-    return owner_silent or delivery == "claim"
+    "claim with timeout" or "instant call" lead, go to the next agent; a "first to claim" lead
+    (everyone had it) goes to the escalation."""
+    return owner_silent or delivery in ("claim", "instant_call")
 
 
 def continue_round(lead: Lead, config: RoutingConfig, rule_id: int | None,

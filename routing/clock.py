@@ -28,6 +28,7 @@ from django.utils import timezone
 from leads.models import Activity, Lead
 from notifications.models import Notification
 from notifications.services import Message, close_offer_notices, notify_many
+from routing.calls import start_due_calls
 from routing.claims import lock_lead, move_on
 from routing.models import Clock, Offer
 
@@ -48,11 +49,13 @@ class ClockPass:
     expired: int = 0
     reminded: int = 0
     reassigned: int = 0
+    calls: int = 0  # instant calls started (their offers' window opened)
     lateness: list[float] = field(default_factory=list)  # seconds after each deadline
 
     def __str__(self) -> str:
         return (f"{self.expired} offers expired and moved on, {self.reminded} reminders, "
-                f"{self.reassigned} leads reassigned for no first contact")
+                f"{self.reassigned} leads reassigned for no first contact"
+                + (f", {self.calls} instant calls started" if self.calls else ""))
 
 
 def run_clock(
@@ -80,6 +83,8 @@ def run_clock(
         if len(due) < BATCH:
             break
     at = fixed or timezone.now()
+    with transaction.atomic():  # instant-call offers made after hours: the window is open now
+        done.calls += start_due_calls(now=at)
     for offer_id in Offer.objects.filter(status=Offer.Status.OFFERED, remind_at__lte=at,
                                          deadline__gt=at).values_list("pk", flat=True):
         if not go():
@@ -192,8 +197,9 @@ def _loop_once(holder: uuid.UUID, end: float, stopping: Callable[[], bool], tota
     total.expired += done.expired
     total.reminded += done.reminded
     total.reassigned += done.reassigned
+    total.calls += done.calls
     Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=timezone.now())
-    if on_pass and (done.expired or done.reminded or done.reassigned):
+    if on_pass and (done.expired or done.reminded or done.reassigned or done.calls):
         on_pass(done)
     return _sleep_for(timezone.now())
 

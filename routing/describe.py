@@ -31,6 +31,7 @@ SHORT_SELECTION = {
 SHORT_CLAIM_DELIVERY = {
     Rule.Delivery.CLAIM: "Claim",
     Rule.Delivery.FIRST_TO_CLAIM: "First to claim",
+    Rule.Delivery.INSTANT_CALL: "Instant call",
 }
 
 
@@ -118,6 +119,8 @@ def selection_text(rule: Rule) -> str:
 def delivery_text(rule: Rule) -> str:
     """How the lead reaches the agent, with the minutes to claim: ``Claim (5 min)``."""
     short = SHORT_CLAIM_DELIVERY.get(rule.delivery)
+    if rule.delivery == Rule.Delivery.INSTANT_CALL:
+        return f"{short} ({rule.call_timeout_seconds} s)"
     if short is not None:
         return f"{short} ({rule.claim_timeout_minutes} min)"
     return rule.get_delivery_display()

@@ -76,6 +76,7 @@ class Rule(models.Model):
         ASSIGN = "assign", "Auto-assign"
         CLAIM = "claim", "Claim with timeout"
         FIRST_TO_CLAIM = "first_to_claim", "First to claim"
+        INSTANT_CALL = "instant_call", "Instant call (press 1 to accept)"
 
     class AfterHours(models.TextChoices):
         OFFER = "offer", "Offer now, clock starts when the window opens"
@@ -112,6 +113,10 @@ class Rule(models.Model):
         null=True, blank=True,
         help_text="Reassign to the next agent when the owner logs no contact within this "
         "many minutes (of the actionable window). Empty: never.",
+    )
+    call_timeout_seconds = models.PositiveSmallIntegerField(
+        default=45, help_text="Instant call: seconds (of the actionable window) an agent has to "
+        "answer the call and press 1 before it goes to the next agent.",
     )
     history = HistoricalRecords()
 
@@ -278,6 +283,10 @@ class Clock(models.Model):
 # --- ISA hand-offs (leads.isa.handoffs) -----------------------------------------------------------
 
 
+#: A hand-off goes to a qualified lead's agent by assignment or claim; instant calls are a rule's.
+HANDOFF_DELIVERIES = [c for c in Rule.Delivery.choices if c[0] != Rule.Delivery.INSTANT_CALL]
+
+
 class HandoffTarget(models.Model):
     """Where ISAs hand qualified leads: a roster, how one of it is picked and how it gets them."""
 
@@ -294,7 +303,7 @@ class HandoffTarget(models.Model):
         max_length=20, choices=Selection.choices, default=Selection.ROTATION
     )
     delivery = models.CharField(
-        max_length=20, choices=Rule.Delivery.choices, default=Rule.Delivery.ASSIGN
+        max_length=20, choices=HANDOFF_DELIVERIES, default=Rule.Delivery.ASSIGN
     )
     claim_timeout_minutes = models.PositiveSmallIntegerField(
         default=5, help_text="Minutes (of the actionable window) an agent has to claim."
@@ -382,3 +391,39 @@ class Handoff(models.Model):
     def contacted_in_time(self) -> bool:
         return self.contacted_at is not None and (
             self.contact_due_at is None or self.contacted_at <= self.contact_due_at)
+
+
+class OfferCall(models.Model):
+    """An instant-call offer's phone call to its agent, and how it ended (one per offer)."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "", "In progress"
+        ACCEPTED = "accepted", "Pressed 1: claimed"
+        DECLINED = "declined", "Pressed 2: passed"
+        NO_ANSWER = "no_answer", "No answer"
+        VOICEMAIL = "voicemail", "Voicemail answered"
+        NO_DIGITS = "no_digits", "Answered, pressed nothing"
+        TOO_LATE = "too_late", "The offer had already ended"
+        FAILED = "failed", "Could not be placed"
+
+    offer = models.OneToOneField(Offer, on_delete=models.CASCADE, related_name="call")
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="offer_calls")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="+")
+    to = models.CharField(max_length=32, blank=True)
+    sid = models.CharField(max_length=64, blank=True, db_index=True,
+                           help_text="The voice provider's id of the call.")
+    status = models.CharField(max_length=20, default="queued",
+                              help_text="The provider's last call status.")
+    answered_by = models.CharField(max_length=30, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, blank=True,
+                               default=Outcome.PENDING)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    placed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Call for offer {self.offer_id}: {self.outcome or self.status}"

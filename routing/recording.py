@@ -25,9 +25,19 @@ from notifications.links import absolute_url
 from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, notify_many
 from routing import engine
+from routing.calls import start_due_calls
 from routing.engine import Cursor, Decision, RoutingConfig
 from routing.models import Offer, RoutingRecord, Rule
 from routing.selectors import calendar
+
+#: Seconds after the ringing stops that an instant-call offer stays open: the agent who
+#: answered at the last ring hears the lead's essentials and presses 1.
+CALL_LISTEN_SECONDS = 30
+
+
+def instant_call_seconds(call_timeout_seconds: int) -> int:
+    """How long an instant-call offer runs (of the actionable window): ringing plus listening."""
+    return call_timeout_seconds + CALL_LISTEN_SECONDS
 
 #: Minutes an agent has to claim when nothing else says (the models' field default too).
 DEFAULT_CLAIM_TIMEOUT_MINUTES = 5
@@ -92,13 +102,19 @@ def offers_for(lead: Lead, decision: Decision, config: RoutingConfig, now: datet
     """
     if decision.outcome != "offered":
         return []
+    rule = config.rule(decision.rule_id)
     if claim_minutes is None:
-        rule = config.rule(decision.rule_id)
         claim_minutes = rule.claim_timeout_minutes if rule else DEFAULT_CLAIM_TIMEOUT_MINUTES
     cal = calendar(config)
     clock_starts_at = cal.next_open(now)
-    deadline = cal.add(now, claim_minutes)
-    remind_at = cal.add(now, claim_minutes / 2)
+    remind_at: datetime | None
+    if decision.delivery == engine.Delivery.INSTANT_CALL and rule is not None:
+        # The phone rings for the rule's seconds; the agent then hears the lead and presses 1.
+        deadline = cal.add(now, instant_call_seconds(rule.call_timeout_seconds) / 60)
+        remind_at = None  # the ringing phone is the reminder
+    else:
+        deadline = cal.add(now, claim_minutes)
+        remind_at = cal.add(now, claim_minutes / 2)
     return [
         Offer(lead=lead, agent_id=agent_id, rule_id=decision.rule_id, round=lead.routing_round,
               offered_at=now,
@@ -164,6 +180,8 @@ def record_decision(lead: Lead, decision: Decision, config: RoutingConfig,
     offers = save_decision(lead, decision, config, now=now,
                            version=rule_version(decision.rule_id))
     Activity.objects.record(lead=lead, kind=kind, actor=actor, created_at=now, body=body)
+    if decision.delivery == engine.Delivery.INSTANT_CALL and offers:
+        start_due_calls(now=now, lead_ids=[lead.pk])
     notify_many([*routed_messages(lead, decision, config, offers), *extra], now=now)
     webhooks.emit_many(webhooks.decision_events(lead, decision, config, offers,
                                                 **(event_data or {})), now=now, config=config)
@@ -186,6 +204,10 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
     offers = [offer for _, _, own in made for offer in own]  # each lead with its own offers
     if offers:
         Offer.objects.bulk_create(offers)
+    calling = [lead.pk for lead, d, own in made
+               if own and d.delivery == engine.Delivery.INSTANT_CALL]
+    if calling:
+        start_due_calls(now=max(lead.received_at for lead, _ in pending), lead_ids=calling)
     messages: list[Message] = []
     events: list[webhooks.Event] = []
     for lead, decision, own in made:

@@ -22,7 +22,13 @@ WHOLE_NUMBER_FIELDS = frozenset({"score_min"})
 LEAD_TYPES = tuple(Lead.LeadType.values)
 MAX_CRITERION_NUMBER = 10**12  # exclusive: at most 12 digits before the point
 MAX_CRITERION_DECIMALS = 2
-CLAIM_DELIVERIES = (Rule.Delivery.CLAIM, Rule.Delivery.FIRST_TO_CLAIM)
+CLAIM_DELIVERIES = (Rule.Delivery.CLAIM, Rule.Delivery.FIRST_TO_CLAIM, Rule.Delivery.INSTANT_CALL)
+#: What a hand-off target may use: instant calls are a rule's delivery only.
+HANDOFF_DELIVERIES = tuple(d for d in Rule.Delivery.values if d != Rule.Delivery.INSTANT_CALL)
+DEFAULT_CALL_SECONDS: int = Rule._meta.get_field("call_timeout_seconds").default
+#: An instant call rings at least this long (a shorter ring rarely reaches a pocket) and at
+#: most as long as the voice provider lets a call ring (Twilio: 600 s).
+MIN_CALL_SECONDS, MAX_CALL_SECONDS = 10, 600
 DEFAULT_CLAIM_MINUTES: int = Rule._meta.get_field("claim_timeout_minutes").default
 DEFAULT_HANDOFF_CONTACT_MINUTES: int = (
     HandoffTarget._meta.get_field("first_contact_minutes").default
@@ -106,6 +112,15 @@ def window_is_empty(start: time | None, end: time | None) -> bool:
 def needs_claim_settings(delivery: str | None) -> bool:
     """Claim deliveries offer the lead for a time; auto-assign has no claim settings."""
     return delivery in CLAIM_DELIVERIES
+
+
+def call_seconds_problem(seconds: int | None) -> str | None:
+    """What is wrong with an instant call's seconds to answer (None: fine or not given)."""
+    if seconds is None:
+        return None
+    if not MIN_CALL_SECONDS <= seconds <= MAX_CALL_SECONDS:
+        return f"must be between {MIN_CALL_SECONDS} and {MAX_CALL_SECONDS} seconds"
+    return None
 
 
 def claim_minutes_missing(minutes: int | None) -> bool:

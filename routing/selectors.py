@@ -142,6 +142,7 @@ def rule_info(rule: Rule, criteria: list[RuleCriterion], windows: list[WeeklyWin
         escalate_to_id=rule.escalate_to_id,
         after_hours=rule.after_hours,
         first_contact_minutes=rule.first_contact_minutes,
+        call_timeout_seconds=rule.call_timeout_seconds,
     )
 
 

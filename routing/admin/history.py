@@ -203,7 +203,7 @@ def _child_change(row: Any) -> str:
 
 RESTORED_FIELDS = ("name", "is_active", "roster", "selection", "delivery", "lender_roster",
                    "add_tags", "claim_timeout_minutes", "escalate_to", "after_hours",
-                   "first_contact_minutes")
+                   "first_contact_minutes", "call_timeout_seconds")
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from routing.rules_validation import (
     CLAIM_DELIVERIES,
     NumberProblem,
     RuleProblem,
+    call_seconds_problem,
     claim_minutes_missing,
     criterion_number_problem,
     first_contact_minutes_zero,
@@ -50,7 +51,7 @@ NEEDS_CRITERIA = (
     "Give this rule at least one criterion or one day-and-time window: without either it "
     "would take every lead, which is the catch-all rule's job."
 )
-CLAIM_FIELDS = ("claim_timeout_minutes", "after_hours", "escalate_to")
+CLAIM_FIELDS = ("claim_timeout_minutes", "after_hours", "escalate_to", "call_timeout_seconds")
 
 
 def parse_number(text: str) -> Decimal | None:
@@ -209,8 +210,8 @@ class RuleAdminForm(forms.ModelForm):
     class Meta:
         model = Rule
         fields = ["name", "is_active", "is_catch_all", "roster", "selection", "lender_roster",
-                  "delivery", "claim_timeout_minutes", "after_hours", "escalate_to",
-                  "first_contact_minutes", "add_tags"]
+                  "delivery", "claim_timeout_minutes", "call_timeout_seconds", "after_hours",
+                  "escalate_to", "first_contact_minutes", "add_tags"]
         labels = {
             "is_active": "Active",
             "roster": "Roster",
@@ -218,6 +219,7 @@ class RuleAdminForm(forms.ModelForm):
             "delivery": "How it reaches them",
             "lender_roster": "Lender roster",
             "claim_timeout_minutes": "Minutes to claim",
+            "call_timeout_seconds": "Instant call: seconds to answer",
             "escalate_to": "When nobody claims it, give it to",
             "after_hours": "Outside the actionable window",
             "first_contact_minutes": "First contact within (minutes)",
@@ -243,6 +245,8 @@ class RuleAdminForm(forms.ModelForm):
             self.fields["claim_timeout_minutes"].required = False
         if "after_hours" in self.fields:
             self.fields["after_hours"].required = False
+        if "call_timeout_seconds" in self.fields:
+            self.fields["call_timeout_seconds"].required = False
         if "escalate_to" in self.fields:
             self.fields["escalate_to"].queryset = Agent.objects.filter(is_active=True)
         if "delivery" in self.fields:
@@ -275,6 +279,16 @@ class RuleAdminForm(forms.ModelForm):
                                "the lead: at least 1.")
             if "after_hours" in self.fields and not data.get("after_hours"):
                 data["after_hours"] = Rule.AfterHours.OFFER
+        if "call_timeout_seconds" in self.fields:
+            seconds = data.get("call_timeout_seconds")
+            if delivery != Rule.Delivery.INSTANT_CALL:
+                self._errors.pop("call_timeout_seconds", None)  # hidden for other deliveries
+                data["call_timeout_seconds"] = self.instance.call_timeout_seconds
+            elif seconds is None:
+                self.add_error("call_timeout_seconds", "Give the seconds an agent has to answer "
+                               "the call.")
+            elif problem := call_seconds_problem(seconds):
+                self.add_error("call_timeout_seconds", f"The seconds to answer {problem}.")
         if first_contact_minutes_zero(data.get("first_contact_minutes")):
             self.add_error("first_contact_minutes", "Leave it empty for no first-contact "
                            "deadline, or give at least 1 minute.")

@@ -202,10 +202,12 @@ class RuleAdmin(SortableAdminMixin, _RuleAdminBase):
             ("How the lead reaches them", {"fields": ["delivery"]}),
             ("Claim settings", {
                 "classes": ["claim-settings"],
-                "fields": ["claim_timeout_minutes", "after_hours", "escalate_to"],
+                "fields": ["claim_timeout_minutes", "call_timeout_seconds", "after_hours",
+                           "escalate_to"],
                 "description": "The agent (or, for first to claim, every eligible agent) is "
                 "offered the lead and must claim it in time; the clock runs only inside the "
-                "brokerage's actionable window.",
+                "brokerage's actionable window. An instant call phones one agent at a time "
+                "(press 1 to accept) for the seconds to answer, then the next.",
             }),
             ("After it is routed", {"fields": ["first_contact_minutes", "add_tags"]}),
         ]

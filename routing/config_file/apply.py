@@ -220,6 +220,7 @@ def _apply_rules(data: RoutingFile, rosters: dict[str, Roster], agents: dict[str
             "escalate_to_id": agents[entry.escalate_to].id if entry.escalate_to else None,
             "after_hours": entry.after_hours,
             "first_contact_minutes": entry.first_contact_minutes,
+            "call_timeout_seconds": entry.call_timeout_seconds,
         }
         if rule.pk is None or any(getattr(rule, k) != v for k, v in values.items()):
             for name, value in values.items():

@@ -16,6 +16,7 @@ import yaml
 from agents.models import Agent, Roster, Shift
 from routing.config_file.schema import (
     CRITERIA_KEYS,
+    DEFAULT_CALL_SECONDS,
     DEFAULT_CLAIM_MINUTES,
     NUMBER_CRITERIA,
     TEXT_CRITERIA,
@@ -219,6 +220,9 @@ def _export_rule(rule: Rule) -> dict[str, Any]:
         item["after_hours"] = rule.after_hours
     if rule.first_contact_minutes is not None:
         item["first_contact_minutes"] = rule.first_contact_minutes
+    if (rule.delivery == Rule.Delivery.INSTANT_CALL
+            or rule.call_timeout_seconds != DEFAULT_CALL_SECONDS):
+        item["call_timeout_seconds"] = rule.call_timeout_seconds
     item.update({
         "lender_roster": rule.lender_roster.name if rule.lender_roster else None,
         "add_tags": list(clean_list(rule.add_tags)),

@@ -23,9 +23,11 @@ from routing.config_file.schema import (
     AGENT_KEYS,
     BROKERAGE_KEYS,
     CRITERIA_KEYS,
+    DEFAULT_CALL_SECONDS,
     DEFAULT_CLAIM_MINUTES,
     DEFAULT_HANDOFF_CONTACT_MINUTES,
     DELIVERIES,
+    HANDOFF_DELIVERY_VALUES,
     HANDOFF_SELECTIONS,
     HANDOFF_TARGET_KEYS,
     MAX_EMAIL,
@@ -56,6 +58,7 @@ from routing.rules_validation import (
     WHOLE_NUMBER_FIELDS,
     NumberProblem,
     RuleProblem,
+    call_seconds_problem,
     claim_minutes_missing,
     criterion_number_problem,
     first_contact_minutes_zero,
@@ -211,6 +214,7 @@ class _Reader(ValueReader):
                                     Rule.AfterHours.OFFER.value),
             first_contact_minutes=self.count(obj, "first_contact_minutes", path, default=None,
                                              nullable=True),
+            call_timeout_seconds=self.call_seconds(obj, path),
         )
 
     def handoff_target(self, raw: Any, path: str) -> HandoffTargetEntry | None:
@@ -227,7 +231,8 @@ class _Reader(ValueReader):
             active=self.flag(obj, "active", path, True),
             selection=self.choice(obj, "selection", path, HANDOFF_SELECTIONS,
                                   HandoffTarget.Selection.ROTATION.value),
-            delivery=self.choice(obj, "delivery", path, DELIVERIES, Rule.Delivery.ASSIGN.value),
+            delivery=self.choice(obj, "delivery", path, HANDOFF_DELIVERY_VALUES,
+                                 Rule.Delivery.ASSIGN.value),
             claim_timeout_minutes=self.claim_minutes(obj, path),
             first_contact_minutes=contact or DEFAULT_HANDOFF_CONTACT_MINUTES,
             escalate_to=self.agent_ref(obj, "escalate_to", path),
@@ -249,6 +254,14 @@ class _Reader(ValueReader):
         if obj.get(key) is None:
             return None
         return (self.text(obj, key, path, max_length=MAX_EMAIL) or "").lower() or None
+
+    def call_seconds(self, obj: dict, path: str) -> int:
+        seconds = self.count(obj, "call_timeout_seconds", path, default=DEFAULT_CALL_SECONDS)
+        problem = call_seconds_problem(seconds)
+        if problem:
+            self.error(at(path, "call_timeout_seconds"), problem)
+            return DEFAULT_CALL_SECONDS
+        return seconds or DEFAULT_CALL_SECONDS
 
     def claim_minutes(self, obj: dict, path: str) -> int:
         minutes = self.count(obj, "claim_timeout_minutes", path, default=DEFAULT_CLAIM_MINUTES,

@@ -42,6 +42,8 @@ What a caller must know:
 * ``brokerage`` (name, listing_routing, hide_contact_until_claimed) and ``actionable_window``
   (a list of ``{days, start, end}``: when claim clocks run) are optional: left as they are
   when absent, always exported.
+* Rules may say ``delivery: instant_call`` (agents are phoned one after another, press 1 to
+  accept) with ``call_timeout_seconds`` (10-600, default 45).
 * Rules may say ``delivery: claim`` or ``first_to_claim`` with ``claim_timeout_minutes``
   (default 5), ``escalate_to`` (an agent's e-mail; none: the pond) and ``after_hours``
   (``offer``, or ``assign`` outright outside the actionable window), and any rule
@@ -67,8 +69,10 @@ from routing.engine import NUMBER_FIELDS, TEXT_FIELDS
 from routing.models import HandoffTarget, Rule
 from routing.rules_validation import (
     CRITERIA_FIELDS,
+    DEFAULT_CALL_SECONDS,
     DEFAULT_CLAIM_MINUTES,
     DEFAULT_HANDOFF_CONTACT_MINUTES,
+    HANDOFF_DELIVERIES,
 )
 
 TOP_LEVEL_KEYS = ("timezone", "brokerage", "actionable_window", "agents", "rosters", "shifts",
@@ -82,7 +86,7 @@ SHIFT_KEYS = ("agent", "days", "start", "end")
 WINDOW_KEYS = ("days", "start", "end")
 RULE_KEYS = ("name", "active", "catch_all", "criteria", "days_times", "roster", "selection",
              "delivery", "claim_timeout_minutes", "escalate_to", "after_hours",
-             "first_contact_minutes", "lender_roster", "add_tags")
+             "first_contact_minutes", "lender_roster", "add_tags", "call_timeout_seconds")
 HANDOFF_TARGET_KEYS = ("name", "active", "roster", "selection", "delivery",
                        "claim_timeout_minutes", "first_contact_minutes", "escalate_to")
 
@@ -91,6 +95,7 @@ ROLES = tuple(Agent.Role.values)
 SELECTIONS = tuple(Rule.Selection.values)
 HANDOFF_SELECTIONS = tuple(HandoffTarget.Selection.values)
 DELIVERIES = frozenset(Rule.Delivery.values)
+HANDOFF_DELIVERY_VALUES = frozenset(HANDOFF_DELIVERIES)
 AFTER_HOURS = tuple(Rule.AfterHours.values)
 TEXT_CRITERIA = TEXT_FIELDS
 NUMBER_CRITERIA = NUMBER_FIELDS
@@ -169,6 +174,7 @@ class RuleEntry:
     escalate_to: str | None = None  # agent e-mail, lower-case
     after_hours: str = Rule.AfterHours.OFFER.value
     first_contact_minutes: int | None = None
+    call_timeout_seconds: int = DEFAULT_CALL_SECONDS
 
 
 @dataclass(frozen=True)

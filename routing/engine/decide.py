@@ -313,10 +313,10 @@ def deliver(
     else:
         if rule.selection != Selection.FIRST_IN_ROSTER:
             new_cursors[key] = cursor
-        if delivery == Delivery.CLAIM:
+        if delivery in (Delivery.CLAIM, Delivery.INSTANT_CALL):
             outcome, agent_id, offered_to = Outcome.OFFERED, None, (agent.id,)
-            summary = (f"Rule '{rule.name}' -> offered to {agent.name} "
-                       f"({rule.claim_timeout_minutes} min to claim)")
+            how = "called" if delivery == Delivery.INSTANT_CALL else "offered to"
+            summary = f"Rule '{rule.name}' -> {how} {agent.name} ({rule.claim_text})"
         else:
             outcome = Outcome.ASSIGNED
             summary = f"Rule '{rule.name}' -> {agent.name}"
@@ -336,11 +336,18 @@ def deliver(
     if outcome == Outcome.OFFERED:
         who = ", ".join(f"{config.agents[a].name} <{config.agents[a].email}>"
                         for a in offered_to)
-        text = f"Offered to {who} by rule '{rule.name}'" + (
-            " (first to claim wins)" if delivery == Delivery.FIRST_TO_CLAIM
-            else f", {rule.claim_timeout_minutes} minutes of the actionable window to claim")
+        if delivery == Delivery.INSTANT_CALL:
+            when = ("the call starts now" if is_actionable(config, local)
+                    else "the call starts when the actionable window opens")
+            text = (f"Offered to {who} by rule '{rule.name}' by instant call: {when}, "
+                    f"{rule.call_timeout_seconds} s to answer and press 1")
+        else:
+            text = f"Offered to {who} by rule '{rule.name}'" + (
+                " (first to claim wins)" if delivery == Delivery.FIRST_TO_CLAIM
+                else f", {rule.claim_timeout_minutes} minutes of the actionable window to claim")
         trace.append(step(Stage.RESULT, text, outcome=Outcome.OFFERED, rule=rule.name,
-                          offered_to=[config.agents[a].email for a in offered_to]))
+                          offered_to=[config.agents[a].email for a in offered_to],
+                          delivery=delivery))
     else:
         trace.append(step(Stage.RESULT, f"Assigned to {agent.name} <{agent.email}> by rule "
                           f"'{rule.name}'", outcome=Outcome.ASSIGNED, agent=agent.email,

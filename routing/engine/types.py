@@ -86,6 +86,7 @@ class Delivery(StrEnum):
     ASSIGN = "assign"
     CLAIM = "claim"  # offered to the one agent, with a claim timeout
     FIRST_TO_CLAIM = "first_to_claim"  # offered to everyone eligible at once
+    INSTANT_CALL = "instant_call"  # offered to one agent at a time, by phone: press 1 to accept
 
 
 class AfterHours(StrEnum):
@@ -177,6 +178,14 @@ class RuleInfo:
     escalate_to_id: int | None = None
     after_hours: AfterHours = AfterHours.OFFER
     first_contact_minutes: int | None = None
+    call_timeout_seconds: int = 45  # instant call: the time to answer and press 1
+
+    @property
+    def claim_text(self) -> str:
+        """The time an offer of this rule runs, in words."""
+        if self.delivery == Delivery.INSTANT_CALL:
+            return f"{self.call_timeout_seconds} s to answer the call and press 1"
+        return f"{self.claim_timeout_minutes} min to claim"
 
 
 @dataclass(frozen=True)
