@@ -51,6 +51,40 @@ def wanted_channels(agent: Agent) -> list[str]:
     return channels
 
 
+#: Notices that reach the person at once even in their quiet hours: something to act on within
+#: minutes (an offer, its last minutes, an escalation, a new lead of theirs with its first-
+#: contact clock running). The others' emails, texts and pushes wait for the end of the quiet
+#: hours; the bell shows every notice at once.
+URGENT_EVENTS = frozenset({
+    Notification.Event.LEAD_OFFERED, Notification.Event.OFFER_REMINDER,
+    Notification.Event.LEAD_ESCALATED, Notification.Event.LEAD_ASSIGNED,
+})
+
+
+def choose_sending(notifications: list[Notification], *, now: datetime) -> None:
+    """Settle each new notification's outside channels (its recipient's preference now) and
+    when they may go out (after the recipient's quiet hours for a non-urgent notice), before
+    it is saved: what is chosen here is what is sent, whatever the preference becomes."""
+    ids = {n.recipient_id for n in notifications}
+    if not ids:
+        return
+    agents = Agent.objects.select_related("notification_preference").in_bulk(list(ids))
+    tz_name = Brokerage.load().tz_name
+    for n in notifications:
+        agent = agents.get(n.recipient_id)
+        n.channels = [str(c) for c in wanted_channels(agent)] if agent else []
+        quiet = (agent.quiet_until(now, tz_name)
+                 if agent and n.channels and n.event not in URGENT_EVENTS else None)
+        n.send_after = quiet
+
+
+def chosen_channels(notification: Notification) -> list[str]:
+    """The channels chosen when it was made (older notices: the preference now)."""
+    if notification.channels is not None:
+        return list(notification.channels)
+    return [str(c) for c in wanted_channels(notification.recipient)]
+
+
 def notifications_url() -> str:
     """The bell's page, absolute (the site's front page if there is none)."""
     return absolute_url("notifications", fallback="/")
