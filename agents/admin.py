@@ -161,7 +161,8 @@ class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
         fields = ("name", "email", "phone", "role", "is_active", "accepting_leads",
-                  "max_open_leads", "max_leads_per_day", "zip_codes", "specialties")
+                  "max_open_leads", "max_leads_per_day", "zip_codes", "specialties",
+                  "quiet_hours_start", "quiet_hours_end")
 
     def clean_email(self) -> str:
         email = (self.cleaned_data.get("email") or "").strip().lower()
@@ -237,6 +238,9 @@ class AgentAdmin(admin.ModelAdmin):
             ("Availability", {"fields": (active, "accepting_leads")}),
             ("Caps", {"fields": ("max_open_leads", "max_leads_per_day")}),
             ("Territory and specialties", {"fields": ("zip_codes", "specialties")}),
+            ("Quiet hours", {"fields": ("quiet_hours_start", "quiet_hours_end"),
+                             "description": "Non-urgent notices wait until they end; offers, "
+                             "reminders, escalations and new leads reach the agent anyway."}),
         ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:

@@ -1,5 +1,8 @@
 """People who receive leads, the rosters they sit on and the shifts they work."""
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.db import models
 from phonenumber_field.modelfields import PhoneNumberField
@@ -42,6 +45,12 @@ class Agent(models.Model):
     specialties = models.JSONField(
         default=list, blank=True, help_text="Matched against lead tags (e.g. luxury)."
     )
+    # Quiet hours, in the brokerage's time zone: non-urgent notices are not emailed, texted or
+    # pushed then, but when they end (offers, reminders, escalations and new leads still are).
+    quiet_hours_start = models.TimeField(
+        null=True, blank=True, help_text="Quiet hours from (brokerage time), e.g. 21:00.")
+    quiet_hours_end = models.TimeField(
+        null=True, blank=True, help_text="Quiet hours until (brokerage time), e.g. 07:00.")
 
     class Meta:
         ordering = ["name"]
@@ -52,6 +61,21 @@ class Agent(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.email = self.email.strip().lower()
         super().save(*args, **kwargs)
+
+    def quiet_until(self, now: datetime, tz_name: str) -> datetime | None:
+        """The end of the quiet hours ``now`` falls in (they may span midnight), or None when
+        it is not quiet now (or no quiet hours are set)."""
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        if start is None or end is None or start == end:
+            return None
+        zone = ZoneInfo(tz_name)
+        local = now.astimezone(zone)
+        today = local.time()
+        quiet = start <= today < end if start < end else (today >= start or today < end)
+        if not quiet:
+            return None
+        day = local.date() if today < end else local.date() + timedelta(days=1)
+        return datetime.combine(day, end, tzinfo=zone)
 
 
 class Roster(models.Model):

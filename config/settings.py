@@ -158,6 +158,9 @@ CLIENT_ADDRESS_HEADER = env("CLIENT_ADDRESS_HEADER", default="")
 # Where people reach the product: links in emails and text messages.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
+# How often an open offers page asks for changes (seconds): an empty 304 while nothing changed.
+OFFERS_REFRESH_SECONDS = env.int("OFFERS_REFRESH_SECONDS", default=1)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"

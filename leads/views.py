@@ -7,6 +7,7 @@ adds the live countdown. Page plumbing is ``agents.pages``; words and numbers sh
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -14,10 +15,11 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import F
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Count, F, Max
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from agents.models import Agent
@@ -77,18 +79,58 @@ def offer_items(agent: Agent, now: datetime) -> list[dict]:
     return items
 
 
+#: How often an open offers page asks for changes (seconds); a page without script reloads
+#: itself no more often than every NOSCRIPT_REFRESH_MIN seconds.
+DEFAULT_REFRESH_SECONDS = 1
+NOSCRIPT_REFRESH_MIN = 15
+
+
+def offers_etag(agent: Agent) -> str:
+    """A fingerprint of what the offers list shows that can change on its own: the agent's open
+    offers (ids and deadlines) and their unread notices (count and newest id). Two tiny
+    indexed queries, so the page can ask every second and get an empty 304 while nothing
+    changed; a new offer, an ended one or a new notice changes it."""
+    offers = list(Offer.objects.filter(agent=agent, status=Offer.Status.OFFERED)
+                  .order_by("pk").values_list("pk", "deadline"))
+    unread = unread_for(agent.pk).order_by().aggregate(n=Count("pk"), last=Max("pk"))
+    raw = repr((offers, unread["n"], unread["last"])).encode()
+    return '"' + hashlib.blake2b(raw, digest_size=12).hexdigest() + '"'
+
+
+def offers_unchanged(request: HttpRequest, etag: str) -> bool:
+    """Whether the list the page holds (its If-None-Match) is still the current one."""
+    asked = request.headers.get("If-None-Match", "")
+    return etag in [tag.strip().removeprefix("W/") for tag in asked.split(",")]
+
+
 @agent_required
 def offers(request: HttpRequest) -> HttpResponse:
-    now = timezone.now()
-    context = {
-        "items": offer_items(request.agent, now),
-        "now_ms": int(now.timestamp() * 1000),
-        "refresh_seconds": getattr(settings, "OFFERS_REFRESH_SECONDS", 15),
-    }
-    if getattr(request, "htmx", False):
-        context["unread_count"] = unread_for(request.agent.pk).count()
-        return render(request, "offers/_list.html", context)
-    return render_page(request, "offers/offers.html", context)
+    """The agent's open offers; the page polls its list fragment (htmx) with If-None-Match and
+    gets an empty 304 unless something changed, so a new offer shows within about a second."""
+    fragment = bool(getattr(request, "htmx", False))
+    etag = offers_etag(request.agent)
+    if fragment and offers_unchanged(request, etag):
+        response = HttpResponseNotModified()
+    else:
+        now = timezone.now()
+        items = offer_items(request.agent, now)
+        refresh = getattr(settings, "OFFERS_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS)
+        context = {
+            "items": items,
+            "etag": etag,
+            "now_ms": int(now.timestamp() * 1000),
+            "refresh_seconds": refresh,
+            "noscript_refresh_seconds": max(refresh, NOSCRIPT_REFRESH_MIN),
+            "unread_count": unread_for(request.agent.pk).count(),
+        }
+        if fragment:
+            response = render(request, "offers/_list.html", context)
+        else:
+            response = render_page(request, "offers/offers.html", context)
+    response["ETag"] = etag
+    patch_vary_headers(response, ["HX-Request"])
+    patch_cache_control(response, private=True, no_cache=True)
+    return response
 
 
 @require_POST

@@ -1,18 +1,29 @@
 """The outside channels: who wants which, and how one notification goes out through each.
 
 In-app is the stored Notification itself. Email goes through Django's email backend
-(``EMAIL_BACKEND``), SMS through ``notifications.sms`` (``SMS_BACKEND``).
+(``EMAIL_BACKEND``): HTML and plain text (``templates/notifications/email/``) with the lead's
+essentials, the deadline in the brokerage's time and one button to the offer or lead. SMS goes
+through ``notifications.sms`` (``SMS_BACKEND``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from agents.models import Agent
-from notifications.links import absolute_url
+from leads.models import Lead, area_of
+from notifications.links import absolute_url, site_url
 from notifications.models import Delivery, Notification, Preference
 from notifications.sms import get_sms_backend
+from routing.models import Brokerage, Offer
 
 SMS_MAX_CHARS = 480  # three segments
 
@@ -40,19 +51,165 @@ def wanted_channels(agent: Agent) -> list[str]:
     return channels
 
 
+#: Notices that reach the person at once even in their quiet hours: something to act on within
+#: minutes (an offer, its last minutes, an escalation, a new lead of theirs with its first-
+#: contact clock running). The others' emails, texts and pushes wait for the end of the quiet
+#: hours; the bell shows every notice at once.
+URGENT_EVENTS = frozenset({
+    Notification.Event.LEAD_OFFERED, Notification.Event.OFFER_REMINDER,
+    Notification.Event.LEAD_ESCALATED, Notification.Event.LEAD_ASSIGNED,
+})
+
+
+def choose_sending(notifications: list[Notification], *, now: datetime) -> None:
+    """Settle each new notification's outside channels (its recipient's preference now) and
+    when they may go out (after the recipient's quiet hours for a non-urgent notice), before
+    it is saved: what is chosen here is what is sent, whatever the preference becomes."""
+    ids = {n.recipient_id for n in notifications}
+    if not ids:
+        return
+    agents = Agent.objects.select_related("notification_preference").in_bulk(list(ids))
+    tz_name = Brokerage.load().tz_name
+    for n in notifications:
+        agent = agents.get(n.recipient_id)
+        n.channels = [str(c) for c in wanted_channels(agent)] if agent else []
+        quiet = (agent.quiet_until(now, tz_name)
+                 if agent and n.channels and n.event not in URGENT_EVENTS else None)
+        n.send_after = quiet
+
+
+def chosen_channels(notification: Notification) -> list[str]:
+    """The channels chosen when it was made (older notices: the preference now)."""
+    if notification.channels is not None:
+        return list(notification.channels)
+    return [str(c) for c in wanted_channels(notification.recipient)]
+
+
 def notifications_url() -> str:
     """The bell's page, absolute (the site's front page if there is none)."""
     return absolute_url("notifications", fallback="/")
 
 
+E = Notification.Event
+
+#: How a subject starts for each event about a lead ("{kind}" is "buyer lead", "lead"...);
+#: other events keep the notification's own title.
+SUBJECT_STARTS = {
+    E.LEAD_OFFERED: "New {kind}",
+    E.OFFER_REMINDER: "Claim soon: {kind}",
+    E.LEAD_ASSIGNED: "Yours now: {kind}",
+    E.LEAD_ESCALATED: "Escalated: {kind}",
+}
+
+
+@dataclass
+class EmailContent:
+    """What one notification's email says, shared by its subject, HTML and text parts."""
+
+    subject: str
+    heading: str
+    body: str
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    message: str = ""
+    deadline: str = ""
+    button_label: str = "Open leadrouter"
+    button_url: str = ""
+    brokerage: str = ""
+
+
+def money(price) -> str:
+    return f"${price:,.0f}" if price is not None else ""
+
+
+def brokerage_time(moment: datetime, now: datetime, tz_name: str) -> str:
+    """``17:36`` today, ``Tue 17:36`` another day, in the brokerage's time zone."""
+    zone = ZoneInfo(tz_name)
+    at, today = timezone.localtime(moment, zone), timezone.localtime(now, zone)
+    text = f"{at:%H:%M}"
+    return text if at.date() == today.date() else f"{at:%a} {text}"
+
+
+def open_offer_of(notification: Notification) -> Offer | None:
+    """The recipient's offer this notice is about: the open one, else their latest."""
+    offers = Offer.objects.filter(lead_id=notification.lead_id,
+                                  agent_id=notification.recipient_id).order_by("-offered_at", "-pk")
+    return offers.filter(status=Offer.Status.OFFERED).first() or offers.first()
+
+
+def page_url(name: str, *args: object, anchor: str = "") -> str:
+    try:
+        return site_url(reverse(name, args=args)) + (f"#{anchor}" if anchor else "")
+    except NoReverseMatch:
+        return notifications_url()
+
+
+def email_content(notification: Notification, *, now: datetime | None = None) -> EmailContent:
+    """The subject a person can scan ("New buyer lead, $450,000, Hoboken: claim by 17:36") and
+    the lead's essentials: its title, never its email or phone (hidden until claimed)."""
+    current = now or timezone.now()
+    brokerage = Brokerage.load()
+    title = " ".join(notification.title.split())  # headers take no line breaks
+    content = EmailContent(subject=title, heading=title, body=notification.body,
+                           button_url=notifications_url(), brokerage=brokerage.name)
+    lead: Lead | None = notification.lead
+    if lead is None:
+        return content
+    kind = f"{lead.get_lead_type_display().lower()} lead" if lead.lead_type else "lead"
+    if title.startswith("Hand-off"):
+        kind = f"hand-off, {kind}"
+    place = lead.neighborhood or lead.city or lead.zip_code
+    content.facts = [(label, value) for label, value in (
+        ("Lead", lead.title),
+        ("Type", lead.get_lead_type_display() if lead.lead_type else ""),
+        ("Price", money(lead.price)),
+        ("Area", area_of(lead)),
+        ("Property", lead.property_type),
+        ("Source", lead.source),
+    ) if value]
+    content.message = lead.message
+    action = ""
+    offer = (open_offer_of(notification)
+             if notification.event in (E.LEAD_OFFERED, E.OFFER_REMINDER) else None)
+    if offer is not None and offer.status == Offer.Status.OFFERED:
+        when = brokerage_time(offer.deadline, current, brokerage.tz_name)
+        action = f"claim by {when}"
+        content.deadline = f"Claim by {when} ({brokerage.tz_name} time)"
+        # The notice's own "Claim it by ...: <link>" line: the deadline and button say it.
+        content.body = "\n".join(line for line in content.body.splitlines()
+                                 if not line.startswith("Claim it by "))
+        content.button_label = "Open the offer"
+        content.button_url = page_url("offers", anchor=f"offer-{offer.pk}")
+    else:
+        content.button_label = "Open the lead"
+        content.button_url = page_url("lead-detail", lead.pk)
+        due = lead.first_contact_due_at
+        if (due is not None and lead.first_contact_at is None
+                and lead.owner_id == notification.recipient_id):
+            when = brokerage_time(due, current, brokerage.tz_name)
+            action = f"first contact by {when}"
+            content.deadline = f"First contact by {when} ({brokerage.tz_name} time)"
+    start = SUBJECT_STARTS.get(notification.event)
+    if start is not None:
+        words = start.format(kind=kind)
+        subject = ", ".join(p for p in (words[:1].upper() + words[1:], money(lead.price), place)
+                            if p)
+        content.subject = f"{subject}: {action}" if action else subject
+    return content
+
+
 def send_email(notification: Notification) -> None:
+    """One email, HTML with a plain-text alternative, through ``EMAIL_BACKEND``."""
     agent = notification.recipient
     if not agent.email:
         raise Undeliverable("the recipient has no email address")
-    subject = " ".join(notification.title.split())  # headers take no line breaks
-    body = "\n\n".join(p for p in (notification.body, f"Open leadrouter: {notifications_url()}")
-                       if p)
-    EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [agent.email]).send()
+    content = email_content(notification)
+    context = {"c": content, "recipient": agent}
+    text = render_to_string("notifications/email/notice.txt", context)
+    html = render_to_string("notifications/email/notice.html", context)
+    message = EmailMultiAlternatives(content.subject, text, settings.DEFAULT_FROM_EMAIL,
+                                     [agent.email])
+    message.attach_alternative(html, "text/html")
+    message.send()
 
 
 def sms_text(notification: Notification) -> str:

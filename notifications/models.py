@@ -38,6 +38,13 @@ class Notification(models.Model):
     # When its deliveries were made (or found unwanted): empty = no task has handled it yet, so
     # the every-minute sweep sends it (a send task lost by the broker loses nothing).
     dispatched_at = models.DateTimeField(null=True, blank=True, db_index=True, editable=False)
+    # The outside channels chosen when it was made (the recipient's preference then): sending
+    # uses these, so a preference changed later neither resends nor withholds it. Null: made
+    # before channels were stored (the preference at sending time decides).
+    channels = models.JSONField(null=True, blank=True, editable=False)
+    # Not sent outside before this (the end of the recipient's quiet hours, for a non-urgent
+    # notice); empty: at once. The bell shows it at once either way.
+    send_after = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import transaction
 from django_q.tasks import async_task
 
+from notifications.channels import choose_sending
 from notifications.models import Notification
 
 
@@ -28,7 +29,9 @@ def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notificat
     The task is queued once the caller's transaction commits: a rolled-back change tells
     nobody, and a worker (of any broker, Redis too) never looks for notifications not yet
     committed. Should the task still be lost, ``send_undelivered_notifications`` sends them.
-    Sending happens in the task cluster, never in the request.
+    Sending happens in the task cluster, never in the request. Each notification's channels
+    (and, for a non-urgent one in the recipient's quiet hours, the time they may go out) are
+    chosen here and stored with it.
     """
     rows = []
     told: set[tuple] = set()
@@ -44,6 +47,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notificat
                                      title=m.title, body=m.body, created_at=now))
     if not rows:
         return []
+    choose_sending(rows, now=now)
     notifications = Notification.objects.bulk_create(rows)
     ids = [n.pk for n in notifications]
     transaction.on_commit(lambda: queue_sending(ids), robust=True)

@@ -1,6 +1,6 @@
 """Task-cluster jobs that send notifications through the outside channels (email, SMS).
 
-Each notification gets at most one Delivery per channel its recipient wants. A worker claims a
+Each notification gets at most one Delivery per channel chosen when it was made. A worker claims a
 delivery with a conditional update (status "sending", attempts + 1, next_attempt_at = the end of
 the claim) before sending, so two workers never send the same delivery; a claim left by a worker
 that died is taken again once it ends. A failure is recorded on the delivery and retried with
@@ -64,7 +64,9 @@ def give_up_interrupted(queryset: QuerySet, *, now: datetime,
 
 
 def send_notifications(notification_ids: list[int], *, now: datetime | None = None) -> int:
-    """Create each notification's deliveries for its recipient's channels, then send them.
+    """Create each notification's deliveries for the channels chosen when it was made, then send
+    those that are due (one held for quiet hours waits until its ``send_after``, then
+    ``retry_failed_deliveries`` sends it).
 
     Safe to run twice: no second delivery of a channel, nothing sent twice. Returns how many
     deliveries went out.
@@ -79,9 +81,10 @@ def send_notifications(notification_ids: list[int], *, now: datetime | None = No
     )
     Delivery.objects.bulk_create(
         [
-            Delivery(notification=n, channel=channel, next_attempt_at=current)
+            Delivery(notification=n, channel=channel,
+                     next_attempt_at=max(n.send_after or current, current))
             for n in notifications
-            for channel in channels.wanted_channels(n.recipient)
+            for channel in channels.chosen_channels(n)
             if (n.pk, channel) not in existing
         ],
         ignore_conflicts=True,  # another run created it meanwhile

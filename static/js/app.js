@@ -1,7 +1,9 @@
 /* leadrouter: live claim countdowns, and what follows htmx's swaps.
  *
  * htmx (static/js/htmx.min.js, declared in the templates) refreshes the offers list and marks
- * notifications read. Every page works without either file (plain form posts, a <noscript>
+ * notifications read. The offers list is asked for every second with the ETag of the list on
+ * screen (If-None-Match): the server answers an empty 304 while nothing changed, and that is
+ * not swapped in; a new list also updates the page title ("(2) Offers") and the bell. Every page works without either file (plain form posts, a <noscript>
  * refresh on the offers page).
  *
  * A countdown runs only inside its segments ([[startMs, endMs], ...] from the server, the
@@ -111,6 +113,22 @@
     }
   }
 
+  /* The page title counts the open offers: "(2) Offers · leadrouter". */
+  function setTitle(count) {
+    if (isNaN(count)) return;
+    var base = document.title.replace(/^\(\d+\)\s*/, "");
+    document.title = count > 0 ? "(" + count + ") " + base : base;
+  }
+
+  /* Polling the offers list: send the ETag of the list on screen. */
+  function sendEtag(event) {
+    var elt = event.detail.elt;
+    if (!elt || elt.id !== "offer-list" || event.detail.verb !== "get") return;
+    var list = elt.querySelector("[data-etag]");
+    var etag = list && list.getAttribute("data-etag");
+    if (etag) event.detail.headers["If-None-Match"] = etag;
+  }
+
   /* htmx swapped something in (the offers list it refreshes, a notification marked read):
    * re-read the server's clock, move the bell to the list's unread count, tick at once. */
   function afterSwap(event) {
@@ -118,11 +136,17 @@
     readSkew(target);
     var list = target.querySelector && target.querySelector("[data-unread]");
     if (list) setBell(parseInt(list.getAttribute("data-unread"), 10));
+    var offers = target.querySelector && target.querySelector("[data-offers]");
+    if (offers) setTitle(parseInt(offers.getAttribute("data-offers"), 10));
     tickAll();
   }
 
   /* Logged out meanwhile: the refresh was redirected (to the login page); load it whole. */
   function reloadWhenRedirected(event) {
+    if (event.detail.xhr && event.detail.xhr.status === 304) {
+      event.detail.shouldSwap = false; // the list on screen is still current
+      return;
+    }
     var paths = event.detail.pathInfo || {};
     var asked = (paths.finalRequestPath || "").split("?")[0];
     var got = (paths.responsePath || "").split("?")[0];
@@ -156,6 +180,7 @@
     }
     guardSubmits();
   });
+  document.addEventListener("htmx:configRequest", sendEtag);
   document.addEventListener("htmx:beforeSwap", reloadWhenRedirected);
   document.addEventListener("htmx:afterSwap", afterSwap);
 
