@@ -243,6 +243,12 @@ LOGGING = {
 SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.ConsoleSmsBackend")
 SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms.jsonl"))
 SMS_FROM = env("SMS_FROM", default="")
+# Twilio (SMS_BACKEND=notifications.sms.TwilioSmsBackend): the account's SID and auth token
+# (the token also checks every inbound webhook's signature); TWILIO_API_BASE points the REST
+# client at a Twilio-compatible endpoint instead of https://api.twilio.com (tests, proxies).
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TWILIO_API_BASE = env("TWILIO_API_BASE", default="https://api.twilio.com")
 # --- end SMS --------------------------------------------------------------------------------
 
 # --- Webhooks (notifications.webhooks) ------------------------------------------------------
