@@ -18,6 +18,8 @@ confirms an opt-out, and would block ours).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -78,7 +80,7 @@ def inbound_sms(request: HttpRequest) -> HttpResponse:
     return twiml(claim_by_text(agents, now=now))
 
 
-def claim_by_text(agents: list[Agent], *, now) -> str:
+def claim_by_text(agents: list[Agent], *, now: datetime) -> str:
     """Claim the newest live offer of the agent(s) with this number; the answer to text back."""
     offers = Offer.objects.filter(agent__in=agents).select_related("agent", "lead").order_by(
         "-offered_at", "-id")
