@@ -252,17 +252,21 @@ LOGGING = {
 SMS_BACKEND = env("SMS_BACKEND", default="notifications.sms.ConsoleSmsBackend")
 SMS_FILE_PATH = env("SMS_FILE_PATH", default=str(BASE_DIR / "var" / "sms.jsonl"))
 SMS_FROM = env("SMS_FROM", default="")
+# Twilio (SMS_BACKEND=notifications.sms.TwilioSmsBackend): the account's SID and auth token
+# (the token also checks every inbound webhook's signature); TWILIO_API_BASE points the REST
+# client at a Twilio-compatible endpoint instead of https://api.twilio.com (tests, proxies).
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+TWILIO_API_BASE = env("TWILIO_API_BASE", default="https://api.twilio.com")
 # --- end SMS --------------------------------------------------------------------------------
 
 # --- Instant calls (routing.calls) ----------------------------------------------------------
 # VOICE_BACKEND: dotted path of a routing.calls.BaseVoiceBackend: ConsoleVoiceBackend (default,
 # logs and places no call), TwilioVoiceBackend, LocmemVoiceBackend (tests). VOICE_FROM: the
-# number calls come from (and the caller ID the lead sees). TWILIO_ACCOUNT_SID and
-# TWILIO_AUTH_TOKEN: the Twilio account; the token also checks every webhook's signature.
+# number calls come from (and the caller ID the lead sees). The Twilio account is the SMS
+# block's (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN).
 VOICE_BACKEND = env("VOICE_BACKEND", default="routing.calls.ConsoleVoiceBackend")
 VOICE_FROM = env("VOICE_FROM", default="")
-TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
-TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 # --- end instant calls ----------------------------------------------------------------------
 
 # --- Webhooks (notifications.webhooks) ------------------------------------------------------

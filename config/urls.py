@@ -7,6 +7,8 @@ from django.views.generic import RedirectView
 
 from agents.views import availability
 from config.logins import LoginForm
+from leads.sms_views import inbound_sms
+from notifications.twilio_webhooks import sms_status
 from notifications.views import notification_list, notifications_read
 
 urlpatterns = [
@@ -22,5 +24,8 @@ urlpatterns = [
     path("availability/", availability, name="availability"),
     path("notifications/", notification_list, name="notifications"),
     path("notifications/read/", notifications_read, name="notifications-read"),
+    # Twilio's webhooks (signed): texts to SMS_FROM, and the status of texts we sent.
+    path("sms/inbound/", inbound_sms, name="sms-inbound"),
+    path("sms/status/", sms_status, name="sms-status"),
     path("", include("leads.urls")),
 ]

@@ -15,6 +15,7 @@ from notifications.models import (
     Delivery,
     Notification,
     Preference,
+    TextOptOut,
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
@@ -22,7 +23,8 @@ from notifications.models import (
 from notifications.tasks import MAX_ATTEMPTS
 from routing.models import Brokerage
 
-DELIVERY_FIELDS = ("channel", "status", "attempts", "last_error", "sent_at", "next_attempt_at")
+DELIVERY_FIELDS = ("channel", "status", "attempts", "last_error", "sent_at", "next_attempt_at",
+                   "provider_status", "provider_error_code")
 
 
 class DeliveryInline(admin.TabularInline):
@@ -107,6 +109,15 @@ class DeliveryStatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=value)
 
 
+@admin.register(TextOptOut)
+class TextOptOutAdmin(admin.ModelAdmin):
+    """Numbers that texted STOP; deleting a row sends them texts again (as START would)."""
+
+    list_display = ("phone", "keyword", "opted_out_at")
+    search_fields = ("phone",)
+    readonly_fields = ("opted_out_at", "keyword")
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     """The deliveries, opening on the failed ones; "Retry now" queues them for the next minute."""
@@ -118,7 +129,7 @@ class DeliveryAdmin(admin.ModelAdmin):
                      "notification__recipient__email", "last_error")
     list_select_related = ("notification__recipient",)
     ordering = ("-id",)
-    fields = ("notification", *DELIVERY_FIELDS)
+    fields = ("notification", *DELIVERY_FIELDS, "provider_message_id", "provider_status_at")
     readonly_fields = fields
     actions = ["retry_now"]
 

@@ -22,7 +22,8 @@ from agents.models import Agent
 from leads.models import Lead, area_of
 from notifications.links import absolute_url, site_url
 from notifications.models import Delivery, Notification, Preference
-from notifications.sms import get_sms_backend
+from notifications.sms import RecipientOptedOut, get_sms_backend
+from notifications.texting import CLAIM_PROMPT, is_opted_out, opt_out
 from routing.models import Brokerage, Offer
 
 SMS_MAX_CHARS = 480  # three segments
@@ -46,7 +47,7 @@ def wanted_channels(agent: Agent) -> list[str]:
     channels = []
     if preference.email and agent.email:
         channels.append(Delivery.Channel.EMAIL)
-    if preference.sms and agent.phone:
+    if preference.sms and agent.phone and not is_opted_out(e164(agent.phone)):
         channels.append(Delivery.Channel.SMS)
     return channels
 
@@ -197,7 +198,7 @@ def email_content(notification: Notification, *, now: datetime | None = None) ->
     return content
 
 
-def send_email(notification: Notification) -> None:
+def send_email(notification: Notification) -> str | None:
     """One email, HTML with a plain-text alternative, through ``EMAIL_BACKEND``."""
     agent = notification.recipient
     if not agent.email:
@@ -210,32 +211,49 @@ def send_email(notification: Notification) -> None:
                                      [agent.email])
     message.attach_alternative(html, "text/html")
     message.send()
+    return None  # SMTP gives no message id
+
+
+def e164(phone: object) -> str:
+    """A phone number field's value as +15551234567."""
+    return phone.as_e164 if hasattr(phone, "as_e164") else str(phone)
 
 
 def sms_text(notification: Notification) -> str:
+    """Title, body and link within three segments; an offer's text ends "Reply 1 to claim."
+    (answered by the inbound SMS webhook)."""
     text = "\n".join(p for p in (notification.title, notification.body) if p)
     link = notifications_url()
-    room = SMS_MAX_CHARS - len(link) - 1
+    tail = f"{CLAIM_PROMPT}\n{link}" if notification.event == Notification.Event.LEAD_OFFERED \
+        else link
+    room = SMS_MAX_CHARS - len(tail) - 1
     if len(text) > room:
         text = text[: room - 1].rstrip() + "…"
-    return f"{text}\n{link}"
+    return f"{text}\n{tail}"
 
 
-def send_sms(notification: Notification) -> None:
+def send_sms(notification: Notification) -> str | None:
     phone = notification.recipient.phone
     if not phone:
         raise Undeliverable("the recipient has no phone number")
-    to = phone.as_e164 if hasattr(phone, "as_e164") else str(phone)
-    get_sms_backend().send(to, sms_text(notification))
+    to = e164(phone)
+    if is_opted_out(to):  # texted STOP after this delivery was made
+        raise Undeliverable("the recipient's number texted STOP")
+    try:
+        return get_sms_backend().send(to, sms_text(notification))
+    except RecipientOptedOut as exc:  # opted out at the provider (e.g. STOP before we knew)
+        opt_out(phone=to, keyword="provider", now=timezone.now())
+        raise Undeliverable(f"the recipient's number opted out: {exc}") from exc
 
 
 SENDERS = {Delivery.Channel.EMAIL: send_email, Delivery.Channel.SMS: send_sms}
 
 
-def send(channel: str, notification: Notification) -> None:
-    """Send the notification through the channel; raises when it did not go out."""
+def send(channel: str, notification: Notification) -> str | None:
+    """Send the notification through the channel; raises when it did not go out. Returns the
+    provider's message id when the channel has one (Twilio's SID)."""
     try:
         sender = SENDERS[channel]
     except KeyError:
         raise Undeliverable(f"unknown channel {channel!r}") from None
-    sender(notification)
+    return sender(notification)

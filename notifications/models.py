@@ -88,6 +88,14 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # What the provider said about the message after it took it (Twilio's status callbacks):
+    # its id for the message, the latest status (queued, sent, delivered, undelivered, failed)
+    # and error code, so "sent" here can be told apart from "reached the phone".
+    provider_message_id = models.CharField(max_length=64, blank=True, db_index=True,
+                                           editable=False)
+    provider_status = models.CharField(max_length=20, blank=True, editable=False)
+    provider_error_code = models.CharField(max_length=10, blank=True, editable=False)
+    provider_status_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -99,6 +107,24 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} for notification {self.notification_id}: {self.status}"
+
+
+class TextOptOut(models.Model):
+    """A phone number that texted STOP: nothing is texted to it until it texts START.
+
+    Kept per number, not per agent: carriers and Twilio block by number, and a number moved
+    to another agent's profile stays opted out.
+    """
+
+    phone = models.CharField(max_length=32, unique=True, help_text="E.164, e.g. +12015550123.")
+    opted_out_at = models.DateTimeField()
+    keyword = models.CharField(max_length=20, blank=True, help_text="The word that was texted.")
+
+    class Meta:
+        verbose_name = "text opt-out"
+
+    def __str__(self) -> str:
+        return f"{self.phone} (opted out {self.opted_out_at:%Y-%m-%d %H:%M})"
 
 
 # --- Outbound webhooks (notifications.webhooks) ------------------------------------------------

@@ -136,7 +136,7 @@ def attempt(pk: int, *, now: datetime | None = None) -> bool:
         return False  # not due, or another worker has it
     delivery = Delivery.objects.select_related("notification__recipient").get(pk=pk)
     try:
-        channels.send(delivery.channel, delivery.notification)
+        provider_id = channels.send(delivery.channel, delivery.notification)
     except Exception as exc:  # any channel failure: record it for the retry
         finished = now or timezone.now()
         gave_up = isinstance(exc, channels.Undeliverable) or delivery.attempts >= MAX_ATTEMPTS
@@ -149,6 +149,7 @@ def attempt(pk: int, *, now: datetime | None = None) -> bool:
                        delivery.attempts, "; giving up" if gave_up else "", error)
         return False
     Delivery.objects.filter(pk=pk).update(
-        status=S.SENT, sent_at=now or timezone.now(), last_error="", next_attempt_at=None
+        status=S.SENT, sent_at=now or timezone.now(), last_error="", next_attempt_at=None,
+        provider_message_id=provider_id or "",
     )
     return True

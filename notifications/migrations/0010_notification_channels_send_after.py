@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0007_notification_agent_deactivated'),
+        ('notifications', '0009_sms_provider_status_opt_out'),
     ]
 
     operations = [
