@@ -7,7 +7,13 @@ from django.views.generic import RedirectView
 
 from agents.views import availability
 from config.logins import LoginForm
-from notifications.views import notification_list, notifications_read
+from notifications.views import (
+    notification_list,
+    notifications_read,
+    push_subscribe,
+    push_unsubscribe,
+    service_worker,
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="offers"), name="home"),
@@ -21,5 +27,8 @@ urlpatterns = [
     path("availability/", availability, name="availability"),
     path("notifications/", notification_list, name="notifications"),
     path("notifications/read/", notifications_read, name="notifications-read"),
+    path("notifications/push/subscribe/", push_subscribe, name="push-subscribe"),
+    path("notifications/push/unsubscribe/", push_unsubscribe, name="push-unsubscribe"),
+    path("sw.js", service_worker, name="service-worker"),
     path("", include("leads.urls")),
 ]
