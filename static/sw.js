@@ -49,17 +49,15 @@ self.addEventListener("notificationclick", function (event) {
     target = new URL(target.pathname + target.search + target.hash, self.location.origin);
   }
   event.waitUntil(
-    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (list) {
-      for (var i = 0; i < list.length; i++) {
-        var client = list[i];
-        if (new URL(client.url).origin === target.origin && "focus" in client) {
-          return client.focus().then(function (focused) {
-            return (focused || client).navigate ? (focused || client).navigate(target.href)
-                                                : null;
-          });
-        }
-      }
-      return self.clients.openWindow(target.href);
+    self.clients.matchAll({ type: "window" }).then(function (list) {
+      // An open leadrouter window (one this worker controls) shows it; else a new one opens.
+      var client = list.find(function (c) { return "navigate" in c; });
+      if (!client) return self.clients.openWindow(target.href);
+      return client.navigate(target.href).then(function (moved) {
+        return (moved || client).focus();
+      }).catch(function () {
+        return self.clients.openWindow(target.href);
+      });
     })
   );
 });
