@@ -409,6 +409,9 @@ def test_generated_keys_are_a_matching_pair_written_once_to_the_env_file(tmp_pat
     assert values["DEBUG"] == "true" and push.push_enabled() and push.key_problem() == ""
     settings.WEBPUSH_VAPID_PUBLIC_KEY = push.generate_vapid_keys()[0]
     assert not push.push_enabled() and "not the public half" in push.key_problem()
+    from notifications.apps import check_web_push_keys
+    [warning] = check_web_push_keys()
+    assert warning.id == "notifications.W001" and "Phone alerts are off" in warning.msg
 
 
 def test_pages_are_an_installable_app_with_a_root_service_worker(client, vapid):
