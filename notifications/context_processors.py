@@ -9,6 +9,7 @@ from notifications import push
 
 def web_push(request: HttpRequest) -> dict[str, str]:
     """The VAPID public key the page's script subscribes with; empty when push is off."""
-    if not request.user.is_authenticated or not push.push_enabled():
+    user = getattr(request, "user", None)  # absent on pages rendered before authentication
+    if user is None or not user.is_authenticated or not push.push_enabled():
         return {"webpush_public_key": ""}
     return {"webpush_public_key": push.vapid_public_key()}
