@@ -24,6 +24,7 @@ run: export DEBUG ?= true
 run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py createcachetable
+	$(PY) manage.py generate_vapid_keys --env-file .env  # the demo's own web push keys, kept
 	$(PY) manage.py seed_demo
 	@echo "Emails are written to $(EMAIL_FILE_PATH)/ (set EMAIL_BACKEND to send them)."
 	$(PY) manage.py serve --host $(HOST) --port $(PORT)

@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.web_push",
             ],
         },
     },
@@ -268,6 +269,19 @@ TWILIO_API_BASE = env("TWILIO_API_BASE", default="https://api.twilio.com")
 VOICE_BACKEND = env("VOICE_BACKEND", default="routing.calls.ConsoleVoiceBackend")
 VOICE_FROM = env("VOICE_FROM", default="")
 # --- end instant calls ----------------------------------------------------------------------
+
+# --- Web Push (notifications.push) ----------------------------------------------------------
+# The VAPID key pair (`manage.py generate_vapid_keys`; `make run` writes the demo's own to
+# .env). Without both, phone alerts are off. WEBPUSH_VAPID_SUBJECT: "mailto:..." or "https://..."
+# the push services may contact (default: mailto: DEFAULT_FROM_EMAIL). WEBPUSH_ENDPOINT_HOSTS:
+# the push services devices may subscribe through (host suffixes, https; or full origins).
+WEBPUSH_BACKEND = env("WEBPUSH_BACKEND", default="notifications.push.WebPushBackend")
+WEBPUSH_VAPID_PUBLIC_KEY = env("WEBPUSH_VAPID_PUBLIC_KEY", default="")
+WEBPUSH_VAPID_PRIVATE_KEY = env("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_SUBJECT = env("WEBPUSH_VAPID_SUBJECT", default="")
+WEBPUSH_ENDPOINT_HOSTS = env.list("WEBPUSH_ENDPOINT_HOSTS", default=[
+    "fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com", "notify.windows.com"])
+# --- end Web Push ---------------------------------------------------------------------------
 
 # --- Webhooks (notifications.webhooks) ------------------------------------------------------
 # Webhooks go only to public internet addresses (checked after DNS resolution, again at every

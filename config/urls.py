@@ -9,7 +9,13 @@ from agents.views import availability
 from config.logins import LoginForm
 from leads.sms_views import inbound_sms
 from notifications.twilio_webhooks import sms_status
-from notifications.views import notification_list, notifications_read
+from notifications.views import (
+    notification_list,
+    notifications_read,
+    push_subscribe,
+    push_unsubscribe,
+    service_worker,
+)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="offers"), name="home"),
@@ -27,5 +33,8 @@ urlpatterns = [
     # Twilio's webhooks (signed): texts to SMS_FROM, and the status of texts we sent.
     path("sms/inbound/", inbound_sms, name="sms-inbound"),
     path("sms/status/", sms_status, name="sms-status"),
+    path("notifications/push/subscribe/", push_subscribe, name="push-subscribe"),
+    path("notifications/push/unsubscribe/", push_unsubscribe, name="push-unsubscribe"),
+    path("sw.js", service_worker, name="service-worker"),
     path("", include("leads.urls")),
 ]

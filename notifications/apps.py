@@ -1,5 +1,15 @@
 from django.apps import AppConfig
+from django.core import checks
 from django.db.models.signals import post_delete, post_save
+
+
+def check_web_push_keys(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Keys that do not belong together turn phone alerts off: say so at startup."""
+    from notifications.push import key_problem
+
+    problem = key_problem()
+    return [checks.Warning(f"Phone alerts are off: {problem}.", id="notifications.W001",
+                           hint="python manage.py generate_vapid_keys")] if problem else []
 
 
 class NotificationsConfig(AppConfig):
@@ -7,7 +17,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        """An endpoint saved or deleted expires the cached subscriber lists everywhere."""
+        """An endpoint saved or deleted expires the cached subscriber lists everywhere; the
+        web push keys are checked with the system checks."""
+        checks.register(check_web_push_keys)
         from notifications.models import WebhookEndpoint
         from notifications.webhooks.subscribers import endpoints_changed
 

@@ -1,4 +1,4 @@
-"""Notifications: stored in-app messages, and their deliveries by email or SMS.
+"""Notifications: stored in-app messages, and their deliveries by email, SMS or push.
 
 Also the outbound webhooks (``notifications.webhooks``): endpoints managers register and each
 event's signed delivery to them.
@@ -72,6 +72,7 @@ class Delivery(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", "Email"
         SMS = "sms", "SMS"
+        PUSH = "push", "Push to the phone"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -125,6 +126,30 @@ class TextOptOut(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phone} (opted out {self.opted_out_at:%Y-%m-%d %H:%M})"
+
+class PushSubscription(models.Model):
+    """One device (browser or installed app) where a person turned on phone alerts.
+
+    What the browser's ``PushManager.subscribe`` gave: the push service's endpoint and the keys
+    the payload is encrypted with. Removed when the person turns alerts off, or when the push
+    service answers 404/410 (the device unsubscribed or the subscription expired).
+    """
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=1000, unique=True)
+    p256dh = models.CharField("P-256 public key", max_length=200)
+    auth = models.CharField("auth secret", max_length=100)
+    device = models.CharField(max_length=200, blank=True,
+                              help_text="Which device, as its browser named itself.")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = "push subscription"
+
+    def __str__(self) -> str:
+        return f"{self.agent.name}: {self.device or 'a device'}"
 
 
 # --- Outbound webhooks (notifications.webhooks) ------------------------------------------------

@@ -1,4 +1,4 @@
-"""Task-cluster jobs that send notifications through the outside channels (email, SMS).
+"""Task-cluster jobs that send notifications through the outside channels (push, email, SMS).
 
 Each notification gets at most one Delivery per channel chosen when it was made. A worker claims a
 delivery with a conditional update (status "sending", attempts + 1, next_attempt_at = the end of
@@ -74,7 +74,7 @@ def send_notifications(notification_ids: list[int], *, now: datetime | None = No
     current = now or timezone.now()
     notifications = Notification.objects.filter(pk__in=notification_ids).select_related(
         "recipient__notification_preference"
-    )
+    ).prefetch_related("recipient__push_subscriptions")
     existing = set(
         Delivery.objects.filter(notification_id__in=notification_ids).values_list(
             "notification_id", "channel")
@@ -91,9 +91,13 @@ def send_notifications(notification_ids: list[int], *, now: datetime | None = No
     )
     Notification.objects.filter(pk__in=notification_ids, dispatched_at__isnull=True).update(
         dispatched_at=current)
-    ids = Delivery.objects.filter(notification_id__in=notification_ids).filter(
-        due(current)).order_by("pk").values_list("pk", flat=True)
-    return attempt_deliveries(list(ids), now=now)
+    due_now = Delivery.objects.filter(notification_id__in=notification_ids).filter(due(current))
+    # Every push first (seconds count on the phone), then email and SMS.
+    ids = [*due_now.filter(channel=Delivery.Channel.PUSH).order_by("pk").values_list(
+        "pk", flat=True),
+           *due_now.exclude(channel=Delivery.Channel.PUSH).order_by("pk").values_list(
+        "pk", flat=True)]
+    return attempt_deliveries(ids, now=now)
 
 
 def send_undelivered_notifications(*, now: datetime | None = None) -> int:
@@ -134,7 +138,8 @@ def attempt(pk: int, *, now: datetime | None = None) -> bool:
     started = now or timezone.now()
     if not claim(Delivery.objects, pk, now=started):
         return False  # not due, or another worker has it
-    delivery = Delivery.objects.select_related("notification__recipient").get(pk=pk)
+    delivery = Delivery.objects.select_related("notification__recipient",
+                                               "notification__lead").get(pk=pk)
     try:
         provider_id = channels.send(delivery.channel, delivery.notification)
     except Exception as exc:  # any channel failure: record it for the retry

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0007_notification_agent_deactivated'),
+        ('notifications', '0008_push_subscriptions'),
     ]
 
     operations = [
