@@ -1,9 +1,10 @@
 """The answer to the lead: a rule's auto-response (email and/or text) sent within seconds.
 
-At arrival, routing calls ``schedule_replies`` inside its transaction: one ``AutoReply`` row
-per channel, due when the brokerage's actionable window is open (at once by day; when it
-opens for a lead that arrives at night), and, once the transaction commits, one task in the
-cluster sends those already due. Nothing is sent inside the request. A schedule
+At arrival, routing sends ``routing.signals.leads_routed`` inside its transaction and
+``schedule_replies`` answers it (a rule without an auto-response costs no query): one
+``AutoReply`` row per channel, due when the brokerage's actionable window is open (at once by
+day; when it opens for a lead that arrives at night), and, once the transaction commits, one
+task in the cluster sends those already due. Nothing is sent inside the request. A schedule
 (``send due auto-replies``, every minute) sends the replies that waited for the window, and
 retries failures. A source that requires consent gets no reply for a lead without it.
 
@@ -29,7 +30,8 @@ from django.utils.html import escape, linebreaks
 from django_q.tasks import async_task
 
 from leads.models import Activity, AutoReply, AutoResponse, Lead, LeadSource
-from notifications.sms import get_sms_backend
+from notifications.sms import e164, get_sms_backend
+from routing.engine import RoutingConfig
 from routing.models import Brokerage
 from routing.selectors import calendar, routing_config
 
@@ -86,11 +88,22 @@ def placeholder_values(lead: Lead) -> dict[str, str]:
 # --- At arrival (inside routing's transaction) -----------------------------------------------
 
 
-def schedule_replies(*, leads: Iterable[Lead], now: datetime) -> list[AutoReply]:
+def answer_routed_leads(sender: type, *, leads: list[Lead], config: RoutingConfig,
+                        now: datetime, **_: object) -> None:
+    """``routing.signals.leads_routed`` receiver (connected in ``LeadsConfig.ready``)."""
+    schedule_replies(leads=leads, now=now, config=config)
+
+
+def schedule_replies(*, leads: Iterable[Lead], now: datetime,
+                     config: RoutingConfig | None = None) -> list[AutoReply]:
     """The auto-replies of newly routed leads, due when the actionable window is open, and
     one task queued after the commit to send those due now. Leads whose source requires
-    consent and who gave none get a timeline entry instead."""
-    leads = [lead for lead in leads if lead.rule_id]
+    consent and who gave none get a timeline entry instead.
+
+    With the routing snapshot (``config``), leads whose rule has no auto-response cost no
+    query at all."""
+    config = config or routing_config()
+    leads = [lead for lead in leads if lead.rule_id in config.auto_response_rules]
     if not leads:
         return []
     responses = {r.rule_id: r for r in AutoResponse.objects.filter(
@@ -101,7 +114,7 @@ def schedule_replies(*, leads: Iterable[Lead], now: datetime) -> list[AutoReply]
     strict = set(LeadSource.objects.filter(
         name__in={lead.source for lead in leads if lead.source}, requires_consent=True,
     ).values_list("name", flat=True))
-    cal = calendar(routing_config())
+    cal = calendar(config)
     replies: list[AutoReply] = []
     refused: list[Activity] = []
     for lead in leads:
@@ -193,7 +206,7 @@ def send_reply(pk: int, *, now: datetime | None = None) -> bool:
             subject = " ".join(subject.split()) or f"Thank you, {values['first_name']}"
             send_email(to=to, subject=subject, body=body)
         else:
-            to = lead.phone.as_e164 if hasattr(lead.phone, "as_e164") else str(lead.phone)
+            to = e164(lead.phone)
             subject, body = "", render(response.sms_body, values)[:SMS_MAX_CHARS]
             get_sms_backend().send(to, body)
     except Exception as exc:  # any provider failure: recorded and retried by the sweep

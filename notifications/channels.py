@@ -23,11 +23,12 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from agents.models import Agent
+from leads.display import money
 from leads.models import Lead, area_of
 from notifications import push
 from notifications.links import absolute_url, site_url
 from notifications.models import Delivery, Notification, Preference, PushSubscription
-from notifications.sms import RecipientOptedOut, get_sms_backend
+from notifications.sms import RecipientOptedOut, e164, get_sms_backend
 from notifications.texting import CLAIM_PROMPT, is_opted_out, opt_out
 from routing.models import Brokerage, Offer
 
@@ -72,15 +73,17 @@ URGENT_EVENTS = frozenset({
 })
 
 
-def choose_sending(notifications: list[Notification], *, now: datetime) -> None:
+def choose_sending(notifications: list[Notification], *, now: datetime,
+                   tz_name: str | None = None) -> None:
     """Settle each new notification's outside channels (its recipient's preference now) and
     when they may go out (after the recipient's quiet hours for a non-urgent notice), before
-    it is saved: what is chosen here is what is sent, whatever the preference becomes."""
+    it is saved: what is chosen here is what is sent, whatever the preference becomes.
+    ``tz_name``: the brokerage's time zone when the caller has it (saves a query)."""
     ids = {n.recipient_id for n in notifications}
     if not ids:
         return
     agents = Agent.objects.select_related("notification_preference").in_bulk(list(ids))
-    tz_name = Brokerage.load().tz_name
+    tz_name = tz_name or Brokerage.load().tz_name
     for n in notifications:
         agent = agents.get(n.recipient_id)
         n.channels = [str(c) for c in wanted_channels(agent)] if agent else []
@@ -126,10 +129,6 @@ class EmailContent:
     button_label: str = "Open leadrouter"
     button_url: str = ""
     brokerage: str = ""
-
-
-def money(price) -> str:
-    return f"${price:,.0f}" if price is not None else ""
 
 
 def brokerage_time(moment: datetime, now: datetime, tz_name: str) -> str:
@@ -222,11 +221,6 @@ def send_email(notification: Notification) -> str | None:
     message.attach_alternative(html, "text/html")
     message.send()
     return None  # SMTP gives no message id
-
-
-def e164(phone: object) -> str:
-    """A phone number field's value as +15551234567."""
-    return phone.as_e164 if hasattr(phone, "as_e164") else str(phone)
 
 
 def sms_text(notification: Notification) -> str:

@@ -22,7 +22,8 @@ class Message:
     lead_id: int | None = None
 
 
-def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notification]:
+def notify_many(messages: Iterable[Message], *, now: datetime,
+                tz_name: str | None = None) -> list[Notification]:
     """Record one in-app notification per recipient, event and lead, and queue one task to
     send them all.
 
@@ -47,7 +48,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime) -> list[Notificat
                                      title=m.title, body=m.body, created_at=now))
     if not rows:
         return []
-    choose_sending(rows, now=now)
+    choose_sending(rows, now=now, tz_name=tz_name)
     notifications = Notification.objects.bulk_create(rows)
     ids = [n.pk for n in notifications]
     transaction.on_commit(lambda: queue_sending(ids), robust=True)

@@ -37,6 +37,13 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+
+def e164(phone: object) -> str:
+    """A phone number field's value as providers take it, +15551234567 ("" when none)."""
+    if not phone:
+        return ""
+    return phone.as_e164 if hasattr(phone, "as_e164") else str(phone)
+
 DEFAULT_BACKEND = "notifications.sms.ConsoleSmsBackend"
 
 

@@ -182,7 +182,8 @@ def record_decision(lead: Lead, decision: Decision, config: RoutingConfig,
     Activity.objects.record(lead=lead, kind=kind, actor=actor, created_at=now, body=body)
     if decision.delivery == engine.Delivery.INSTANT_CALL and offers:
         start_due_calls(now=now, lead_ids=[lead.pk])
-    notify_many([*routed_messages(lead, decision, config, offers), *extra], now=now)
+    notify_many([*routed_messages(lead, decision, config, offers), *extra], now=now,
+                tz_name=config.timezone)
     webhooks.emit_many(webhooks.decision_events(lead, decision, config, offers,
                                                 **(event_data or {})), now=now, config=config)
     return offers

@@ -8,7 +8,7 @@ from datetime import datetime, time
 from decimal import Decimal
 
 from agents.models import Agent, RosterMember, Shift
-from leads.models import Lead
+from leads.models import AutoResponse, Lead
 from routing.engine import (
     AgentInfo,
     Cursor,
@@ -99,6 +99,8 @@ def build_config(brokerage: Brokerage) -> RoutingConfig:
         agents=agents,
         listing_routing=brokerage.listing_routing,
         actionable=actionable_windows(brokerage),
+        auto_response_rules=frozenset(
+            AutoResponse.objects.filter(active=True).values_list("rule_id", flat=True)),
     )
 
 

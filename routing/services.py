@@ -18,7 +18,6 @@ from django.db import connection, transaction
 from django.db.models import Count, Max, Q
 
 from agents.models import Agent
-from leads.autoresponder import schedule_replies
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification
@@ -27,6 +26,7 @@ from routing import engine, recording
 from routing.engine import Decision, ExistingLead, Loads, RoutingConfig
 from routing.models import RotationState, Rule
 from routing.selectors import cursor_of, facts_of, routing_config
+from routing.signals import leads_routed
 
 
 @dataclass
@@ -264,7 +264,7 @@ class _Batch:
             [d.existing_lead_id for _, d in self.again]) if self.again else {}
         first_leads.update(self.returning)  # routed again: as saved
         self._registered_again(first_leads)
-        notify_many(self.messages, now=self.leads[0].received_at)
+        notify_many(self.messages, now=self.leads[0].received_at, tz_name=self.config.timezone)
         webhooks.emit_many(self.events, now=self.leads[0].received_at, config=self.config)
         return [self._result(lead, decision, first_leads) for lead, decision in decisions]
 
@@ -281,8 +281,8 @@ class _Batch:
                     self.known[key] = ExistingLead(lead.pk, lead.owner_id)
         self.messages.extend(messages)
         self.events.extend(events)
-        schedule_replies(leads=[lead for lead, _ in self.pending],
-                         now=self.pending[0][0].received_at)
+        leads_routed.send(sender=Lead, leads=[lead for lead, _ in self.pending],
+                          config=self.config, now=self.pending[0][0].received_at)
         self.pending = []
 
     def _route_again(self, lead: Lead, decision: Decision) -> None:

@@ -1,14 +1,23 @@
-"""Any change to the routing configuration gives it a new token, so cached snapshots expire.
+"""Any change to the routing configuration gives it a new token, so cached snapshots expire;
+and the signal routing sends once new leads are saved.
 
 ``config_changed`` is connected in ``RoutingConfig.ready`` for every model the snapshot reads.
 """
 
 from typing import Any
 
+from django.dispatch import Signal
+
 from agents.models import Agent, Roster, RosterMember, Shift
+from leads.models import AutoResponse
 from routing.models import Brokerage, Rule, RuleCriterion, RuleWindow
 
-CONFIG_MODELS = (Agent, Roster, RosterMember, Shift, Rule, RuleCriterion, RuleWindow, Brokerage)
+CONFIG_MODELS = (Agent, Roster, RosterMember, Shift, Rule, RuleCriterion, RuleWindow, Brokerage,
+                 AutoResponse)
+
+#: Sent by routing at arrival, inside its transaction, with ``leads=`` (new leads just saved),
+#: ``config=`` (the snapshot that routed them) and ``now=``: the auto-responder listens.
+leads_routed = Signal()
 
 
 def bump_config_token() -> None:

@@ -216,7 +216,8 @@ def hand_off(
                 body=handoff_text(handoff, decision.summary),
                 data={"handoff": handoff.pk, "target": handoff.target_name,
                       "note": handoff.note, "facts": facts})
-            notify_many(_handoff_messages(lead, handoff, decision, config, offers), now=now)
+            notify_many(_handoff_messages(lead, handoff, decision, config, offers), now=now,
+                        tz_name=config.timezone)
             webhooks.emit_many([
                 webhooks.Event(WebhookEvent.LEAD_HANDED_OFF, lead, {
                     "isa": holder, "by": isa, "target": handoff.target_name or None,

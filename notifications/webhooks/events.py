@@ -25,6 +25,7 @@ from agents.models import Agent
 from leads.models import Lead
 from notifications.links import absolute_url
 from notifications.models import WebhookDelivery, WebhookEvent
+from notifications.sms import e164
 from notifications.webhooks.subscribers import subscribers
 from routing.engine import AgentInfo, Decision, RoutingConfig
 from routing.models import Rule
@@ -171,7 +172,7 @@ def lead_data(lead: Lead, config: RoutingConfig | None = None, *,
         "first_name": lead.first_name,
         "last_name": lead.last_name,
         "email": lead.email,
-        "phone": _phone(lead.phone),
+        "phone": e164(lead.phone),
         "source": lead.source,
         "tags": list(lead.tags or ()),
         "lead_type": lead.lead_type,
@@ -223,9 +224,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
-
-
-def _phone(phone: Any) -> str:
-    if not phone:
-        return ""
-    return phone.as_e164 if hasattr(phone, "as_e164") else str(phone)

@@ -196,6 +196,7 @@ class RoutingConfig:
     agents: Mapping[int, AgentInfo]
     listing_routing: bool = True
     actionable: tuple[WeeklyWindow, ...] = ()  # when claim clocks run; empty = always
+    auto_response_rules: frozenset[int] = frozenset()  # rules that answer the lead
     _by_email: dict[str, AgentInfo] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
