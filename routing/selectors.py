@@ -169,6 +169,12 @@ def countdown(deadline: datetime, now: datetime, config: RoutingConfig) -> dict:
     }
 
 
+#: The lead's columns ``facts_of`` reads (``only(*FACT_FIELDS)`` when reading many leads).
+FACT_FIELDS = ("id", "received_at", "source", "tags", "lead_type", "city", "county",
+               "neighborhood", "zip_code", "mls_region", "property_type", "site", "price",
+               "score", "assigned_to", "tracking_agent", "listing_agent")
+
+
 def facts_of(lead: Lead) -> LeadFacts:
     """What the engine reads of a lead."""
     return LeadFacts(

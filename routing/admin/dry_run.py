@@ -27,17 +27,12 @@ from routing.engine import render_trace, rule_matches
 from routing.engine import to_local as engine_local
 from routing.models import Brokerage, RoutingRecord, Rule
 from routing.rules_validation import plain_number
-from routing.selectors import facts_of, routing_config
+from routing.selectors import FACT_FIELDS, facts_of, routing_config
 from routing.services import find_existing, preview
 
 WOULD_HAVE_TAKEN_DAYS = 30
 
 # --- What a rule would have taken -------------------------------------------------------------
-
-FACT_FIELDS = ("id", "received_at", "source", "tags", "lead_type", "city", "county",
-               "neighborhood", "zip_code", "mls_region", "property_type", "site", "price",
-               "score", "assigned_to", "tracking_agent", "listing_agent")
-
 
 @dataclass
 class Reach:
