@@ -34,7 +34,7 @@ from django.db.models import Count, Q
 
 from leads.models import Lead
 from routing import engine
-from routing.engine import Loads, Outcome, Reason, RoutingConfig
+from routing.engine import Loads, Outcome, Reason, RoutingConfig, RuleInfo
 from routing.engine.types import AGENT, LENDER, CursorKey, Cursor, LeadFacts
 from routing.models import RoutingRecord
 from routing.selectors import FACT_FIELDS, facts_of, routing_config
@@ -253,6 +253,26 @@ class Backtest:
         return {"labels": [a.name for a in self.agents],
                 "actual": [a.actual for a in self.agents],
                 "proposed": [a.proposed for a in self.agents]}
+
+
+# --- Proposals -------------------------------------------------------------------------------
+
+#: The id an unsaved new rule has in a proposal (stored rules are numbered from 1).
+NEW_RULE_ID = -1
+
+
+def with_rule(config: RoutingConfig, rule: RuleInfo) -> RoutingConfig:
+    """The configuration with ``rule`` in place of its stored version, or, for a new rule,
+    added where the rule editor puts one: last before the catch-all."""
+    rules = list(config.rules)
+    index = next((i for i, r in enumerate(rules) if r.id == rule.id), None)
+    if index is not None:
+        rules[index] = rule
+    elif rule.is_catch_all:
+        rules = [r for r in rules if not r.is_catch_all] + [rule]
+    else:
+        rules.insert(next((i for i, r in enumerate(rules) if r.is_catch_all), len(rules)), rule)
+    return replace(config, rules=tuple(rules))
 
 
 # --- Reading the period -----------------------------------------------------------------------

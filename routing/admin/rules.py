@@ -2,8 +2,10 @@
 
 Rules are dragged into priority order (the catch-all always stays last), edited with their
 criteria and day-and-time windows as rows checked in plain words (``rule_forms``), tested with
-any lead without changing anything (``dry_run``), and every change is kept: a rule can go back
-to any earlier version, criteria and windows included (``history``).
+any lead without changing anything (``dry_run``), previewed over past leads before saving
+(``backtest_views``: the rule form's "Preview changes" and "Import a routing file"), and every
+change is kept: a rule can go back to any earlier version, criteria and windows included
+(``history``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from agents.models import RosterMember
-from routing.admin import changes, dry_run, history
+from routing.admin import backtest_views, changes, dry_run, history
 from routing.admin.rule_forms import (
     CATCH_ALL_ALWAYS_ACTIVE,
     RuleAdminForm,
@@ -362,8 +364,22 @@ class RuleAdmin(SortableAdminMixin, _RuleAdminBase):
             path("test-lead/", wrap(dry_run.test_lead_view), name="routing_rule_test_lead"),
             path("changes/", wrap(changes.routing_changes_view),
                  name="routing_rule_changes"),
+            path("import/", wrap(backtest_views.import_file_view), name="routing_rule_import"),
+            path("add/preview/", wrap(backtest_views.rule_preview_view),
+                 name="routing_rule_preview_new"),
+            path("<path:object_id>/preview/", wrap(backtest_views.rule_preview_view),
+                 name="routing_rule_preview"),
             *super().get_urls(),
         ]
+
+    def render_change_form(self, request: HttpRequest, context: dict, add: bool = False,
+                           change: bool = False, form_url: str = "", obj: Rule | None = None):
+        """The form's "Preview changes" (``backtest_views``) posts the unsaved form."""
+        context.setdefault("preview_url", backtest_views.preview_url(obj))
+        for key, value in backtest_views.period_context(
+                backtest_views.period_days(request.POST)).items():
+            context.setdefault(key, value)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def history_form_view(self, request: HttpRequest, object_id: str, version_id: str,
                           extra_context: dict | None = None) -> HttpResponse:
