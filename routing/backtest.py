@@ -30,12 +30,12 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from leads.models import Lead
 from routing import engine
 from routing.engine import Loads, Outcome, Reason, RoutingConfig, RuleInfo
-from routing.engine.types import AGENT, LENDER, CursorKey, Cursor, LeadFacts
+from routing.engine.types import AGENT, LENDER, Cursor, CursorKey, LeadFacts
 from routing.models import RoutingRecord
 from routing.selectors import FACT_FIELDS, facts_of, routing_config
 
@@ -105,7 +105,7 @@ class Replay:
         self.by_rule: Counter[int] = Counter()
         self.by_agent: Counter[int] = Counter()
         self.pond = self.special = self.shared = 0
-        self._as_recorded: dict[tuple, RoutingConfig] = {}
+        self._as_recorded: dict[tuple[tuple[int, bool, bool], ...], RoutingConfig] = {}
 
     def route(self, lead: StoredLead) -> Receivers:
         """Decide the lead as this configuration would, and count it."""
@@ -290,7 +290,7 @@ def between(first: date, last: date, tz_name: str) -> tuple[datetime, datetime]:
             datetime.combine(last + timedelta(days=1), time(), tz))
 
 
-def _period(since: datetime, until: datetime):
+def _period(since: datetime, until: datetime) -> QuerySet[Lead]:
     return Lead.objects.filter(received_at__gte=since, received_at__lt=until)
 
 
@@ -312,7 +312,7 @@ def stored_leads(since: datetime, until: datetime, *,
         leads = list(page[:chunk])
         if not leads:
             return
-        traces: dict[int, list] = {}
+        traces: dict[int, list[dict[str, Any]]] = {}
         for lead_id, trace in (RoutingRecord.objects.filter(lead_id__in=[lead.id for lead in leads],
                                                             round=1)
                                .order_by("lead_id", "created_at", "id")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -9,7 +10,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-import pytest
 from agents.models import Agent, Roster
 from routing.models import Rule, RuleCriterion
 from routing.selectors import routing_config
@@ -21,7 +21,7 @@ from tests.test_backtest import (  # noqa: F401  (office: the fixture)
 )
 from tests.test_rule_admin import manager_user, rule_post
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("office")]
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +46,7 @@ def saved_state() -> tuple:
             Rule.history.count(), LogEntry.objects.count())
 
 
-def test_preview_of_an_unsaved_rule_shows_the_table_and_saves_nothing(manager, office):
+def test_preview_of_an_unsaved_rule_shows_the_table_and_saves_nothing(manager):
     rule = Rule.objects.get(name="Zillow buyers")
     team = Roster.objects.get(name="Zillow team")
     before = saved_state()
@@ -72,7 +72,7 @@ def test_preview_of_an_unsaved_rule_shows_the_table_and_saves_nothing(manager, o
     assert writes == []
 
 
-def test_preview_of_a_new_rule_puts_it_above_the_catch_all(manager, office):
+def test_preview_of_a_new_rule_puts_it_above_the_catch_all(manager):
     team = Roster.objects.get(name="Zillow team")
     response = manager.post(reverse("admin:routing_rule_preview_new"), rule_post(
         name="Website leads", roster=team.pk, criteria=[("source", "Website")], _preview="1"))
@@ -82,7 +82,7 @@ def test_preview_of_a_new_rule_puts_it_above_the_catch_all(manager, office):
     assert not Rule.objects.filter(name="Website leads").exists()
 
 
-def test_the_period_is_chosen_on_the_form(manager, office):
+def test_the_period_is_chosen_on_the_form(manager):
     rule = Rule.objects.get(name="Zillow buyers")
     response = manager.post(reverse("admin:routing_rule_preview", args=[rule.pk]),
                             rule_post(rule, _preview="1", backtest_days="7"))
@@ -91,7 +91,7 @@ def test_the_period_is_chosen_on_the_form(manager, office):
     assert '<option value="7" selected>' in response.content.decode()
 
 
-def test_an_invalid_form_is_shown_with_its_errors_and_no_preview(manager, office):
+def test_an_invalid_form_is_shown_with_its_errors_and_no_preview(manager):
     response = manager.post(reverse("admin:routing_rule_preview_new"),
                             rule_post(name="Takes everything", roster=Roster.objects.first().pk,
                                       _preview="1"))
@@ -102,14 +102,14 @@ def test_an_invalid_form_is_shown_with_its_errors_and_no_preview(manager, office
     assert "at least one criterion or one day-and-time window" in page
 
 
-def test_the_rule_form_has_the_preview_button(manager, office):
+def test_the_rule_form_has_the_preview_button(manager):
     rule = Rule.objects.get(name="Zillow buyers")
     page = manager.get(reverse("admin:routing_rule_change", args=[rule.pk])).content.decode()
     assert "Preview changes" in page
     assert f'formaction="{reverse("admin:routing_rule_preview", args=[rule.pk])}"' in page
 
 
-def test_an_agent_cannot_preview(client, office):
+def test_an_agent_cannot_preview(client):
     client.force_login(Agent.objects.get(name="Ann").user)
     rule = Rule.objects.get(name="Zillow buyers")
     response = client.post(reverse("admin:routing_rule_preview", args=[rule.pk]),
@@ -124,7 +124,7 @@ def upload(text: str, name: str = "proposal.yaml") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, text.encode(), content_type="application/x-yaml")
 
 
-def test_an_uploaded_file_is_previewed_then_applied(manager, office):
+def test_an_uploaded_file_is_previewed_then_applied(manager):
     url = reverse("admin:routing_rule_import")
     assert "Import a routing file" in manager.get(url).content.decode()
     text = proposal(zillow_to_the_team)
@@ -143,7 +143,7 @@ def test_an_uploaded_file_is_previewed_then_applied(manager, office):
     assert Rule.objects.get(name="Zillow buyers").roster.name == "Zillow team"
 
 
-def test_a_bad_file_lists_its_problems_with_their_places(manager, office):
+def test_a_bad_file_lists_its_problems_with_their_places(manager):
     doc = yaml.safe_load(proposal())
     doc["rules"][0]["roster"] = "Nobody"
     response = manager.post(reverse("admin:routing_rule_import"),
@@ -152,6 +152,6 @@ def test_a_bad_file_lists_its_problems_with_their_places(manager, office):
     assert "rules[0].roster: unknown roster Nobody" in response.content.decode()
 
 
-def test_no_file_asks_for_one(manager, office):
+def test_no_file_asks_for_one(manager):
     response = manager.post(reverse("admin:routing_rule_import"), {"_preview": "1"})
     assert "Choose a routing file." in response.content.decode()
