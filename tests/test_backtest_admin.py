@@ -143,6 +143,12 @@ def test_an_uploaded_file_is_previewed_then_applied(manager):
     assert Rule.objects.get(name="Zillow buyers").roster.name == "Zillow team"
 
 
+def test_todays_file_can_be_downloaded(manager):
+    response = manager.get(reverse("admin:routing_rule_export"))
+    assert response["Content-Disposition"] == 'attachment; filename="routing.yaml"'
+    assert "Zillow buyers" in response.content.decode()
+
+
 def test_a_bad_file_lists_its_problems_with_their_places(manager):
     doc = yaml.safe_load(proposal())
     doc["rules"][0]["roster"] = "Nobody"

@@ -4,7 +4,7 @@
   the form and its rows are checked as saving would check them, today's configuration gets
   this rule in place of its stored version (or added, for a new rule), and the page comes
   back as it was sent, with the back-test on top. Nothing is saved.
-- "Import a routing file": a file is uploaded, checked (the import's own errors, with their
+- "Import a routing file": today's file can be downloaded; a file is uploaded, checked (the import's own errors, with their
   places), previewed over the period, and applied only when the manager says so.
 """
 
@@ -37,6 +37,7 @@ from routing.backtest import (
 from routing.config_file import (
     RoutingFileError,
     apply_routing_file,
+    export_routing,
     file_as_config,
     load_routing_file,
 )
@@ -158,8 +159,8 @@ class RoutingFileForm(forms.Form):
 
     file = forms.FileField(required=False, label="Routing file (YAML)",
                            widget=forms.ClearableFileInput(attrs={"accept": ".yaml,.yml"}),
-                           help_text="As export_routing writes it; nothing changes until you "
-                           "apply it.")
+                           help_text="A .yaml file in the routing-file format. Nothing changes "
+                           "until you apply it.")
     text = forms.CharField(required=False, widget=forms.HiddenInput, strip=False)
 
     def clean(self) -> dict[str, Any]:
@@ -181,6 +182,15 @@ class RoutingFileForm(forms.Form):
         except RoutingFileError as exc:
             raise forms.ValidationError([forms.ValidationError(e) for e in exc.errors]) from exc
         return data
+
+
+def export_file_view(model_admin: Any, request: HttpRequest) -> HttpResponse:
+    """Today's routing file, to download, change and upload again."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    response = HttpResponse(export_routing(), content_type="application/x-yaml; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="routing.yaml"'
+    return response
 
 
 def import_file_view(model_admin: Any, request: HttpRequest) -> HttpResponse:

@@ -365,6 +365,7 @@ class RuleAdmin(SortableAdminMixin, _RuleAdminBase):
             path("changes/", wrap(changes.routing_changes_view),
                  name="routing_rule_changes"),
             path("import/", wrap(backtest_views.import_file_view), name="routing_rule_import"),
+            path("export/", wrap(backtest_views.export_file_view), name="routing_rule_export"),
             path("add/preview/", wrap(backtest_views.rule_preview_view),
                  name="routing_rule_preview_new"),
             path("<path:object_id>/preview/", wrap(backtest_views.rule_preview_view),
