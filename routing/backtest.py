@@ -30,7 +30,9 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, JSONField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from leads.models import Lead
 from routing import engine
@@ -312,16 +314,46 @@ def stored_leads(since: datetime, until: datetime, *,
         leads = list(page[:chunk])
         if not leads:
             return
-        traces: dict[int, list[dict[str, Any]]] = {}
-        for lead_id, trace in (RoutingRecord.objects.filter(lead_id__in=[lead.id for lead in leads],
-                                                            round=1)
-                               .order_by("lead_id", "created_at", "id")
-                               .values_list("lead_id", "trace")):
-            traces.setdefault(lead_id, trace)  # the decision at arrival
+        recorded = availability_at_arrival([lead.id for lead in leads])
         for lead in leads:
             yield StoredLead(lead.id, facts_of(lead), lead.owner_id, lead.status in WORKED,
-                             availability_in(traces.get(lead.id, ())))
+                             recorded.get(lead.id, ()))
         after = (leads[-1].received_at, leads[-1].id)
+
+
+#: The trace's steps about roster members (agents and lenders), as a JSON path.
+_MEMBER_STEPS = '$[*] ? (@.stage == "agent" || @.stage == "lender")'
+
+
+def availability_at_arrival(
+    lead_ids: list[int],
+) -> dict[int, tuple[tuple[str, Availability], ...]]:
+    """Who was available when each lead arrived, from its first routing record.
+
+    PostgreSQL reads just the members' e-mails and reasons out of the stored trace (a trace
+    is kilobytes of text); elsewhere the whole trace is read.
+    """
+    records = RoutingRecord.objects.filter(lead_id__in=lead_ids, round=1).order_by(
+        "lead_id", "created_at", "id")
+    found: dict[int, tuple[tuple[str, Availability], ...]] = {}
+    if connection.vendor == "postgresql":
+        table = RoutingRecord._meta.db_table
+        rows = records.annotate(
+            emails=RawSQL(f'jsonb_path_query_array("{table}"."trace", %s)',
+                          [f"{_MEMBER_STEPS}.agent"], output_field=JSONField()),
+            reasons=RawSQL(f'jsonb_path_query_array("{table}"."trace", %s)',
+                           [f"{_MEMBER_STEPS}.why"], output_field=JSONField()),
+        ).values_list("lead_id", "emails", "reasons")
+        for lead_id, emails, reasons in rows:
+            if lead_id not in found:  # the decision at arrival
+                found[lead_id] = availability_in(
+                    [{"stage": AGENT, "agent": email, "why": why}
+                     for email, why in zip(emails or (), reasons or (), strict=False)])
+        return found
+    for lead_id, trace in records.values_list("lead_id", "trace"):
+        if lead_id not in found:
+            found[lead_id] = availability_in(trace)
+    return found
 
 
 def open_before(since: datetime) -> dict[int, int]:

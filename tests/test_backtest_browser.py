@@ -71,6 +71,9 @@ def test_manager_previews_an_edited_rule(live_server, screen):
 
     Select(driver.find_element(By.ID, "id_roster")).select_by_visible_text("Zillow team")
     Select(driver.find_element(By.ID, "id_backtest_days")).select_by_value("30")
+    driver.execute_script("document.querySelector('.backtest-row').scrollIntoView("
+                          "{block: 'center'})")
+    screenshot(driver, f"rule-form-button-{name}")
     press_preview(driver)
 
     summary = driver.find_element(By.ID, "backtest-summary").text

@@ -76,6 +76,8 @@ class Command(BaseCommand):
         return between(since, last, tz_name)
 
     def _progress(self, done: int, total: int) -> None:
+        if total < PROGRESS_EVERY:
+            return  # a short run needs no progress
         share = done * 100 // total if total else 100
         self.stderr.write(f"Replayed {done:,} of {total:,} leads ({share}%)")
 
