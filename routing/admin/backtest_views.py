@@ -4,8 +4,9 @@
   the form and its rows are checked as saving would check them, today's configuration gets
   this rule in place of its stored version (or added, for a new rule), and the page comes
   back as it was sent, with the back-test on top. Nothing is saved.
-- "Import a routing file": today's file can be downloaded; a file is uploaded, checked (the import's own errors, with their
-  places), previewed over the period, and applied only when the manager says so.
+- "Import a routing file": today's file can be downloaded; a file is uploaded, checked (the
+  import's own errors, with their places), previewed over the period, and applied only when
+  the manager says so.
 """
 
 from __future__ import annotations
