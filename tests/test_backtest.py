@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from leads.intake import receive_lead
 from leads.models import Activity, Lead
 from notifications.models import Notification, WebhookDelivery
-from routing.backtest import Availability, availability_in, backtest, between
+from routing.backtest import Availability, Replay, StoredLead, availability_in, backtest, between
 from routing.config_file import export_routing, file_as_config, load_routing_file
 from routing.models import Brokerage, Offer, RotationState, RoutingRecord
 from routing.selectors import routing_config
@@ -289,3 +290,71 @@ def test_a_yaml_error_names_the_line(office):
 def test_days_and_since_together_are_refused(office):
     with pytest.raises(CommandError, match="either --days or --since"):
         command(_file(proposal()), "--days", "7", "--since", "2026-11-20")
+
+
+# --- The replay, plain data (no database) -----------------------------------------------------
+
+
+def _replay_config(*, delivery: str = "assign", selection: str = "rotation", **agent_fields):
+    from routing.engine import Delivery, Selection
+    from tests.engine_builders import agent, catch_all, config, roster, rule
+
+    return config([rule(1, delivery=Delivery(delivery), selection=Selection(selection),
+                        name="Main"), catch_all()],
+                  [roster(1, "A", "B", name="Main team"), roster(2, "E")],
+                  [agent("A", **agent_fields)])
+
+
+def _stored(n: int, *, at=None, owner=None, worked=True, availability=()):
+    from tests.engine_builders import MON_1000, lead
+
+    return StoredLead(n, lead(at=at or MON_1000), owner, worked, tuple(availability))
+
+
+def test_first_to_claim_counts_for_who_really_claimed_it():
+    from tests.engine_builders import ID
+
+    replay = Replay(_replay_config(delivery="first_to_claim"), {})
+    assert replay.route(_stored(1, owner=ID["B"])) == (ID["A"], ID["B"])
+    replay.route(_stored(2, owner=None))  # nobody claimed it (yet)
+    assert (replay.by_agent[ID["B"]], replay.shared) == (1, 1)
+
+
+def test_caps_count_the_leads_the_replay_gives_that_are_still_worked():
+    from tests.engine_builders import ID
+
+    def owners(worked: bool) -> list[int]:
+        replay = Replay(_replay_config(selection="first_in_roster", max_open_leads=1), {})
+        return [replay.route(_stored(n, worked=worked))[0] for n in (1, 2)]
+
+    assert owners(worked=True) == [ID["A"], ID["B"]]  # Alice at her cap of one open lead
+    assert owners(worked=False) == [ID["A"], ID["A"]]  # her first lead is closed today
+
+
+def test_daily_caps_start_again_each_brokerage_day():
+    from tests.engine_builders import ID, MON_1000, SAT_1000
+
+    replay = Replay(_replay_config(selection="first_in_roster", max_leads_per_day=1), {})
+    got = [replay.route(_stored(n, at=at, worked=False))[0]
+           for n, at in ((1, SAT_1000), (2, SAT_1000), (3, MON_1000))]
+    assert got == [ID["A"], ID["B"], ID["A"]]
+
+
+def test_a_recorded_pause_holds_unless_the_proposal_changes_the_agent():
+    from tests.engine_builders import ID, email
+
+    paused = [(email("A"), Availability.PAUSED)]
+    today = _replay_config(selection="first_in_roster")
+    assert Replay(today, {}).route(_stored(1, availability=paused)) == (ID["B"],)
+    # The proposal pauses Bob and keeps Alice as she is today: her recorded pause holds, and
+    # the lead goes on to the catch-all (Erin).
+    proposal = _replay_config(selection="first_in_roster")
+    bob = replace(proposal.agents[ID["B"]], accepting_leads=False)
+    proposal = replace(proposal, agents={**proposal.agents, ID["B"]: bob})
+    assert Replay(proposal, {}, today=today).route(_stored(1, availability=paused)) == (
+        ID["E"],)
+    # Alice is paused today and the proposal has her accepting leads: the proposal wins.
+    today_paused = replace(today, agents={**today.agents, ID["A"]: replace(
+        today.agents[ID["A"]], accepting_leads=False)})
+    assert Replay(today, {}, today=today_paused).route(
+        _stored(1, availability=paused)) == (ID["A"],)
