@@ -40,6 +40,15 @@ class Period:
     tz_name: str
 
     @property
+    def last_day(self) -> date:
+        """The period's last day (``until`` is the midnight after it)."""
+        return (self.until - timedelta(hours=12)).astimezone(ZoneInfo(self.tz_name)).date()
+
+    @property
+    def first_day(self) -> date:
+        return self.since.astimezone(ZoneInfo(self.tz_name)).date()
+
+    @property
     def days(self) -> int:
         return max(1, round((self.until - self.since).total_seconds() / 86400))
 
