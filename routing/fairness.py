@@ -51,9 +51,10 @@ REASON_WORDS: dict[str, tuple[str, str]] = {
     SkipCode.OFF_DUTY: ("off duty", "off duty"),
     SkipCode.OUTSIDE_TERRITORY: ("outside their territory", "outside your territory"),
     SkipCode.NO_SPECIALTY: ("no matching specialty", "not in your specialties"),
-    SkipCode.AT_CAP: ("at their cap of {limit} open leads", "at your cap of {limit} open leads"),
-    SkipCode.AT_DAILY_CAP: ("at their daily cap of {limit} leads",
-                            "at your daily cap of {limit} leads"),
+    SkipCode.AT_CAP: ("at their cap of {limit} open lead{s}",
+                      "at your cap of {limit} open lead{s}"),
+    SkipCode.AT_DAILY_CAP: ("at their daily cap of {limit} lead{s}",
+                            "at your daily cap of {limit} lead{s}"),
     SkipCode.MORE_OPEN_LEADS: ("had more open leads than others",
                                "you had more open leads than others"),
     DECLINED: ("declined", "you declined"),
@@ -65,7 +66,7 @@ def reason_words(code: str, limit: int | None = None, *, for_agent: bool = False
     """A missed turn's reason in plain words, for a manager or (``for_agent``) the agent."""
     manager, agent = REASON_WORDS.get(code, ("could not take it", "you could not take it"))
     words = agent if for_agent else manager
-    return words.format(limit=limit if limit is not None else "")
+    return words.format(limit=limit if limit is not None else "", s="" if limit == 1 else "s")
 
 
 # --- The figures' types (the Fairness report and the agent's page) ---------------------------
