@@ -19,8 +19,8 @@ def standing_words(standing: Standing) -> dict:
         turn = "The next lead is yours."
     elif standing.turns_before is not None:
         leads = "lead" if standing.turns_before == 1 else "leads"
-        turn = (f"Next: {standing.next_name}. {standing.turns_before} more {leads} "
-                "before yours.")
+        turn = (f"{standing.next_name} is next; your turn comes after "
+                f"{standing.turns_before} more {leads}.")
     else:
         turn = ""
     expected = round(standing.expected, 1)

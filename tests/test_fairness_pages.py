@@ -70,7 +70,7 @@ def test_my_turn_page_shows_the_standing_and_the_missed_turns(client, team):
 def test_my_turn_page_for_an_agent_waiting_names_the_next_by_first_name(client, team):
     client.force_login(team.cat.user)
     html = client.get(reverse("my-turn")).content.decode()
-    assert "Next: Bob. 1 more lead before yours." in html
+    assert "Bob is next; your turn comes after 1 more lead." in html
     assert "Bob Ray" not in html
     assert "You missed no turn this week." in html
     no_other_lead_or_colleague_email(html)
