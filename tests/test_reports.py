@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 import types
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -12,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from agents.models import Agent
 from agents.services import sync_access
@@ -19,6 +19,7 @@ from leads.models import Lead, Submission
 from notifications.models import Notification
 from routing.models import Offer, RoutingRecord
 from routing.reports import accountability, common, offers, sources, speed
+from routing.reports import fairness as report_fairness
 from routing.reports.common import Filters, Period, percentile, period_of
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory
 
@@ -307,6 +308,7 @@ class FakeRotation:
 
 @pytest.fixture
 def fairness_module(monkeypatch):
+    """The fairness figures of one rotation, as ``routing.fairness`` gives them."""
     calls = []
 
     def rotation_fairness(since, until, *, rule_ids=None, agent_id=None):
@@ -316,9 +318,7 @@ def fairness_module(monkeypatch):
                        (FakeTurn(ARRIVAL, "paused", 41),)),
             FakeMember(2, "Bob Stone", 1, 1 / 3, 3.0, 4)))]
 
-    module = types.ModuleType("routing.fairness")
-    module.rotation_fairness = rotation_fairness
-    monkeypatch.setitem(sys.modules, "routing.fairness", module)
+    monkeypatch.setattr(report_fairness, "rotation_fairness", rotation_fairness)
     return calls
 
 
@@ -336,10 +336,29 @@ def test_fairness_page_shows_shares_and_missed_turns(manager_client, fairness_mo
     assert rows[1][1:] == ["Zillow buyers", "Ann Lee", "paused", "#41"]
 
 
-def test_fairness_page_without_the_fairness_figures(manager_client, monkeypatch):
-    monkeypatch.setitem(sys.modules, "routing.fairness", None)  # import fails
-    response = manager_client.get("/admin/reports/fairness/")
-    assert "not available" in response.content.decode()
+def test_fairness_over_real_routing(manager_client, team):
+    """Six leads routed by the rule's rotation (Ann 2 per round, Bob 1): Ann 4, Bob 2."""
+    from leads.intake import receive_leads
+
+    team.rule.criteria.create(field="source", value="Zillow")
+    member = team.rule.roster.members.get(agent=team.ann)
+    member.leads_per_round = 2
+    member.save()
+    team.rule.delivery = "assign"
+    team.rule.save()
+    RuleFactory(name="Catch-all", is_catch_all=True, priority=99,
+                roster=RosterFactory.with_members([team.bob]))
+    receive_leads([{"first_name": "P", "last_name": str(i), "email": f"p{i}@example.org",
+                    "source": "Zillow"} for i in range(6)], channel="file",
+                  received_at=timezone.now())
+    rows = {r["name"]: r for r in report_fairness.member_rows(next(
+        r for r in report_fairness.rotations(period_of("today", now=timezone.now(),
+                                                       tz_name=NY), Filters())
+        if r.name == "Zillow buyers"))}
+    assert (rows["Ann Lee"]["received"], rows["Ann Lee"]["entitled"]) == (4, 66.7)
+    assert (rows["Bob Stone"]["received"], rows["Bob Stone"]["expected"]) == (2, 2.0)
+    page = manager_client.get("/admin/reports/fairness/?period=today")
+    assert "Rule: Zillow buyers" in page.content.decode()
 
 
 def test_period_dataclass_is_plain():

@@ -35,7 +35,7 @@ from tests.browser import (
 pytestmark = BROWSER_TEST
 
 REPORTS = ("speed", "offers", "accountability", "fairness", "sources")
-CHARTED = {"speed", "offers", "accountability", "sources"}  # fairness: when the figures exist
+CHARTED = {"speed", "offers", "accountability", "sources", "fairness"}
 
 DRAWN = """
 const canvases = Array.from(document.querySelectorAll('canvas[data-chart]'));
