@@ -236,7 +236,8 @@ def test_every_table_downloads_as_csv(manager_client, speed_data):
     response = manager_client.get(f"/admin/reports/speed/?period=custom&start={start}&end={end}"
                                   "&format=csv&table=agent")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
-    assert "attachment" in response["Content-Disposition"]
+    assert response["Content-Disposition"] == (
+        'attachment; filename="speed-agent-2026-11-09-2026-11-15.csv"')
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert rows[0][:3] == ["Agent", "Leads", "Claimed"]
     assert "To claim, median (minutes)" in rows[0]
