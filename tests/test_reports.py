@@ -23,7 +23,7 @@ from routing.reports import fairness as report_fairness
 from routing.reports.common import Filters, Period, percentile, period_of
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 NY = "America/New_York"
 # Tuesday 2026-11-10, 10:00 in New York: the leads of these tests arrive then.
