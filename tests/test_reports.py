@@ -181,6 +181,21 @@ def test_deadlines_met_and_missed_and_the_leaderboard(team):
     assert total == 1 and lost[0]["agent"] == "Bob Stone"
 
 
+def test_isa_hand_offs_count_towards_the_deadlines(team):
+    from routing.models import Handoff
+
+    isa = AgentFactory(role=Agent.Role.ISA, name="Ida Isa")
+    due = ARRIVAL + minutes(30)
+    for contacted, status in ((minutes(10), "contacted"), (minutes(45), "contacted"),
+                              (None, "escalated")):
+        Handoff.objects.create(lead=lead(team.bob), isa=isa, agent=team.bob, status=status,
+                               created_at=ARRIVAL, contact_due_at=due,
+                               contacted_at=ARRIVAL + contacted if contacted else None)
+    rows = {r["name"]: r for r in accountability.accountability(WEEK, Filters(), now=NOW)}
+    assert (rows["Bob Stone"]["met"], rows["Bob Stone"]["missed"]) == (1, 2)
+    assert accountability.accountability(WEEK, Filters(rule_id=team.rule.pk), now=NOW) == []
+
+
 # --- sources ----------------------------------------------------------------------------------
 
 
