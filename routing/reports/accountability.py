@@ -137,7 +137,7 @@ def report(period: Period, filters: Filters, now: datetime) -> Report:
             count_column("contacted", "Contacted"),
             duration_column("contact_median", "To first contact, median")],
             accountability(period, filters, now=now),
-            chart=Chart("bar", ("met", "missed"), horizontal=True, stacked=True),
+            chart=Chart("bar", ("met", "missed"), horizontal=True, stacked=True, label="name"),
             help="Best first: the highest share of deadlines met, then the fastest first "
                  "contact."),
         Table("lost", "Leads lost to idle reassignment", [

@@ -281,6 +281,7 @@ class Chart:
     series: tuple[str, ...]  # column keys
     horizontal: bool = False
     stacked: bool = False
+    label: str | None = None  # the column naming each bar (default: the first)
 
 
 @dataclass
@@ -309,9 +310,9 @@ class Table:
         """What static/routing/reports.js draws (Chart.js data, durations in minutes)."""
         if self.chart is None or not self.rows:
             return None
-        first = self.columns[0]
-        labels = {c.key: c.label for c in self.columns}
         kinds = {c.key: c for c in self.columns}
+        first = kinds[self.chart.label] if self.chart.label else self.columns[0]
+        labels = {c.key: c.label for c in self.columns}
         datasets = []
         for key in self.chart.series:
             values = [row.get(key) for row in self.rows]
