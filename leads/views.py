@@ -27,7 +27,7 @@ from agents.pages import agent_required, render_page
 from leads.display import area, clock_time, duration, essentials, money, short_age, time_left
 from leads.forms import ActivityForm
 from leads.models import Activity, Lead
-from leads.selectors import get_visible_lead, visible_leads
+from leads.selectors import get_visible_lead, visible_leads, why_chapters
 from leads.services import log_activity, speed_to_lead
 from notifications.services import unread_for
 from routing.claims import (
@@ -38,7 +38,6 @@ from routing.claims import (
     open_offers_for,
     pond_leads,
 )
-from routing.engine import render_trace
 from routing.models import Brokerage, Handoff, Offer
 from routing.selectors import countdown, routing_config
 
@@ -244,10 +243,7 @@ def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = 
     lead = get_visible_lead(request, lead_id)
     now = timezone.now()
     figures = first_contact_figures(lead, request.agent, now)
-    records = [
-        {"record": r, "lines": render_trace(r.trace)}
-        for r in lead.routing_records.select_related("agent").order_by("created_at", "id")
-    ]
+    records = why_chapters(lead, request.agent)
     return render_page(request, "leads/lead_detail.html", {
         "lead": lead,
         "name": str(lead),
