@@ -19,6 +19,7 @@ leads, not their missed turns.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,15 @@ from django.db.models import (
 
 from agents.models import Agent
 from routing import engine
-from routing.engine import Cursor, LeadFacts, Member, RoutingConfig, Selection, SkipCode
+from routing.engine import (
+    Cursor,
+    LeadFacts,
+    Member,
+    RoutingConfig,
+    Selection,
+    SkipCode,
+    Stage,
+)
 from routing.models import (
     HandoffRotation,
     HandoffTarget,
@@ -181,6 +190,42 @@ def turns_before(members: Sequence[Member], eligible: set[int], cursor: Cursor,
         if chosen.agent_id == agent_id:
             return count
     return None
+
+
+_LIMIT = re.compile(r"of (\d+)")
+
+
+def turns_from_trace(trace: Sequence[Mapping[str, Any]], ids_by_email: Mapping[str, int]
+                     ) -> list[dict[str, Any]]:
+    """The skipped turns of a record written before they were kept, read from its trace: the
+    agent rotation's "turns skipped" with each member's reason (a turn cut short is not in
+    the trace, so it is not found)."""
+    members: dict[str, dict[str, Any]] = {}  # the agent roster's members, by name
+    found: list[dict[str, Any]] = []
+    previous, block = None, None  # the step before; whose members were listed last
+    for step in trace:
+        stage = step.get("stage")
+        if stage == engine.AGENT:
+            if previous != engine.AGENT:
+                members = {}  # another rule's roster, or the same rule moving on
+            members[str(step.get("text", "")).split(" <")[0]] = step
+        elif stage == Stage.ROTATION and block == engine.AGENT:
+            found = []
+            for name in step.get("skipped") or ():
+                member = members.get(name, {})
+                agent_id = ids_by_email.get(str(member.get("agent") or "").strip().lower())
+                code = engine.skip_code(member.get("why"))
+                if agent_id is None or code in engine.selection.NOT_A_MISSED_TURN:
+                    continue
+                turn: dict[str, Any] = {"agent": agent_id, "why": str(code)}
+                limit = _LIMIT.search(str(member.get("why") or ""))
+                if code in (SkipCode.AT_CAP, SkipCode.AT_DAILY_CAP) and limit:
+                    turn["limit"] = int(limit.group(1))
+                found.append(turn)
+        if stage in (engine.AGENT, engine.LENDER):
+            block = stage
+        previous = stage
+    return found
 
 
 # --- Selectors -------------------------------------------------------------------------------

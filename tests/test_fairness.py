@@ -3,10 +3,12 @@ their reasons, for rules and hand-off targets; and where an agent stands in thei
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from agents.models import Agent
 from leads.intake import receive_lead
@@ -285,3 +287,24 @@ def test_a_turn_cut_short_by_a_pause_is_a_missed_turn():
     turns = skipped_turns(members, {2}, Cursor(1, 0, 1), pick,
                           {1: "paused (not accepting leads)", 2: None}, {})
     assert turns == (SkippedTurn(1, SkipCode.PAUSED),)
+
+
+def test_backfill_reads_older_records_skipped_turns_from_their_traces():
+    from django.core.management import call_command
+
+    from routing.models import RoutingRecord
+
+    ann, bob, cat = agent("Ann Lee"), agent("Bob Ray"), agent("Cat Cho")
+    RuleFactory(name="Buyers", is_catch_all=True,
+                roster=RosterFactory.with_members([ann, bob, cat]))
+    now = timezone.now()
+    arrive(now - timedelta(hours=2))  # Ann
+    bob.accepting_leads = False
+    bob.save()
+    arrive(now - timedelta(hours=1))  # Cat, Bob passed over
+    RoutingRecord.objects.update(skipped_turns=[])  # as written before the upgrade
+    out = io.StringIO()
+    call_command("backfill_fairness", stdout=out)
+    assert "Done: 1 of 2 records of the last 35 days filled in." in out.getvalue()
+    [buyers] = rotation_fairness(now - timedelta(days=1), now)
+    assert missed_of(buyers, "Bob Ray") == [("paused", "paused")]
