@@ -38,7 +38,7 @@ from django.db.models import (
     Value,
 )
 
-from agents.models import Agent
+from agents.models import Agent, Pause
 from routing import engine
 from routing.engine import (
     Cursor,
@@ -468,6 +468,8 @@ def agent_standing(agent: Agent, now: datetime) -> list[Standing]:
     loads = agent_loads({a for a in ids if a in config.agents and config.agents[a].has_caps},
                         now, config.timezone)
     local = engine.to_local(now, config.timezone)
+    pauses = list(Pause.objects.filter(agent=agent, started_at__lt=now).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gt=since)).values_list("started_at", "ended_at"))
     standings = []
     for rotation in found:
         fig = figures[rotation.key]
@@ -490,7 +492,7 @@ def agent_standing(agent: Agent, now: datetime) -> list[Standing]:
             received=mine.received if mine else 0,
             expected=mine.expected if mine else 0.0,
             leads=fig.leads,
-            missed=with_pause_spans(mine.missed if mine else (), config.timezone),
+            missed=with_pause_spans(mine.missed if mine else (), pauses, config.timezone),
         ))
     return standings
 
@@ -548,31 +550,34 @@ def _why_not_now(why: str | None, config: RoutingConfig, agent_id: int) -> str:
     return f"No lead can come to you now: {words}."
 
 
-def with_pause_spans(missed: Sequence[MissedTurn], tz_name: str) -> tuple[MissedTurn, ...]:
-    """The agent's missed turns, a run of turns missed while paused worded with its span
-    ("paused 14:05-15:50": the first and last turn missed in it, brokerage time).
+Span = tuple[datetime, datetime | None]  # a pause: from, until (None: still paused)
 
-    A run is broken by any turn missed for another reason and by the day changing.
-    """
-    turns = sorted(missed, key=lambda t: t.at)
-    runs: list[list[MissedTurn]] = []
-    for turn in turns:
-        last = runs[-1][-1] if runs else None
-        if (turn.code == SkipCode.PAUSED and last is not None and last.code == SkipCode.PAUSED
-                and engine.to_local(last.at, tz_name).date()
-                == engine.to_local(turn.at, tz_name).date()):
-            runs[-1].append(turn)
-        else:
-            runs.append([turn])
+
+def pause_words(span: Span, at: datetime, tz_name: str) -> str:
+    """"paused 14:00-16:00"; with the weekday when the pause began or ended on another day
+    than the turn; "paused since 14:00" while it lasts."""
+    turn_day = engine.to_local(at, tz_name).date()
+
+    def when(moment: datetime) -> str:
+        local = engine.to_local(moment, tz_name)
+        return f"{local:%H:%M}" if local.date() == turn_day else f"{local:%a %H:%M}"
+
+    begin, end = span
+    if end is None:
+        return f"paused since {when(begin)}"
+    return f"paused {when(begin)}-{when(end)}"
+
+
+def with_pause_spans(missed: Sequence[MissedTurn], pauses: Sequence[Span], tz_name: str
+                     ) -> tuple[MissedTurn, ...]:
+    """The agent's missed turns, those missed while paused worded with the pause's span
+    where it is known (a pause set through the pages, the API or the admin)."""
     answer = []
-    for run in runs:
-        if run[0].code == SkipCode.PAUSED and len(run) > 1:
-            start, end = (engine.to_local(run[0].at, tz_name),
-                          engine.to_local(run[-1].at, tz_name))
-            words = f"paused {start:%H:%M}-{end:%H:%M}"
-            answer.extend(MissedTurn(t.at, words, None, t.code) for t in run)
-        else:
-            answer.extend(MissedTurn(t.at, t.reason, None, t.code) for t in run)
+    for turn in sorted(missed, key=lambda t: t.at):
+        span = next((p for p in pauses if p[0] <= turn.at and (p[1] is None or turn.at < p[1])),
+                    None) if turn.code == SkipCode.PAUSED else None
+        reason = pause_words(span, turn.at, tz_name) if span else turn.reason
+        answer.append(MissedTurn(turn.at, reason, None, turn.code))
     return tuple(answer)
 
 
@@ -581,7 +586,7 @@ class MissedLine:
     """Turns missed in a row for one reason, as one line of the agent's page."""
 
     day: str  # "Today", "Tue"
-    times: str  # "14:05" or "14:05-15:50" ("" when the reason says it, e.g. a pause's span)
+    times: str  # "14:05" or "14:05-15:50" ("" when the reason says it: a pause's span)
     reason: str
     turns: int
 
@@ -598,8 +603,8 @@ def missed_lines(missed: Sequence[MissedTurn], tz_name: str, now: datetime) -> l
         today = engine.to_local(now, tz_name).date()
         day = "Today" if start.date() == today else f"{start:%a}"
         times = f"{start:%H:%M}" if len(run) == 1 else f"{start:%H:%M}-{end:%H:%M}"
-        if run[0].code == SkipCode.PAUSED and len(run) > 1:
-            times = ""  # "paused 14:05-15:50" says when
+        if run[0].reason.startswith("paused "):
+            times = ""  # "paused 14:00-16:00" says when
         lines.append(MissedLine(day, times, run[0].reason, len(run)))
         run.clear()
 

@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.utils import timezone
 
-from agents.models import Agent
+from agents.models import Agent, Pause
+from agents.services import set_accepting_leads
 from leads.intake import receive_lead
 from routing.fairness import rotation_fairness
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
@@ -240,19 +241,22 @@ def test_agent_standing_counts_the_week_and_words_missed_turns_for_the_agent():
     RuleFactory(name="Buyers", is_catch_all=True, roster=RosterFactory.with_members([ann, bob]))
     monday = NOW - timedelta(days=4)  # the week starts Monday 00:00
     arrive(monday - timedelta(hours=12))  # last week: Ann
-    bob.accepting_leads = False
-    bob.save()
+    set_accepting_leads(bob, False, now=monday.replace(hour=14))
     arrive(monday.replace(hour=14, minute=5))  # Ann again, Bob passed over
     arrive(monday.replace(hour=15, minute=50))  # Ann, Bob passed over
-    bob.accepting_leads = True
-    bob.save()
+    set_accepting_leads(bob, True, now=monday.replace(hour=16))
+    set_accepting_leads(bob, False, now=NOW - timedelta(minutes=30))  # a pause not known...
+    Pause.objects.filter(ended_at__isnull=True).delete()  # ...e.g. set by a routing file
+    arrive(NOW - timedelta(minutes=20))  # Ann, Bob passed over
+    set_accepting_leads(bob, True, now=NOW - timedelta(minutes=10))
     arrive(NOW)  # Bob
     [bobs] = agent_standing(bob, NOW + timedelta(minutes=1))
-    assert (bobs.received, bobs.leads, bobs.expected) == (1, 3, 1.5)
-    assert [t.reason for t in bobs.missed] == ["paused 14:05-15:50"] * 2
+    assert (bobs.received, bobs.leads, bobs.expected) == (1, 4, 2.0)
+    assert [t.reason for t in bobs.missed] == ["paused 14:00-16:00"] * 2 + ["paused"]
     assert all(t.lead_id is None for t in bobs.missed)
-    [line] = missed_lines(bobs.missed, "America/New_York", NOW)
-    assert (line.day, line.times, line.reason, line.turns) == ("Mon", "", "paused 14:05-15:50", 2)
+    lines = missed_lines(bobs.missed, "America/New_York", NOW)
+    assert [(x.day, x.times, x.reason, x.turns) for x in lines] == [
+        ("Mon", "", "paused 14:00-16:00", 2), ("Today", "09:40", "paused", 1)]
 
 
 # --- The pure parts -------------------------------------------------------------------------
@@ -308,3 +312,13 @@ def test_backfill_reads_older_records_skipped_turns_from_their_traces():
     assert "Done: 1 of 2 records of the last 35 days filled in." in out.getvalue()
     [buyers] = rotation_fairness(now - timedelta(days=1), now)
     assert missed_of(buyers, "Bob Ray") == [("paused", "paused")]
+
+
+def test_pause_words_say_the_span_with_the_weekday_when_it_is_another_day():
+    from routing.fairness import pause_words
+
+    tz = "America/New_York"
+    at = NOW  # Friday 10:00
+    assert pause_words((NOW - timedelta(hours=1), NOW + timedelta(hours=2)), at, tz) == (
+        "paused 09:00-12:00")
+    assert pause_words((NOW - timedelta(days=1), None), at, tz) == "paused since Thu 10:00"
