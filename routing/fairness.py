@@ -379,6 +379,8 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
     targets = [r.id for r in found if r.kind == HANDOFF]
     received = _received(since, until, rules, targets)
     missed = _missed(since, until, rules, targets, for_agent=for_agent)
+    pauses = _pauses(since, until, {a for turns in missed.values() for a, t in turns.items()
+                                    if any(x.code == SkipCode.PAUSED for x in t)})
     answer = []
     for rotation in found:
         enrolled = _enrolled(config, rotation)
@@ -389,20 +391,36 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
         ):
             continue
         leads, shares = member_shares(enrolled, given, passed)
-        shares = tuple(_named(s, config, for_agent) for s in shares)
+        shares = tuple(_named(s, config, for_agent, pauses.get(s.agent_id, ()))
+                       for s in shares)
         if agent_id is not None:
             shares = tuple(s for s in shares if s.agent_id == agent_id)
         answer.append(RotationFairness(rotation.kind, rotation.id, rotation.name, leads, shares))
     return answer
 
 
-def _named(share: MemberShare, config: RoutingConfig, for_agent: bool) -> MemberShare:
-    """A share with its member's name (a former member's too) and, for agents, no lead ids."""
+def _pauses(since: datetime, until: datetime, agent_ids: set[int]) -> dict[int, list[Span]]:
+    """The agents' pauses that overlap the period, by agent."""
+    spans: dict[int, list[Span]] = defaultdict(list)
+    if agent_ids:
+        for agent_id, begin, end in Pause.objects.filter(
+            agent_id__in=agent_ids, started_at__lt=until,
+        ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since)).values_list(
+            "agent_id", "started_at", "ended_at"
+        ):
+            spans[agent_id].append((begin, end))
+    return spans
+
+
+def _named(share: MemberShare, config: RoutingConfig, for_agent: bool,
+           pauses: Sequence[Span]) -> MemberShare:
+    """A share with its member's name (a former member's too), turns missed while paused with
+    the pause's span, and for agents no lead ids."""
     name = share.name
     if not name:
         agent = config.agents.get(share.agent_id)
         name = agent.name if agent else f"Agent #{share.agent_id}"
-    missed = share.missed
+    missed = with_pause_spans(share.missed, pauses, config.timezone) if pauses else share.missed
     if for_agent:
         missed = tuple(MissedTurn(t.at, t.reason, None, t.code) for t in missed)
     return MemberShare(share.agent_id, name, share.weight, share.entitled, share.expected,
@@ -468,8 +486,6 @@ def agent_standing(agent: Agent, now: datetime) -> list[Standing]:
     loads = agent_loads({a for a in ids if a in config.agents and config.agents[a].has_caps},
                         now, config.timezone)
     local = engine.to_local(now, config.timezone)
-    pauses = list(Pause.objects.filter(agent=agent, started_at__lt=now).filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gt=since)).values_list("started_at", "ended_at"))
     standings = []
     for rotation in found:
         fig = figures[rotation.key]
@@ -492,7 +508,7 @@ def agent_standing(agent: Agent, now: datetime) -> list[Standing]:
             received=mine.received if mine else 0,
             expected=mine.expected if mine else 0.0,
             leads=fig.leads,
-            missed=with_pause_spans(mine.missed if mine else (), pauses, config.timezone),
+            missed=mine.missed if mine else (),
         ))
     return standings
 
@@ -570,14 +586,14 @@ def pause_words(span: Span, at: datetime, tz_name: str) -> str:
 
 def with_pause_spans(missed: Sequence[MissedTurn], pauses: Sequence[Span], tz_name: str
                      ) -> tuple[MissedTurn, ...]:
-    """The agent's missed turns, those missed while paused worded with the pause's span
+    """Missed turns in time order, those missed while paused worded with the pause's span
     where it is known (a pause set through the pages, the API or the admin)."""
     answer = []
     for turn in sorted(missed, key=lambda t: t.at):
         span = next((p for p in pauses if p[0] <= turn.at and (p[1] is None or turn.at < p[1])),
                     None) if turn.code == SkipCode.PAUSED else None
         reason = pause_words(span, turn.at, tz_name) if span else turn.reason
-        answer.append(MissedTurn(turn.at, reason, None, turn.code))
+        answer.append(MissedTurn(turn.at, reason, turn.lead_id, turn.code))
     return tuple(answer)
 
 

@@ -65,20 +65,17 @@ def test_a_paused_member_misses_turns_and_the_figures_say_why():
     RuleFactory(name="Buyers", is_catch_all=True,
                 roster=RosterFactory.with_members([ann, bob, cat]))
     arrive(NOW)  # Ann
-    Agent.objects.filter(pk=bob.pk).update(accepting_leads=False)
-    bob.refresh_from_db()
-    bob.save()  # a change the routing snapshot sees
+    set_accepting_leads(bob, False, now=NOW + timedelta(seconds=30))
     for i in range(1, 4):
         arrive(NOW + timedelta(minutes=i))  # Cat (Bob's turn skipped), Ann, Cat (skipped)
-    bob.accepting_leads = True
-    bob.save()
+    set_accepting_leads(bob, True, now=NOW + timedelta(minutes=4))
     arrive(NOW + timedelta(minutes=5))  # Ann
     arrive(NOW + timedelta(minutes=6))  # Bob
     [buyers] = rotation_fairness(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
     assert buyers.leads == 6
     assert shares_by_name(buyers) == {"Ann Lee": (3, 2.0, 0), "Bob Ray": (1, 2.0, 2),
                                       "Cat Cho": (2, 2.0, 0)}
-    assert missed_of(buyers, "Bob Ray") == [("paused", "paused"), ("paused", "paused")]
+    assert missed_of(buyers, "Bob Ray") == [("paused", "paused 10:00-10:04")] * 2
     bob_turns = next(m for m in buyers.members if m.name == "Bob Ray").missed
     assert [t.at for t in bob_turns] == [NOW + timedelta(minutes=1), NOW + timedelta(minutes=3)]
     assert all(t.lead_id for t in bob_turns)  # managers may open the lead
