@@ -5,8 +5,9 @@ A rotation is a rule's (any selection but "first in roster", which is no rotatio
 hand-off target's. The figures come from what routing stored at decision time, never from the
 traces: a ``RoutingRecord`` names its rule (or ``handoff_target``) and the turns its rotation
 passed over (``skipped_turns``, codes from ``engine.SkipCode``); the offers say who claimed,
-declined or let an offer run out. Records written before ``skipped_turns`` existed count their
-leads, not their missed turns.
+declined or let an offer run out; pauses (``agents.Pause``) give a paused turn its span.
+Records written before ``skipped_turns`` existed count their leads; their missed turns count
+once ``manage.py backfill_fairness`` has read them from the traces.
 
 - A member *received* a lead when a record of the rotation assigned it to them, or when they
   claimed the rotation's offer (a lead given twice, e.g. after a missed first contact, counts
@@ -495,15 +496,20 @@ def agent_standing(agent: Agent, now: datetime) -> list[Standing]:
         eligible = {a for a, why in whys.items() if why is None}
         cursor = cursors.get(rotation.key, Cursor())
         first_to_claim = rotation.delivery == engine.Delivery.FIRST_TO_CLAIM
-        nxt = None if first_to_claim else _next_agent(members, eligible, cursor)
-        before = None if first_to_claim else turns_before(members, eligible, cursor, agent.pk)
-        mine_why = whys.get(agent.pk, "you are not on this roster any more")
+        # No turn order to tell: everyone at once, or whoever has the fewest open leads.
+        in_turn = not first_to_claim and rotation.selection != Selection.LEAST_LOADED
+        nxt = _next_agent(members, eligible, cursor) if in_turn else None
+        before = turns_before(members, eligible, cursor, agent.pk) if in_turn else None
+        if agent.pk in whys:
+            why_not_now = _why_not_now(whys[agent.pk], config, agent.pk)
+        else:
+            why_not_now = "You are not on this roster any more."
         standings.append(Standing(
             kind=rotation.kind, id=rotation.id, name=rotation.name,
             next_name=("you" if nxt == agent.pk else
                        first_name(config.agents[nxt].name) if nxt in config.agents else ""),
             turns_before=before,
-            why_not_now=_why_not_now(mine_why, config, agent.pk),
+            why_not_now=why_not_now,
             note=FIRST_TO_CLAIM_NOTE if first_to_claim else NOTES.get(rotation.selection, ""),
             received=mine.received if mine else 0,
             expected=mine.expected if mine else 0.0,

@@ -319,3 +319,19 @@ def test_pause_words_say_the_span_with_the_weekday_when_it_is_another_day():
     assert pause_words((NOW - timedelta(hours=1), NOW + timedelta(hours=2)), at, tz) == (
         "paused 09:00-12:00")
     assert pause_words((NOW - timedelta(days=1), None), at, tz) == "paused since Thu 10:00"
+
+
+def test_an_agent_taken_off_the_roster_still_sees_the_week_and_why_no_lead_comes():
+    from agents.models import RosterMember
+    from routing.fairness import agent_standing
+    from routing.models import Brokerage
+
+    ann, bob = agent("Ann Lee"), agent("Bob Ray")
+    rule = RuleFactory(name="Buyers", is_catch_all=True,
+                       roster=RosterFactory.with_members([ann, bob]))
+    arrive(NOW)  # Ann
+    RosterMember.objects.filter(roster=rule.roster, agent=ann).delete()
+    Brokerage.bump_config_token()  # as the roster admin does
+    [anns] = agent_standing(ann, NOW + timedelta(minutes=1))
+    assert (anns.received, anns.turns_before) == (1, None)
+    assert anns.why_not_now == "You are not on this roster any more."
