@@ -41,6 +41,7 @@ LEASE_SECONDS = 2
 RENEW_SECONDS = 0.5  # a long pass renews its lease this often
 MAX_SLEEP = 1.0
 ERROR_PAUSE = 2.0  # after a database error, before the loop tries again
+LOCKED_PAUSE = 0.05  # before looking again at due offers whose leads are held elsewhere
 NAP_SECONDS = 0.1  # sleeping is in naps this long, so that a stop request is seen at once
 
 
@@ -220,7 +221,7 @@ def _loop_once(holder: uuid.UUID, end: float, stopping: Callable[[], bool], tota
     Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=timezone.now())
     if on_pass and (done.expired or done.reminded or done.reassigned or done.calls):
         on_pass(done)
-    return _sleep_for(timezone.now())
+    return _sleep_for(timezone.now(), idle=not done.expired)
 
 
 def _lease_left(now: datetime) -> float:
@@ -260,11 +261,14 @@ def lease_keeper(holder: uuid.UUID, end: float) -> Callable[[], bool]:
     return keep_going
 
 
-def _sleep_for(now: datetime) -> float:
-    """Until the next deadline or reminder, at most a second."""
+def _sleep_for(now: datetime, *, idle: bool = False) -> float:
+    """Until the next deadline or reminder, at most a second. After a pass that expired
+    nothing (``idle``), an offer already due is one whose lead a claim or another clock holds:
+    look again shortly, not at once."""
     upcoming = Offer.objects.filter(status=Offer.Status.OFFERED).aggregate(
         deadline=Min("deadline"), remind=Min("remind_at"))
     moments = [m for m in upcoming.values() if m is not None]
     if not moments:
         return MAX_SLEEP
-    return max(0.0, min(MAX_SLEEP, (min(moments) - now).total_seconds()))
+    pause = max(0.0, min(MAX_SLEEP, (min(moments) - now).total_seconds()))
+    return LOCKED_PAUSE if idle and pause == 0 else pause

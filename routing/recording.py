@@ -204,8 +204,20 @@ class Taken:
 
 
 #: The lead's fields that ``apply_decision`` sets (what a batch of decisions updates).
-DECIDED_FIELDS = ("rule", "lender", "tags", "first_contact_due_at", "owner", "assigned_at",
-                  "status")
+DECIDED_FIELDS = ("rule_id", "lender_id", "tags", "first_contact_due_at", "owner_id",
+                  "assigned_at", "status")
+
+
+def save_decided(leads: Sequence[Lead]) -> None:
+    """Save what decisions set on these leads: one ``UPDATE`` per distinct outcome (a burst
+    moved on to the next agents is one or two of them, where ``bulk_update`` would build a
+    ``CASE`` per field and lead)."""
+    same: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    for lead in leads:
+        values = {name: getattr(lead, name) for name in DECIDED_FIELDS}
+        same.setdefault(repr(values), (values, []))[1].append(lead.pk)
+    for values, ids in same.values():
+        Lead.objects.filter(pk__in=ids).update(**values)
 
 
 def record_decisions(taken: Sequence[Taken], config: RoutingConfig,
@@ -229,7 +241,7 @@ def record_decisions(taken: Sequence[Taken], config: RoutingConfig,
     if len(taken) == 1:
         taken[0].lead.save()
     else:
-        Lead.objects.bulk_update([item.lead for item in taken], DECIDED_FIELDS)
+        save_decided([item.lead for item in taken])
     RoutingRecord.objects.bulk_create([
         routing_record(item.lead, item.decision, created_at=now,
                        version=versions.get(item.decision.rule_id)) for item in taken])
