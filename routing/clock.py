@@ -8,7 +8,9 @@ for minutes). The loop holds the clock's lease while it works, runs a pass whene
 deadline falls due (and at least every second), and gives the lease back when it is stopped.
 A second loop (another machine, a restart overlapping the old process) waits for the lease;
 every step is idempotent anyway, so two passes at once (or a pass killed half-way) never double
-an offer or lose one.
+an offer or lose one. Due offers move on in batches, one transaction each, so that the morning
+burst (every night lead's claim clock starts when the window opens) is a few dozen
+transactions, not thousands.
 """
 
 from __future__ import annotations
@@ -64,8 +66,9 @@ def run_clock(
 ) -> ClockPass:
     """One pass: everything due at ``now`` (default: the real time), in deadline order.
 
-    ``keep_going`` (the loop's lease) is asked before each offer or lead: the pass stops, with
-    what it did so far, when it says no.
+    Due offers move on in batches of ``BATCH`` (``_expire_due``). ``keep_going`` (the loop's
+    lease) is asked for each offer before its batch starts, and before each reminder or lead:
+    the pass stops, with what it did so far, when it says no.
     """
     fixed = now
     done = ClockPass()

@@ -135,15 +135,8 @@ def routing_record(lead: Lead, decision: Decision, *, created_at: datetime,
     )
 
 
-def rule_version(rule_id: int | None) -> int | None:
-    """The rule's current version (its latest history id)."""
-    if rule_id is None:
-        return None
-    return Rule.history.filter(id=rule_id).aggregate(v=Max("history_id"))["v"]
-
-
 def rule_versions(rule_ids: Iterable[int | None]) -> dict[int, int]:
-    """The current version of each of these rules, in one query."""
+    """The current version (latest history id) of each of these rules, in one query."""
     ids = sorted({rule_id for rule_id in rule_ids if rule_id is not None})
     if not ids:
         return {}
