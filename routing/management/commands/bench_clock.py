@@ -47,6 +47,7 @@ from routing.signals import bump_config_token
 
 LEAD_TIME = timedelta(seconds=3)  # from the end of the setup to the deadlines
 CLUSTER_START_LIMIT = 60  # seconds for the clock's process to take its lease
+WATCH_SECONDS = 0.05  # how often the watcher looks for batches the clock committed
 
 
 class Command(BaseCommand):
@@ -201,21 +202,29 @@ class Command(BaseCommand):
                            f"process stopped; see {logs}")
 
     def watch(self, deadlines: tuple[datetime, datetime], limit: float) -> None:
-        """Wait while the clock works; lateness is read from each offer's expiry time."""
+        """Wait while the clock works. An offer counts as moved on when the transaction that
+        expired it (and made its lead's next offer) has committed: the watcher looks every
+        ``WATCH_SECONDS`` and notes when each batch (one expiry time) first shows up."""
         first, last = deadlines
         give_up = time.monotonic() + (first - timezone.now()).total_seconds() + limit
         burst = Offer.objects.filter(deadline__lte=last)
+        seen: dict[datetime, datetime] = {}  # a batch's expiry time: when it was seen committed
         complete = False
         while time.monotonic() < give_up:
+            for moment in (burst.filter(status=Offer.Status.EXPIRED).order_by()
+                           .values_list("responded_at", flat=True).distinct()):
+                seen.setdefault(moment, timezone.now())
             if not burst.filter(status=Offer.Status.OFFERED).exists():
                 complete = True
                 break
-            time.sleep(0.5)
+            time.sleep(WATCH_SECONDS)
+        for moment in (burst.filter(status=Offer.Status.EXPIRED).order_by()
+                       .values_list("responded_at", flat=True).distinct()):
+            seen.setdefault(moment, timezone.now())
         rows = list(burst.filter(status=Offer.Status.EXPIRED)
                     .values_list("deadline", "responded_at"))
-        lateness = [(answered - due).total_seconds() for due, answered in rows]
-        finished = [answered for _, answered in rows]
-        self.report(first, last, lateness, finished, [], complete=complete)
+        lateness = [(seen[answered] - due).total_seconds() for due, answered in rows]
+        self.report(first, last, lateness, list(seen.values()), [], complete=complete)
 
     # --- the clock loops ------------------------------------------------------------------------
 
