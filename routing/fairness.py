@@ -209,7 +209,8 @@ def turns_from_trace(trace: Sequence[Mapping[str, Any]], ids_by_email: Mapping[s
         if stage == engine.AGENT:
             if previous != engine.AGENT:
                 members = {}  # another rule's roster, or the same rule moving on
-            members[str(step.get("text", "")).split(" <")[0]] = step
+            # The member's name: in its data, or (older records) its sentence's beginning.
+            members[str(step.get("name") or str(step.get("text", "")).split(" <")[0])] = step
         elif stage == Stage.ROTATION and block == engine.AGENT:
             found = []
             for name in step.get("skipped") or ():

@@ -15,6 +15,7 @@ from routing.engine import (
     decide,
     render_trace,
     special_routing,
+    step_text,
 )
 from tests.engine_builders import (
     CATCH_ALL_ID,
@@ -312,7 +313,7 @@ def test_empty_roster_goes_to_the_next_rule():
     )
     decision = decide(cfg, lead())
     assert decision.rule_id == CATCH_ALL_ID
-    texts = [s["text"] for s in decision.trace]
+    texts = [step_text(s) for s in decision.trace]
     assert texts.count("Roster is empty") == 2
 
 
@@ -377,7 +378,7 @@ def test_no_lender_available_still_assigns_the_agent():
     decision = decide(cfg, lead())
     assert (decision.outcome, who(decision), decision.lender_id) == ("assigned", "A", None)
     assert (1, "lender") not in decision.cursors
-    assert any("No lender available on roster 'Lenders'" in s["text"] for s in decision.trace)
+    assert any("No lender available on roster 'Lenders'" in step_text(s) for s in decision.trace)
 
 
 def test_rule_without_lender_roster_sets_no_lender():

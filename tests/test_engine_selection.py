@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import time
 
-from routing.engine import Cursor, Loads, Member, RoutingConfig, decide, rotate
+from routing.engine import Cursor, Loads, Member, RoutingConfig, decide, rotate, step_text
 from routing.windows import WeeklyWindow
 from tests.engine_builders import (
     CATCH_ALL_ID,
@@ -208,8 +208,10 @@ def test_eligibility_reasons_are_traced():
         "E": (True, None),
     }
     assert all(s["roster"] == "Main team" for s in members.values())
-    assert "skipped, paused" in members["A"]["text"]
-    assert "(position 5, 1 per round): eligible" in members["E"]["text"]
+    assert "skipped, paused" in step_text(members["A"])
+    assert "(position 5, 1 per round): eligible" in step_text(members["E"])
+    assert "text" not in members["E"]  # data only: the sentence is written when read
+    assert (members["E"]["position"], members["E"]["per_round"]) == (5, 1)
 
 
 def test_under_cap_is_eligible():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from routing.engine import Loads, decide, render_trace
+from routing.engine import Loads, decide, member_step, render_trace
 from tests.engine_builders import (
     CATCH_ROSTER,
     ID,
@@ -131,3 +131,23 @@ def test_trace_of_a_rule_that_does_not_match_names_the_leads_values():
     assert text.startswith("Rule 'Zillow': no match (")
     assert "Source is zillow: lead has Realtor.com -> not matched" in text
     assert "Score at least 80: lead has (none) -> not matched" in text
+
+
+def test_a_members_step_keeps_data_and_reads_as_a_sentence():
+    """A roster member's step is stored without its sentence (a trace has one per member);
+    the lead's page reads the same line as before, and older steps keep their own text."""
+    stored = [
+        member_step("agent", agent="ann@brokerage.test", name="Ann", position=1, per_round=2,
+                    why=None, roster="Team"),
+        member_step("agent", agent="bob@brokerage.test", name="Bob", position=2, per_round=1,
+                    why="paused (not accepting leads)", roster="Team"),
+        {"stage": "agent", "text": "Cy <cy@brokerage.test> (position 3, 1 per round): eligible",
+         "agent": "cy@brokerage.test", "eligible": True, "why": None, "roster": "Team"},
+    ]
+    assert "text" not in stored[0]
+    assert render_trace(stored) == [
+        "    Ann <ann@brokerage.test> (position 1, 2 per round): eligible",
+        "    Bob <bob@brokerage.test> (position 2, 1 per round): skipped, paused (not accepting "
+        "leads)",
+        "    Cy <cy@brokerage.test> (position 3, 1 per round): eligible",
+    ]

@@ -15,7 +15,7 @@ from agents.models import Agent
 from agents.services import sync_access
 from leads.intake import receive_lead
 from leads.models import Activity, Lead
-from routing.engine import render_trace
+from routing.engine import render_trace, step_text
 from routing.models import Offer, RoutingRecord, RuleWindow
 from tests.factories import AgentFactory, LeadFactory, RosterFactory, RuleFactory, UserFactory
 
@@ -255,8 +255,9 @@ def test_a_lead_with_its_trace_offers_and_timeline(meg, ann, bob):
     [trace] = body["trace"]
     assert trace["summary"] == record.summary and trace["rule"] == "Everything"
     assert trace["lines"] == render_trace(record.trace)
-    assert trace["steps"] == record.trace
-    assert all({"stage", "text"} <= set(step) for step in trace["steps"])
+    # Every step as stored, with its sentence (a member's written from its data).
+    assert trace["steps"] == [{**step, "text": step_text(step)} for step in record.trace]
+    assert [step["text"] for step in trace["steps"]] == [line.strip() for line in trace["lines"]]
     offer = Offer.objects.get(lead=lead)
     assert [(o["id"], o["status"]) for o in body["offers"]] == [(offer.pk, "offered")]
     kinds = [a["kind"] for a in body["activities"]]

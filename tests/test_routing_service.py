@@ -13,6 +13,7 @@ from agents.models import Agent, Roster, RosterMember
 from leads.intake import build_lead, receive_lead, receive_leads, validate_lead
 from leads.models import Activity, Lead, Submission
 from notifications.models import Notification
+from routing.engine import step_text
 from routing.models import Brokerage, RotationState, RoutingRecord, Rule
 from routing.selectors import _cache
 from routing.services import preview
@@ -187,8 +188,8 @@ def test_paused_agent_is_skipped_and_keeps_their_place():
     assert result.lead.owner_id == c.pk
     rotation = next(s for s in trace_of(result) if s["stage"] == "rotation")
     assert rotation["skipped"] == ["B"]
-    assert any("B <b@example.com>" in s["text"] and s.get("why") == "paused (not accepting leads)"
-               for s in trace_of(result))
+    assert any("B <b@example.com>" in step_text(s)
+               and s.get("why") == "paused (not accepting leads)" for s in trace_of(result))
     assert routed_owner_names(1) == ["A"]
 
     b.accepting_leads = True
@@ -319,7 +320,7 @@ def _returning(first, again, *, status: str, owner: Agent | None):
     assert lead.routing_round == 2
     record = RoutingRecord.objects.get(lead=lead, round=2)
     assert record.outcome == status
-    assert "routed again through the rules" in " ".join(s["text"] for s in record.trace)
+    assert "routed again through the rules" in " ".join(step_text(s) for s in record.trace)
     return lead
 
 
@@ -458,7 +459,7 @@ def test_a_vendor_naming_a_lender_or_a_manager_does_not_give_them_the_lead():
         assert (result.status, result.as_dict()["agent"]) == ("assigned", "a@example.com")
         assert result.routing.decision.reason == "rule"
     assert "lena@example.com: a lender, not an agent, ignored" in trace_of(lender)[0]["text"]
-    texts = [s["text"] for s in trace_of(manager)]
+    texts = [step_text(s) for s in trace_of(manager)]
     assert any("meg@example.com: a manager, not an agent, ignored" in t for t in texts)
     assert any("lena@example.com: a lender, not an agent, ignored" in t for t in texts)
 

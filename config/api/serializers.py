@@ -20,7 +20,7 @@ from leads.models import Activity, Lead
 from leads.selectors import why_chapters
 from leads.services import speed_to_lead
 from routing.describe import criteria_text, when_text
-from routing.engine import render_trace
+from routing.engine import render_trace, step_text
 from routing.models import Offer, Rule, RuleCriterion
 
 # --- small pieces -----------------------------------------------------------------------------
@@ -382,7 +382,11 @@ class ManagerLeadSerializer(AgentLeadSerializer):
                    "behind it (criteria with the lead's values, agents and why skipped).",
 })
 class TraceStepField(serializers.DictField):
-    """A stored trace step, as is."""
+    """A stored trace step, as is, with its sentence (a member's step is stored as data only:
+    its text is written here, as the lead's page writes it)."""
+
+    def to_representation(self, value: Any) -> dict[str, Any]:
+        return {**super().to_representation(value), "text": step_text(value)}
 
 
 class TraceRecordSerializer(RoutingRecordSerializer):

@@ -48,7 +48,7 @@ from routing.engine.selection import (
     skipped_turns,
     static_skip_reason,
 )
-from routing.engine.trace import render_trace
+from routing.engine.trace import member_step, render_trace, step_text
 from routing.engine.types import (
     AGENT,
     FIELD_LABELS,
@@ -124,7 +124,9 @@ __all__ = [
     "next_pick",
     "pick_member",
     "preview_rotation",
+    "member_step",
     "render_trace",
+    "step_text",
     "rotate",
     "routes_again",
     "rule_matches",

@@ -12,7 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
 
-from routing.engine.trace import fmt, step
+from routing.engine.trace import fmt, member_step, step
 from routing.engine.types import (
     AGENT,
     AgentInfo,
@@ -183,12 +183,14 @@ def rotate(
     """
     if not members:
         return None, cursor, []
-    index = {m.agent_id: i for i, m in enumerate(members)}
-    if cursor.agent_id in index:
-        current = members[index[cursor.agent_id]]
+    # The cursor's member, found by a scan that stops there (no index of the whole roster
+    # built for each lead: the clock picks for thousands of leads in a row).
+    at = next((i for i, m in enumerate(members) if m.agent_id == cursor.agent_id), None)
+    if at is not None:
+        current = members[at]
         if cursor.given < current.leads_per_round and current.agent_id in eligible:
             return current, Cursor(current.agent_id, current.position, cursor.given + 1), []
-        start = index[cursor.agent_id] + 1
+        start = at + 1
     else:
         start = next((i for i, m in enumerate(members) if m.position > cursor.position), 0)
     skipped: list[int] = []
@@ -266,21 +268,18 @@ def pick_member(
         why = skip_reason(agent, member, selection, lead, local, kind=kind, loads=loads,
                           excluded=excluded)
         whys[member.agent_id] = why
-        label = f"{agent.name} <{agent.email}>" if agent else f"agent #{member.agent_id}"
         if why is None:
             eligible.add(member.agent_id)
-        trace.append(
-            step(
-                kind,
-                f"{label} (position {member.position}, "
-                f"{member.leads_per_round} per round): "
-                f"{'eligible' if why is None else 'skipped, ' + why}",
-                agent=agent.email if agent else None,
-                eligible=why is None,
-                why=why,
-                roster=roster.name,
-            )
-        )
+        if agent is not None:
+            trace.append(member_step(kind, agent=agent.email, name=agent.name,
+                                     position=member.position,
+                                     per_round=member.leads_per_round, why=why,
+                                     roster=roster.name))
+        else:  # an agent the configuration does not know: said in words
+            trace.append(step(
+                kind, f"agent #{member.agent_id} (position {member.position}, "
+                f"{member.leads_per_round} per round): skipped, {why}",
+                agent=None, eligible=False, why=why, roster=roster.name))
     in_order = [m.agent_id for m in roster.members if m.agent_id in eligible]
     if not eligible:
         return None, cursor, [], ()

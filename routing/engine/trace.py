@@ -2,6 +2,10 @@
 
 Steps are plain dicts (stored as JSON in ``RoutingRecord.trace``); ``render_trace`` gives the
 lines people read on the lead's page, in the admin and from ``route_lead``.
+
+A roster member's step keeps its data only (``member_step``), no sentence: a trace has one
+per member, and the clock writes thousands of traces in a burst. ``step_text`` writes the
+sentence from the data when someone reads it (steps stored with a text keep theirs).
 """
 
 from __future__ import annotations
@@ -21,6 +25,26 @@ def step(stage: str, text: str, **data: Any) -> TraceStep:
     return {"stage": stage, "text": text, **data}
 
 
+def member_step(stage: str, *, agent: str, name: str, position: int, per_round: int,
+                why: str | None, roster: str) -> TraceStep:
+    """A known agent considered on a roster (``why``: why skipped; None: eligible)."""
+    return {"stage": stage, "agent": agent, "name": name, "position": position,
+            "per_round": per_round, "eligible": why is None, "why": why, "roster": roster}
+
+
+def member_text(entry: Mapping[str, Any]) -> str:
+    """The sentence of a member's step, from its data."""
+    verdict = "eligible" if entry.get("eligible") else f"skipped, {entry.get('why')}"
+    return (f"{entry.get('name')} <{entry.get('agent')}> (position {entry.get('position')}, "
+            f"{entry.get('per_round')} per round): {verdict}")
+
+
+def step_text(entry: Mapping[str, Any]) -> str:
+    """A step's sentence: its own text, or a member's written from its data."""
+    text = entry.get("text")
+    return member_text(entry) if text is None else str(text)
+
+
 def fmt(value: object) -> str:
     """A lead's value as the trace shows it: "(none)" when missing, numbers with separators."""
     if value is None or value == "" or value == ():
@@ -37,5 +61,5 @@ def render_trace(trace: Sequence[Mapping[str, Any]]) -> list[str]:
     lines = []
     for entry in trace:
         indent = "    " if entry["stage"] in MEMBER_STAGES else ""
-        lines.append(indent + entry["text"])
+        lines.append(indent + step_text(entry))
     return lines

@@ -137,7 +137,7 @@ class SkipCode(StrEnum):
 
 
 CursorKey = tuple[int, str]  # (rule id, CursorKind value)
-TraceStep = dict[str, Any]  # {"stage": ..., "text": ..., data}: stored as JSON
+TraceStep = dict[str, Any]  # {"stage": ..., "text": ..., data} (members: data only), as JSON
 
 
 @dataclass(frozen=True)
