@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import transaction
 from django_q.tasks import async_task
 
+from config.bulk import copy_insert
 from notifications.channels import choose_sending
 from notifications.models import Notification
 
@@ -49,7 +50,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
     if not rows:
         return []
     choose_sending(rows, now=now, tz_name=tz_name)
-    notifications = Notification.objects.bulk_create(rows)
+    notifications = copy_insert(rows)  # COPY on PostgreSQL: a burst writes thousands
     ids = [n.pk for n in notifications]
     transaction.on_commit(lambda: queue_sending(ids), robust=True)
     return notifications

@@ -21,6 +21,7 @@ from routing.admin.rule_forms import RuleAdminForm
 from routing.call_flow import place_call
 from routing.clock import run_clock
 from routing.config_file import RoutingFileError, load_routing_file
+from routing.engine import step_text
 from routing.models import Brokerage, Offer, OfferCall, Rule
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.twilio_fake import FakeTwilio, LocalHttpClient, post_signed
@@ -139,7 +140,7 @@ def test_press_1_claims_the_lead_and_connects_the_agent(twilio, client,
     assert "Claimed by Ann" in bodies
     assert "Ann pressed 1 on the instant call: connecting them to the lead" in bodies
     record = lead.routing_records.get()
-    assert "by instant call" in " ".join(s["text"] for s in record.trace)
+    assert "by instant call" in " ".join(step_text(s) for s in record.trace)
 
     # Twilio's retry of the same press, or the call ending, changes nothing.
     again = twiml(webhook(client, "press", call, django_capture_on_commit_callbacks, Digits="1"))
@@ -233,7 +234,7 @@ def test_outside_the_actionable_window_the_call_waits_for_the_window(
     assert offer.status == Offer.Status.OFFERED and offer.clock_starts_at == opens
     assert twilio.calls == [] and not OfferCall.objects.exists()
     assert "the call starts when the actionable window opens" in " ".join(
-        s["text"] for s in lead.routing_records.get().trace)
+        step_text(s) for s in lead.routing_records.get().trace)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert run_clock(opens - timedelta(seconds=1)).calls == 0
