@@ -6,7 +6,6 @@ from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from agents.models import Agent
-from config.bulk import copy_insert
 
 
 class Lead(models.Model):
@@ -158,7 +157,7 @@ class ActivityManager(models.Manager["Activity"]):
         (``activities_recorded``)."""
         from leads.signals import activities_recorded
 
-        made = copy_insert(activities)  # COPY on PostgreSQL: a burst writes thousands
+        made = self.bulk_create(activities)
         if made:
             activities_recorded.send(sender=Activity, activities=made)
         return made

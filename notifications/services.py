@@ -9,7 +9,6 @@ from datetime import datetime
 from django.db import transaction
 from django_q.tasks import async_task
 
-from config.bulk import copy_insert
 from notifications.channels import choose_sending
 from notifications.models import Notification
 
@@ -50,7 +49,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
     if not rows:
         return []
     choose_sending(rows, now=now, tz_name=tz_name)
-    notifications = copy_insert(rows)  # COPY on PostgreSQL: a burst writes thousands
+    notifications = Notification.objects.bulk_create(rows)
     ids = [n.pk for n in notifications]
     transaction.on_commit(lambda: queue_sending(ids), robust=True)
     return notifications
