@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from leads.models import Activity, Lead, Submission
+from routing.engine import step_text
 from routing.models import Brokerage, RotationState, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 
@@ -343,7 +344,10 @@ def test_show_lead_json(team, tmp_path):
     routing = document["routing"][0]
     assert routing["agent"] == "bob@example.com"
     assert routing["summary"] == "Rule 'Everything else' -> Bob"
-    assert routing["trace"] == RoutingRecord.objects.get(lead_id=lead_id).trace
+    # The trace as stored, every step with its sentence (a member's written from its data).
+    stored = RoutingRecord.objects.get(lead_id=lead_id).trace
+    assert routing["trace"] == [{**step, "text": step_text(step)} for step in stored]
+    assert all(step["text"] for step in routing["trace"])
     assert routing["trace"][-1]["agent"] == "bob@example.com"
 
 

@@ -48,7 +48,7 @@ from routing.engine.selection import (
     skipped_turns,
     static_skip_reason,
 )
-from routing.engine.trace import member_step, render_trace, step_text
+from routing.engine.trace import member_step, render_trace, step_text, with_texts
 from routing.engine.types import (
     AGENT,
     FIELD_LABELS,
@@ -121,12 +121,11 @@ __all__ = [
     "is_actionable",
     "lead_value",
     "load_skip_reason",
+    "member_step",
     "next_pick",
     "pick_member",
     "preview_rotation",
-    "member_step",
     "render_trace",
-    "step_text",
     "rotate",
     "routes_again",
     "rule_matches",
@@ -136,6 +135,8 @@ __all__ = [
     "special_routing",
     "special_skip_reason",
     "static_skip_reason",
+    "step_text",
     "text_matched",
     "to_local",
+    "with_texts",
 ]

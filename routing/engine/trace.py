@@ -45,6 +45,11 @@ def step_text(entry: Mapping[str, Any]) -> str:
     return member_text(entry) if text is None else str(text)
 
 
+def with_texts(trace: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The steps with their sentences, for those who read the data (JSON output, the API)."""
+    return [{**entry, "text": step_text(entry)} for entry in trace]
+
+
 def fmt(value: object) -> str:
     """A lead's value as the trace shows it: "(none)" when missing, numbers with separators."""
     if value is None or value == "" or value == ():

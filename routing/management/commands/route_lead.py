@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from leads.intake import build_lead, receive_lead, validate_lead
 from leads.models import Submission
 from leads.timeparse import parse_now
-from routing.engine import render_trace
+from routing.engine import render_trace, with_texts
 from routing.services import preview
 
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
                 "status": decision.outcome, "reason": decision.reason,
                 "agent_id": decision.agent_id, "lender_id": decision.lender_id,
                 "rule": decision.rule_name or None, "summary": decision.summary,
-                "trace": decision.trace,
+                "trace": with_texts(decision.trace),
             }))
             return
         self.stdout.write(f"Decision: {decision.summary} (dry run, nothing saved)")

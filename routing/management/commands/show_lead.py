@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.timezone import localtime
 
 from leads.models import Lead
-from routing.engine import render_trace
+from routing.engine import render_trace, with_texts
 from routing.models import Brokerage
 
 
@@ -62,7 +62,7 @@ def lead_document(lead: Lead, records: list, activities: list) -> dict[str, Any]
         "routing": [
             {"at": r.created_at.isoformat(), "outcome": r.outcome, "reason": r.reason,
              "rule": r.rule_name or None, "agent": r.agent.email if r.agent else None,
-             "summary": r.summary, "trace": r.trace}
+             "summary": r.summary, "trace": with_texts(r.trace)}
             for r in records
         ],
         "activities": [
