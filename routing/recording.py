@@ -273,8 +273,10 @@ def record_decisions(taken: Sequence[Taken], config: RoutingConfig,
                if own and item.decision.delivery == engine.Delivery.INSTANT_CALL]
     if calling:
         start_due_calls(now=now, lead_ids=calling)
+    link = absolute_url("offers", fallback="/") if every_offer else None
     notify_many([message for item, own in zip(taken, made, strict=True)
-                 for message in (*routed_messages(item.lead, item.decision, config, own),
+                 for message in (*routed_messages(item.lead, item.decision, config, own,
+                                                  offers_link=link),
                                  *item.extra)], now=now, tz_name=config.timezone)
     if webhooks.subscribers(config):  # nobody: no events to build
         webhooks.emit_many([event for item, own in zip(taken, made, strict=True)
@@ -323,9 +325,12 @@ def manager_ids(config: RoutingConfig) -> list[int]:
 
 
 def routed_messages(
-    lead: Lead, decision: Decision, config: RoutingConfig, offers: Sequence[Offer] = ()
+    lead: Lead, decision: Decision, config: RoutingConfig, offers: Sequence[Offer] = (), *,
+    offers_link: str | None = None,
 ) -> list[Message]:
-    """Who must be told about a routing decision, and what."""
+    """Who must be told about a routing decision, and what. ``offers_link``: the offers page's
+    address, when the caller has it (resolving it costs more than the rest of a message: a
+    batch resolves it once)."""
     name = lead.title  # never the contact details: they stay hidden until claimed
     if decision.outcome == "assigned":
         event = (Notification.Event.LEAD_ESCALATED if decision.reason == "escalated"
@@ -338,7 +343,7 @@ def routed_messages(
                                     decision.summary, lead_id=lead.pk))
         return messages
     if decision.outcome == "offered":
-        link = absolute_url("offers", fallback="/")
+        link = offers_link or absolute_url("offers", fallback="/")
         local = {o.agent_id: engine.to_local(o.deadline, config.timezone)
                  for o in offers if o.lead_id == lead.pk}
         return [

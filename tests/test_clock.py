@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import os
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
@@ -551,3 +552,19 @@ def test_routing_traces_are_compressed_with_lz4_on_postgresql():
         cursor.execute("SELECT attcompression FROM pg_attribute WHERE attrelid = "
                        "'routing_routingrecord'::regclass AND attname = 'trace'")
         assert cursor.fetchone() == ("l",)
+
+
+@pytest.mark.django_db
+def test_a_batch_runs_with_the_garbage_collector_held_off_and_back_on_after(monkeypatch):
+    """The collector would walk every live object many times during a burst's batch; it is
+    held off for the batch and back on after, even when the batch fails."""
+    seen = []
+
+    def batch(now, limit):
+        seen.append(gc.isenabled())
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(clock, "_expire_due", batch)
+    with pytest.raises(DatabaseError):
+        run_clock(NOW)
+    assert seen == [False] and gc.isenabled()
