@@ -58,7 +58,6 @@ from leads.management.commands.bench_api import database_url
 from leads.models import Activity, Lead
 from notifications import push
 from notifications.models import Delivery, Notification, Preference, PushSubscription
-from routing.management.commands.serve import stop_process
 from routing.models import Brokerage, Clock, Offer, Rule
 from routing.selectors import _cache
 from routing.signals import bump_config_token
@@ -67,6 +66,7 @@ SOURCES = ("Zillow", "Realtor.com", "Website")
 START_LIMIT = 90.0  # seconds for a process to come up on a busy machine
 EXPIRE_IN = timedelta(seconds=2)  # from placing the deadlines to the deadlines
 MAIL_SEPARATOR = "-" * 79  # Django's file-based backend writes it after each message
+STOP_GRACE = 3.0  # seconds for every process to stop on SIGTERM, together
 EXPIRED_IN_LOG = re.compile(r"(\d[\d,]*) offers? expired")
 
 
@@ -158,8 +158,7 @@ class Deployment:
 
     def kill(self, name: str) -> None:
         """A machine lost: the process and its children go at once, with no goodbye."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.processes[name].pid, signal.SIGKILL)
+        _signal_group(self.processes[name], signal.SIGKILL)
         self.processes[name].wait()
 
     def log(self, name: str) -> str:
@@ -190,9 +189,20 @@ class Deployment:
             client.close()
 
     def stop(self) -> None:
-        """Stop every process (politely, then by force), the push sink, and drop the queue."""
+        """Stop every process, the push sink, and drop the queue.
+
+        All are asked at once (SIGTERM to each process group) and given ``STOP_GRACE`` seconds
+        together; then whatever is left of each group is killed (a cluster sometimes ignores
+        SIGTERM, and its workers may outlive it)."""
         for process in self.processes.values():
-            stop_process(process, group=True)
+            _signal_group(process, signal.SIGTERM)
+        give_up = time.monotonic() + STOP_GRACE
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(max(0.0, give_up - time.monotonic()))
+        for process in self.processes.values():
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
         self.sinks.pushes.close()
         with contextlib.suppress(Exception), self._redis() as client:
             keys = list(client.scan_iter(f"django_q:{self.queue}:*"))
@@ -217,6 +227,11 @@ class Deployment:
             time.sleep(0.2)
         raise RuntimeError(f"{what} did not come up within {START_LIMIT:.0f} s "
                            f"(logs in {self.work})")
+
+
+def _signal_group(process: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
 
 
 def redis_available(url: str) -> bool:
@@ -632,10 +647,12 @@ def _count(figures: Figures, deployment: Deployment) -> None:
 
 @contextlib.contextmanager
 def running(*, database: str, redis_url: str, ports: tuple[int, int], web_workers: int,
-            q_workers: int) -> Iterator[Deployment]:
-    """A started deployment in a scratch folder; everything stopped on the way out, whatever
-    happened (the folder, with the processes' logs, is kept when something failed)."""
-    work = Path(tempfile.mkdtemp(prefix="scaleout_"))
+            q_workers: int, work: Path | None = None) -> Iterator[Deployment]:
+    """A started deployment in ``work`` (default: a scratch folder, removed unless something
+    failed, to keep the processes' logs); every process stopped on the way out, whatever
+    happened."""
+    scratch = work is None
+    work = work or Path(tempfile.mkdtemp(prefix="scaleout_"))
     deployment = Deployment(database=database, redis_url=redis_url, work=work, ports=ports,
                             web_workers=web_workers, q_workers=q_workers)
     ok = False
@@ -645,7 +662,7 @@ def running(*, database: str, redis_url: str, ports: tuple[int, int], web_worker
         ok = True
     finally:
         deployment.stop()
-        if ok:
+        if ok and scratch:
             shutil.rmtree(work, ignore_errors=True)
 
 
