@@ -425,14 +425,16 @@ def expire_soon() -> list[int]:
     return ids
 
 
-def wait_moved_on(offer_ids: list[int], *, limit: float) -> bool:
-    """Until none of the offers is open any more (the clock expired each one)."""
-    give_up = time.monotonic() + limit
+def wait_moved_on(offer_ids: list[int], *, limit: float) -> float:
+    """Until none of the offers is open any more (the clock expired each one): the seconds
+    from their deadline (``expire_soon``'s) until then."""
+    give_up = time.monotonic() + EXPIRE_IN.total_seconds() + limit
+    due = time.monotonic() + EXPIRE_IN.total_seconds()
     while time.monotonic() < give_up:
         if not Offer.objects.filter(pk__in=offer_ids, status=Offer.Status.OFFERED).exists():
-            return True
-        time.sleep(0.2)
-    return False
+            return max(0.0, time.monotonic() - due)
+        time.sleep(0.1)
+    raise RuntimeError(f"{len(offer_ids)} offers were not moved on within {limit:.0f} s")
 
 
 class LeaseWatch:
@@ -499,6 +501,7 @@ class Figures:
     expired_by_clock: dict[str, int] = field(default_factory=dict)
     lease_turns: int = 0
     failover_seconds: float | None = None
+    waves: list[float] = field(default_factory=list)  # each wave: deadline to all moved on, s
     deliveries: Counter = field(default_factory=Counter)  # (channel, status) -> deliveries
     deliveries_sent_twice: int = 0  # sent after more than one attempt, or a channel doubled
     channels_chosen: int = 0  # every notification's chosen channels, added up
@@ -595,19 +598,18 @@ def prove(deployment: Deployment, team: Team, *, leads: int, retried: int, claim
     claimed = claim_from_both(deployment.bases, team.tokens, open_offers, clients=clients)
     first = deployment.clock_holders["clock1"]
     with LeaseWatch() as watch:
-        if not wait_moved_on(expire_soon(), limit=limit):  # the first clock's wave
-            raise RuntimeError("the first wave of offers was not moved on in time")
+        waves = [wait_moved_on(expire_soon(), limit=limit)]  # the first clock's
         wait_logged(deployment, limit=limit)  # its last pass is in its log before it goes
         killed_at = time.monotonic()
         deployment.kill("clock1")
         failover = watch.taken_over(first, after=killed_at, limit=limit)
-        if failover is not None and not wait_moved_on(expire_soon(), limit=limit):
-            raise RuntimeError("the second wave of offers was not moved on in time")
+        if failover is not None:  # the standby's
+            waves.append(wait_moved_on(expire_soon(), limit=limit))
         drained = wait_drained(deployment, limit=limit)
         turns = watch.holders()
     wait_logged(deployment, limit=limit)
     figures = Figures(burst=burst, claims=claimed, failover_seconds=failover,
-                      drain_seconds=drained, lease_turns=len(turns))
+                      drain_seconds=drained, lease_turns=len(turns), waves=waves)
     _count(figures, deployment)
     return figures
 
@@ -731,6 +733,9 @@ class Command(BaseCommand):
               f"({', '.join(f'{k} {v}' for k, v in f.expired_by_clock.items())}), "
               f"{f.offers[Offer.Status.OFFERED]} open")
         failover = "never" if f.failover_seconds is None else f"{f.failover_seconds:.2f} s"
+        write("  expiries: every offer of a wave moved on " + ", ".join(
+            f"{seconds:.1f} s" for seconds in f.waves) + " after the wave's deadline "
+            "(the first clock's wave, the standby's)")
         write(f"  clock: the lease changed hands {max(0, f.lease_turns - 1)} time(s); after the "
               f"working clock was killed the standby held it {failover} later")
         sent = ", ".join(f"{c} {f.sent(c)} (received {f.delivered.get(c, 0)})"
