@@ -662,6 +662,9 @@ def running(*, database: str, redis_url: str, ports: tuple[int, int], web_worker
         deployment.start()
         yield deployment
         ok = True
+    except BaseException as exc:
+        exc.add_note(f"The processes' logs: {work}")
+        raise
     finally:
         deployment.stop()
         if ok and scratch:
