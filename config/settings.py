@@ -183,7 +183,9 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 # The ORM broker on the main database is the default: no extra server, and a task is enqueued
 # in the same transaction as the change that needs it. Set Q_BROKER=redis for larger installs.
 Q_CLUSTER = {
-    "name": "leadrouter",
+    # The queue's name: every web server, clock and cluster of one install uses the same one
+    # (with Redis, two installs on one Redis server need two names, or two database numbers).
+    "name": env("Q_CLUSTER_NAME", default="leadrouter"),
     # Notifications and webhook deliveries only: the claim clock runs in its own process
     # (``manage.py run_clock --loop``), never in this queue. A webhook task gives up after
     # 60 s (notifications/webhooks/sending.py): timeout above it, retry above the timeout.
