@@ -114,6 +114,9 @@ class Lead(models.Model):
             models.Index(fields=["owner", "status"], name="lead_owner_status"),
             models.Index(fields=["owner", "assigned_at"], name="lead_owner_assigned"),
             models.Index(fields=["isa", "isa_stage"], name="lead_isa_stage"),
+            # The dashboard's pond: how many wait, and since when (a small part of the leads).
+            models.Index(fields=["received_at"], name="lead_pond_received",
+                         condition=models.Q(status="unassigned")),
         ]
 
     def __str__(self) -> str:
@@ -199,6 +202,8 @@ class Activity(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name_plural = "activities"
+        # Reports count entries of a kind over a period (contacts, reassignments).
+        indexes = [models.Index(fields=["kind", "created_at"], name="activity_kind_created")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on lead {self.lead_id}"

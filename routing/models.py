@@ -228,6 +228,8 @@ class RoutingRecord(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # Reports read a period's decisions (fairness, escalations).
+        indexes = [models.Index(fields=["created_at"], name="record_created")]
 
     def __str__(self) -> str:
         return f"Lead {self.lead_id}: {self.summary}"
@@ -259,7 +261,9 @@ class Offer(models.Model):
 
     class Meta:
         ordering = ["deadline", "id"]
-        indexes = [models.Index(fields=["status", "deadline"], name="offer_status_deadline")]
+        indexes = [models.Index(fields=["status", "deadline"], name="offer_status_deadline"),
+                   # Reports read a period's offers.
+                   models.Index(fields=["offered_at"], name="offer_offered")]
         constraints = [
             models.UniqueConstraint(fields=["lead", "agent", "round"],
                                     name="one_offer_per_agent_lead_round"),

@@ -190,11 +190,13 @@ def _sources(since: datetime, until: datetime) -> int:
     rows = _sql("""
         SELECT l.source, count(*), count(l.first_contact_at),
             count(*) FILTER (WHERE l.status = 'unassigned'),
-            count(*) FILTER (WHERE EXISTS (SELECT 1 FROM routing_offer o WHERE o.lead_id = l.id
-                                           AND o.status = 'claimed'
-                                           AND o.responded_at <= o.deadline))
-        FROM leads_lead l WHERE l.received_at >= %s AND l.received_at < %s
-        GROUP BY 1""", [since, until])
+            count(c.lead_id)
+        FROM leads_lead l LEFT JOIN (
+            SELECT DISTINCT lead_id FROM routing_offer
+            WHERE offered_at >= %s AND offered_at < %s AND status = 'claimed'
+                AND responded_at <= deadline) c ON c.lead_id = l.id
+        WHERE l.received_at >= %s AND l.received_at < %s
+        GROUP BY 1""", [since, until, since, until])
     return rows + _sql("""
         SELECT source, count(*) FROM leads_submission
         WHERE outcome = 'rejected' AND received_at >= %s AND received_at < %s GROUP BY 1""",
