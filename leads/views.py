@@ -29,6 +29,7 @@ from leads.forms import ActivityForm
 from leads.models import Activity, Lead
 from leads.selectors import get_visible_lead, visible_leads
 from leads.services import log_activity, speed_to_lead
+from leads.why import Chapter, Event, People, why_story
 from notifications.services import unread_for
 from routing.claims import (
     ClaimRefused,
@@ -38,7 +39,6 @@ from routing.claims import (
     open_offers_for,
     pond_leads,
 )
-from routing.engine import render_trace
 from routing.models import Brokerage, Handoff, Offer
 from routing.selectors import countdown, routing_config
 
@@ -238,16 +238,24 @@ def first_contact_figures(lead: Lead, viewer: Agent | None, now: datetime) -> di
     }
 
 
+def why_chapters(lead: Lead, viewer: Agent | None) -> list[Chapter]:
+    """"Why did I get this lead?": the lead's decisions and claims in the reader's words."""
+    config = routing_config()
+    people = People.of(viewer.pk if viewer else None,
+                       ((a.id, a.name, a.email) for a in config.agents.values()))
+    events = [Event(kind, actor_id, at) for kind, actor_id, at in lead.activities.filter(
+        kind__in=[Activity.Kind.CLAIMED, Activity.Kind.REASSIGNED]
+    ).values_list("kind", "actor_id", "created_at")]
+    return why_story(list(lead.routing_records.order_by("created_at", "id")), events, people)
+
+
 @agent_required(superuser_ok=True)
 def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = None,
                 status: int = 200) -> HttpResponse:
     lead = get_visible_lead(request, lead_id)
     now = timezone.now()
     figures = first_contact_figures(lead, request.agent, now)
-    records = [
-        {"record": r, "lines": render_trace(r.trace)}
-        for r in lead.routing_records.select_related("agent").order_by("created_at", "id")
-    ]
+    records = why_chapters(lead, request.agent)
     return render_page(request, "leads/lead_detail.html", {
         "lead": lead,
         "name": str(lead),

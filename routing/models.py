@@ -225,11 +225,21 @@ class RoutingRecord(models.Model):
         null=True, blank=True,
         help_text="The rule's version (its history id) when it took the lead.",
     )
+    handoff_target = models.ForeignKey(
+        "HandoffTarget", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="A hand-off's decision: the target whose rotation picked the agent.",
+    )
+    skipped_turns = models.JSONField(
+        default=list, blank=True,
+        help_text='Turns the rotation passed over, e.g. [{"agent": 7, "why": "paused"}] '
+        "(the fairness figures count them without reading the trace).",
+    )
 
     class Meta:
         ordering = ["created_at", "id"]
-        # Reports read a period's decisions (fairness, escalations).
-        indexes = [models.Index(fields=["created_at"], name="record_created")]
+        indexes = [
+            models.Index(fields=["created_at"], name="routingrecord_created_at"),
+        ]
 
     def __str__(self) -> str:
         return f"Lead {self.lead_id}: {self.summary}"

@@ -131,6 +131,8 @@ def routing_record(lead: Lead, decision: Decision, *, created_at: datetime,
         reason=decision.reason, rule_id=decision.rule_id, rule_name=decision.rule_name,
         agent_id=decision.agent_id, lender_id=decision.lender_id, summary=decision.summary,
         trace=decision.trace, rule_version=version, round=lead.routing_round,
+        handoff_target_id=decision.handoff_target_id,
+        skipped_turns=[turn.as_json() for turn in decision.skipped_turns],
     )
 
 

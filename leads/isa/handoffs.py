@@ -253,8 +253,9 @@ def _store(lead: Lead, decision: Decision, config: RoutingConfig,
     if rotation is not None:
         save_cursors(decision.cursors, {(-rotation.target_id, AGENT): rotation})
     minutes = rotation.target.claim_timeout_minutes if rotation else None
-    return save_decision(lead, replace(decision, rule_id=None), config, now=now, version=None,
-                         claim_minutes=minutes)
+    target_id = rotation.target_id if rotation else None
+    return save_decision(lead, replace(decision, rule_id=None, handoff_target_id=target_id),
+                         config, now=now, version=None, claim_minutes=minutes)
 
 
 def handoff_text(handoff: Handoff, summary: str) -> str:

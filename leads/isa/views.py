@@ -217,7 +217,7 @@ def lead_page(request: HttpRequest, lead_id: int, *, bound: dict | None = None,
     can_work = isa_service.may_work(lead, request.agent)
     speed = speed_to_lead(lead)
     handoffs = list(lead.handoffs.select_related("agent", "target", "isa", "by"))
-    records = [{"record": r, "lines": render_trace(r.trace)}
+    records = [{"at": r.created_at, "title": r.summary, "lines": render_trace(r.trace)}
                for r in lead.routing_records.select_related("agent").order_by("created_at", "id")]
     return render_page(request, "isa/lead.html", {
         "lead": lead,

@@ -43,7 +43,9 @@ from routing.engine.selection import (
     next_pick,
     pick_member,
     rotate,
+    skip_code,
     skip_reason,
+    skipped_turns,
     static_skip_reason,
 )
 from routing.engine.trace import render_trace
@@ -70,6 +72,8 @@ from routing.engine.types import (
     RoutingConfig,
     RuleInfo,
     Selection,
+    SkipCode,
+    SkippedTurn,
     Stage,
     TraceStep,
 )
@@ -102,6 +106,8 @@ __all__ = [
     "RoutingConfig",
     "RuleInfo",
     "Selection",
+    "SkipCode",
+    "SkippedTurn",
     "Stage",
     "TraceStep",
     "agents_needing_loads",
@@ -122,7 +128,9 @@ __all__ = [
     "rotate",
     "routes_again",
     "rule_matches",
+    "skip_code",
     "skip_reason",
+    "skipped_turns",
     "special_routing",
     "special_skip_reason",
     "static_skip_reason",

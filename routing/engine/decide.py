@@ -282,9 +282,9 @@ def deliver(
     its rule (no other rule is tried). The steps go onto ``trace``, which the decision keeps.
     """
     key = (rule.id, AGENT)
-    agent, cursor, eligible = pick_member(config, rule, rule.roster_id, rule.selection, AGENT,
-                                          lead, local, loads, cursors.get(key, Cursor()), trace,
-                                          excluded)
+    agent, cursor, eligible, missed = pick_member(
+        config, rule, rule.roster_id, rule.selection, AGENT, lead, local, loads,
+        cursors.get(key, Cursor()), trace, excluded)
     if agent is None:
         if excluded or moving_on:
             then = "nobody else can take it"
@@ -323,7 +323,7 @@ def deliver(
     lender_id: int | None = None
     if rule.lender_roster_id:
         lkey = (rule.id, LENDER)
-        lender, lcursor, _ = pick_member(config, rule, rule.lender_roster_id, Selection.ROTATION,
+        lender, lcursor, _, _ = pick_member(config, rule, rule.lender_roster_id, Selection.ROTATION,
                                          LENDER, lead, local, loads,
                                          cursors.get(lkey, Cursor()), trace)
         if lender is not None:
@@ -352,10 +352,11 @@ def deliver(
         trace.append(step(Stage.RESULT, f"Assigned to {agent.name} <{agent.email}> by rule "
                           f"'{rule.name}'", outcome=Outcome.ASSIGNED, agent=agent.email,
                           rule=rule.name))
+    turns_taken = delivery != Delivery.FIRST_TO_CLAIM  # first to claim: offered to all at once
     return Decision(outcome, Reason.RULE, summary, trace, agent_id=agent_id,
                     lender_id=lender_id, rule_id=rule.id, rule_name=rule.name,
                     add_tags=rule.add_tags, cursors=new_cursors, offered_to=offered_to,
-                    delivery=delivery)
+                    delivery=delivery, skipped_turns=missed if turns_taken else ())
 
 
 def continue_rule(

@@ -7,7 +7,7 @@ One home for the pick: routing (``pick_member``, traced), hand-offs and the rost
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,11 +23,34 @@ from routing.engine.types import (
     RoutingConfig,
     RuleInfo,
     Selection,
+    SkipCode,
+    SkippedTurn,
     Stage,
     TraceStep,
 )
 
 ALREADY_HAD_IT = "already had this lead"
+PAUSED = "paused (not accepting leads)"
+INACTIVE = "inactive"
+NO_LEADS_PER_ROUND = "enrolled with 0 leads per round"
+OFF_DUTY = "off duty"
+OUTSIDE_TERRITORY = "outside territory"
+NO_SPECIALTY = "no specialty matching the lead's tags"
+AT_CAP = "at cap:"
+AT_DAILY_CAP = "at daily cap:"
+
+#: The skip reasons' words (their beginning) and their codes, checked in this order.
+_SKIP_CODES = (
+    (PAUSED, SkipCode.PAUSED),
+    (INACTIVE, SkipCode.INACTIVE),
+    (NO_LEADS_PER_ROUND, SkipCode.NO_LEADS_PER_ROUND),
+    (OFF_DUTY, SkipCode.OFF_DUTY),
+    (OUTSIDE_TERRITORY, SkipCode.OUTSIDE_TERRITORY),
+    (NO_SPECIALTY, SkipCode.NO_SPECIALTY),
+    (ALREADY_HAD_IT, SkipCode.ALREADY_HAD_IT),
+    (AT_DAILY_CAP, SkipCode.AT_DAILY_CAP),
+    (AT_CAP, SkipCode.AT_CAP),
+)
 
 
 # --- Who may receive --------------------------------------------------------------------------
@@ -38,20 +61,20 @@ def static_skip_reason(
 ) -> str | None:
     """Why a member cannot take this lead, loads aside (None: they can)."""
     if agent is None or not agent.is_active:
-        return "inactive"
+        return INACTIVE
     if not agent.accepting_leads:
-        return "paused (not accepting leads)"
+        return PAUSED
     if member.leads_per_round == 0:
-        return "enrolled with 0 leads per round"
+        return NO_LEADS_PER_ROUND
     if selection == Selection.ON_DUTY and not any(s.contains(local) for s in agent.shifts):
-        return "off duty"
+        return OFF_DUTY
     if selection == Selection.TERRITORY and lead.zip_code.strip() not in agent.zip_codes:
-        return f"outside territory (lead zip {fmt(lead.zip_code)})"
+        return f"{OUTSIDE_TERRITORY} (lead zip {fmt(lead.zip_code)})"
     if selection == Selection.SPECIALTY and not (
         {str(s).strip().lower() for s in agent.specialties}
         & {t.strip().lower() for t in lead.tags}
     ):
-        return f"no specialty matching the lead's tags ({fmt(tuple(lead.tags))})"
+        return f"{NO_SPECIALTY} ({fmt(tuple(lead.tags))})"
     return None
 
 
@@ -59,12 +82,59 @@ def load_skip_reason(agent: AgentInfo, loads: Loads) -> str | None:
     if agent.max_open_leads is not None:
         held = loads.open_leads.get(agent.id, 0)
         if held >= agent.max_open_leads:
-            return f"at cap: {held} of {agent.max_open_leads} open leads"
+            return f"{AT_CAP} {held} of {agent.max_open_leads} open leads"
     if agent.max_leads_per_day is not None:
         today = loads.leads_today.get(agent.id, 0)
         if today >= agent.max_leads_per_day:
-            return f"at daily cap: {today} of {agent.max_leads_per_day} leads today"
+            return f"{AT_DAILY_CAP} {today} of {agent.max_leads_per_day} leads today"
     return None
+
+
+def skip_code(why: str | None) -> SkipCode:
+    """The code of a skip reason's words (None: eligible, but others had fewer open leads)."""
+    if why is None:
+        return SkipCode.MORE_OPEN_LEADS
+    return next((code for words, code in _SKIP_CODES if why.startswith(words)),
+                SkipCode.INACTIVE)
+
+
+#: Skips that are no missed turn: their own earlier pass on the lead (counted from the offer),
+#: and a member with no leads per round (entitled to none).
+NOT_A_MISSED_TURN = frozenset({SkipCode.ALREADY_HAD_IT, SkipCode.NO_LEADS_PER_ROUND})
+
+
+def skipped_turns(
+    members: Sequence[Member],
+    candidates: AbstractSet[int],
+    cursor: Cursor,
+    pick: Pick,
+    whys: dict[int, str | None],
+    agents: Mapping[int, AgentInfo],
+) -> tuple[SkippedTurn, ...]:
+    """The turns a rotation's pick passed over, each with its reason.
+
+    Besides the members the rotation stepped past, a member whose turn was under way (fewer
+    leads than their leads per round) and who cannot take this one loses the rest of it.
+    """
+    passed: list[int] = []
+    current = next((m for m in members if m.agent_id == cursor.agent_id), None)
+    if (current is not None and cursor.given < current.leads_per_round
+            and current.agent_id not in candidates):
+        passed.append(current.agent_id)
+    passed.extend(a for a in pick.skipped if a not in passed)
+    turns = []
+    for agent_id in passed:
+        code = skip_code(whys.get(agent_id))
+        if code in NOT_A_MISSED_TURN:
+            continue
+        agent = agents.get(agent_id)
+        limit = None
+        if agent is not None and code == SkipCode.AT_CAP:
+            limit = agent.max_open_leads
+        elif agent is not None and code == SkipCode.AT_DAILY_CAP:
+            limit = agent.max_leads_per_day
+        turns.append(SkippedTurn(agent_id, code, limit))
+    return tuple(turns)
 
 
 def skip_reason(
@@ -179,20 +249,23 @@ def pick_member(
     cursor: Cursor,
     trace: list[TraceStep],
     excluded: AbstractSet[int] = frozenset(),
-) -> tuple[AgentInfo | None, Cursor, list[int]]:
+) -> tuple[AgentInfo | None, Cursor, list[int], tuple[SkippedTurn, ...]]:
     """Choose one member of the roster by the selection, tracing every member considered.
 
-    Also returns every eligible member in position order (first to claim offers them all).
+    Also returns every eligible member in position order (first to claim offers them all),
+    and the turns the rotation passed over (none for first in roster).
     """
     roster = config.rosters.get(roster_id) if roster_id else None
     if roster is None or not roster.members:
         trace.append(step(kind, "Roster is empty", rule=rule.name))
-        return None, cursor, []
+        return None, cursor, [], ()
     eligible: set[int] = set()
+    whys: dict[int, str | None] = {}
     for member in roster.members:
         agent = config.agents.get(member.agent_id)
         why = skip_reason(agent, member, selection, lead, local, kind=kind, loads=loads,
                           excluded=excluded)
+        whys[member.agent_id] = why
         label = f"{agent.name} <{agent.email}>" if agent else f"agent #{member.agent_id}"
         if why is None:
             eligible.add(member.agent_id)
@@ -210,7 +283,7 @@ def pick_member(
         )
     in_order = [m.agent_id for m in roster.members if m.agent_id in eligible]
     if not eligible:
-        return None, cursor, []
+        return None, cursor, [], ()
     pick = next_pick(roster.members, eligible, selection, cursor, loads)
     chosen = pick.member
     assert chosen is not None  # eligible is not empty
@@ -223,7 +296,7 @@ def pick_member(
                 selection=selection,
             )
         )
-        return agent, pick.cursor, in_order
+        return agent, pick.cursor, in_order, ()
     if selection == Selection.LEAST_LOADED:
         names = ", ".join(sorted(config.agents[a].name for a in pick.tied))
         trace.append(
@@ -248,4 +321,6 @@ def pick_member(
             skipped=skipped_names,
         )
     )
-    return agent, pick.cursor, in_order
+    candidates = pick.tied if selection == Selection.LEAST_LOADED else eligible
+    missed = skipped_turns(roster.members, candidates, cursor, pick, whys, config.agents)
+    return agent, pick.cursor, in_order, missed

@@ -121,6 +121,21 @@ class Stage(StrEnum):
     MOVED_ON = "moved_on"  # an offer expired or was declined, a contact was missed
     HANDOFF = "handoff"
 
+class SkipCode(StrEnum):
+    """Why a roster member could not take a lead, as a code the fairness figures count."""
+
+    INACTIVE = "inactive"
+    PAUSED = "paused"
+    NO_LEADS_PER_ROUND = "no_leads_per_round"
+    OFF_DUTY = "off_duty"
+    OUTSIDE_TERRITORY = "outside_territory"
+    NO_SPECIALTY = "no_specialty"
+    ALREADY_HAD_IT = "already_had_it"
+    AT_CAP = "at_cap"
+    AT_DAILY_CAP = "at_daily_cap"
+    MORE_OPEN_LEADS = "more_open_leads"  # least loaded: eligible, but others had fewer
+
+
 CursorKey = tuple[int, str]  # (rule id, CursorKind value)
 TraceStep = dict[str, Any]  # {"stage": ..., "text": ..., data}: stored as JSON
 
@@ -271,6 +286,25 @@ class Loads:
 
 
 @dataclass(frozen=True)
+class SkippedTurn:
+    """A turn the rotation passed over: whose it was and why (``limit``: the cap, for caps).
+
+    Stored with the decision's record (``RoutingRecord.skipped_turns``), so the fairness
+    figures count missed turns without reading traces.
+    """
+
+    agent_id: int
+    why: SkipCode
+    limit: int | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"agent": self.agent_id, "why": str(self.why)}
+        if self.limit is not None:
+            data["limit"] = self.limit
+        return data
+
+
+@dataclass(frozen=True)
 class Decision:
     """The engine's answer for one lead, with the trace that explains it (a new decision is made
     with ``dataclasses.replace``, never by changing one)."""
@@ -288,3 +322,5 @@ class Decision:
     cursors: dict[CursorKey, Cursor] = field(default_factory=dict)
     offered_to: tuple[int, ...] = ()  # outcome "offered": who may claim
     delivery: Delivery = Delivery.ASSIGN
+    skipped_turns: tuple[SkippedTurn, ...] = ()  # the agent rotation's turns passed over
+    handoff_target_id: int | None = None  # a hand-off target's decision: the target
