@@ -1,8 +1,10 @@
-"""The admin is the managers' rule editor: only Managers (staff) and superusers reach it."""
+"""The admin is the managers' rule editor and dashboard: only Managers (staff) and superusers
+reach it. Its front page is the dashboard; the reports hang under ``/admin/reports/``."""
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, path
 
 
 class LeadrouterAdminSite(admin.AdminSite):
@@ -21,6 +23,35 @@ class LeadrouterAdminSite(admin.AdminSite):
 
         self.login_form = AdminLoginForm
         return super().login(request, extra_context)
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """The manager's dashboard above the app list: what needs attention now, and today's
+        and this week's leads by source."""
+        from django.utils import timezone
+
+        from routing.models import Brokerage
+        from routing.reports import dashboard
+        from routing.reports.pages import dashboard_sources, report_links
+
+        now = timezone.now()
+        tz_name = Brokerage.load().tz_name
+        context = {
+            "attention": dashboard.attention(now=now, tz_name=tz_name),
+            "unreachable": dashboard.unreachable_rules(now=now),
+            "by_source": dashboard_sources(now=now, tz_name=tz_name),
+            "reports": report_links(),
+            **(extra_context or {}),
+        }
+        return super().index(request, context)
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        from routing.reports.pages import report_view
+
+        def report(request: HttpRequest, slug: str) -> HttpResponse:
+            return report_view(request, slug, admin_site=self)
+
+        return [path("reports/<slug:slug>/", self.admin_view(report), name="report"),
+                *super().get_urls()]
 
 
 class LeadrouterAdminConfig(AdminConfig):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import phonenumbers
 from django import forms
@@ -33,6 +33,8 @@ from leads.models import Activity, AutoReply, AutoResponse, Lead, LeadSource, Su
 from notifications.models import Notification
 from routing.claims import assign_lead, move_to_pond, return_to_routing
 from routing.engine import render_trace
+from routing.models import Offer
+from routing.reports.dashboard import EXPIRING_MINUTES
 
 PHONE_LIKE = re.compile(r"^[\d\s()+.\-/]+$")
 MIN_PHONE_DIGITS = 4
@@ -86,6 +88,27 @@ class OverdueFilter(admin.SimpleListFilter):
         if self.value() == "made":
             return queryset.filter(first_contact_at__isnull=False)
         return queryset
+
+
+class OfferEndingFilter(admin.SimpleListFilter):
+    """Leads whose live offer runs out within minutes (the dashboard links here)."""
+
+    title = "offer"
+    parameter_name = "offer"
+
+    def lookups(self, request, model_admin):
+        return [("ending", f"Offer ends within {EXPIRING_MINUTES} minutes"),
+                ("live", "Offer open")]
+
+    def queryset(self, request, queryset):
+        live = Offer.objects.filter(status=Offer.Status.OFFERED)
+        if self.value() == "ending":
+            now = timezone.now()
+            live = live.filter(deadline__gte=now,
+                               deadline__lte=now + timedelta(minutes=EXPIRING_MINUTES))
+        elif self.value() != "live":
+            return queryset
+        return queryset.filter(pk__in=live.values("lead_id"))
 
 
 # --- The change page's history ------------------------------------------------------------------
@@ -156,7 +179,7 @@ class LeadAdmin(admin.ModelAdmin):
     form = LeadForm
     list_display = ("__str__", "email", "phone", "source", "status", "owner", "rule",
                     "received_at", "first_contact")
-    list_filter = ("status", PondFilter, OverdueFilter, "source",
+    list_filter = ("status", PondFilter, OverdueFilter, OfferEndingFilter, "source",
                    ("owner", admin.RelatedOnlyFieldListFilter),
                    ("rule", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("owner", "rule")

@@ -1,0 +1,88 @@
+"""Fairness: each rotation member's leads against the share their leads per round entitle them
+to, and every turn they missed, with the reason (``routing.fairness.rotation_fairness``)."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from routing.reports.common import (
+    Chart,
+    Column,
+    Filters,
+    Period,
+    Report,
+    Table,
+    count_column,
+    percent_column,
+    text_column,
+)
+
+MISSED_SHOWN = 200
+
+
+def rotations(period: Period, filters: Filters) -> list[Any] | None:
+    """``rotation_fairness`` over the period (None when this install does not have it)."""
+    try:
+        fairness = importlib.import_module("routing.fairness")
+    except ImportError:
+        return None
+    return fairness.rotation_fairness(
+        period.since, period.until, rule_ids=[filters.rule_id] if filters.rule_id else None,
+        agent_id=filters.agent_id)
+
+
+def member_rows(rotation: Any) -> list[dict[str, Any]]:
+    return [{"name": m.name, "weight": m.weight, "entitled": round(100 * m.entitled, 1),
+             "expected": round(m.expected, 1), "received": m.received,
+             "difference": round(m.received - m.expected, 1), "missed": len(m.missed)}
+            for m in rotation.members]
+
+
+def missed_rows(found: list[Any], tz_name: str) -> list[dict[str, Any]]:
+    zone = ZoneInfo(tz_name)
+    rows = [{"at": turn.at, "when": turn.at.astimezone(zone).strftime("%a %b %d %H:%M"),
+             "rotation": rotation.name, "agent": member.name, "reason": turn.reason,
+             "lead": f"#{turn.lead_id}" if turn.lead_id else ""}
+            for rotation in found for member in rotation.members for turn in member.missed]
+    rows.sort(key=lambda r: r["at"], reverse=True)
+    return rows
+
+
+def signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+g}"
+
+
+MEMBER_COLUMNS = [
+    text_column("name", "Member"), count_column("weight", "Leads per round"),
+    percent_column("entitled", "Entitled share"), Column("expected", "Expected leads"),
+    count_column("received", "Leads received"),
+    Column("difference", "More (+) or fewer (−) than expected", text=signed),
+    count_column("missed", "Turns missed"),
+]
+
+
+def report(period: Period, filters: Filters, now: datetime) -> Report:
+    intro = ("For each rotation (a rule or a hand-off target): what each member received "
+             "against the share their leads per round entitle them to, and every turn they "
+             "missed and why.")
+    found = rotations(period, filters)
+    if found is None:
+        return Report("fairness", "Fairness", intro,
+                      notice="Fairness figures are not available on this installation yet.")
+    tables = []
+    for rotation in found:
+        kind = "Rule" if rotation.kind == "rule" else "Hand-off"
+        tables.append(Table(
+            f"{rotation.kind}-{rotation.id}", f"{kind}: {rotation.name}", MEMBER_COLUMNS,
+            member_rows(rotation), help=f"{rotation.leads:,} leads given out in the period.",
+            chart=Chart("bar", ("expected", "received"), horizontal=True)))
+    tables.append(Table(
+        "missed", "Turns missed", [
+            text_column("when", "When"), text_column("rotation", "Rotation"),
+            text_column("agent", "Member"), text_column("reason", "Why"),
+            text_column("lead", "Lead")], missed_rows(found, period.tz_name),
+        empty="Nobody missed a turn in this period.", limit=MISSED_SHOWN))
+    return Report("fairness", "Fairness", intro, tables)

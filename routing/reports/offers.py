@@ -1,0 +1,92 @@
+"""Offers: how many leads each agent and rule offered, and what became of the offers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q
+
+from agents.models import Agent
+from routing.engine import Reason
+from routing.models import Offer, RoutingRecord, Rule
+from routing.reports.common import (
+    Chart,
+    Filters,
+    Period,
+    Report,
+    Table,
+    count_column,
+    names_of,
+    percent_column,
+    share,
+    text_column,
+)
+
+
+def offer_counts(period: Period, filters: Filters, *, by: str) -> list[dict[str, Any]]:
+    """Per agent or rule: offers made in the period and how each ended (claimed, declined,
+    expired, withdrawn because someone else claimed first, still open), the claim rate (claimed
+    of those that ended with the agent's answer or silence), and escalations (leads that went
+    to a rule's escalation; per agent, those escalated to them). Two grouped queries."""
+    key = {"agent": "agent_id", "rule": "rule_id"}[by]
+    narrow: dict[str, Any] = {}
+    if filters.agent_id:
+        narrow["agent_id"] = filters.agent_id
+    if filters.rule_id:
+        narrow["rule_id"] = filters.rule_id
+    if filters.source:
+        narrow["lead__source"] = filters.source
+    status = Offer.Status
+    rows = list(
+        Offer.objects.filter(offered_at__gte=period.since, offered_at__lt=period.until, **narrow)
+        .values(key).annotate(
+            offered=Count("id"),
+            claimed=Count("id", filter=Q(status=status.CLAIMED)),
+            declined=Count("id", filter=Q(status=status.DECLINED)),
+            expired=Count("id", filter=Q(status=status.EXPIRED)),
+            withdrawn=Count("id", filter=Q(status=status.WITHDRAWN)),
+            open=Count("id", filter=Q(status=status.OFFERED)),
+        ).order_by())
+    escalations = dict(
+        RoutingRecord.objects.filter(created_at__gte=period.since, created_at__lt=period.until,
+                                     reason=Reason.ESCALATED, **narrow)
+        .values(key).annotate(n=Count("id")).order_by().values_list(key, "n"))
+    found = {r[key]: r for r in rows}
+    for k in escalations:
+        found.setdefault(k, {key: k, "offered": 0, "claimed": 0, "declined": 0, "expired": 0,
+                             "withdrawn": 0, "open": 0})
+    names = names_of(Agent if by == "agent" else Rule, found)
+    nobody = "No agent" if by == "agent" else "No rule (hand-offs, the pond)"
+    result = []
+    for k, row in found.items():
+        answered = row["claimed"] + row["declined"] + row["expired"]
+        result.append({**row, "key": k, "name": names.get(k, nobody),
+                       "escalated": escalations.get(k, 0),
+                       "claim_rate": share(row["claimed"], answered)})
+    result.sort(key=lambda r: (-r["offered"], r["name"].lower()))
+    return result
+
+
+COLUMNS = [
+    count_column("offered", "Offered"), count_column("claimed", "Claimed"),
+    count_column("declined", "Declined"), count_column("expired", "Let expire"),
+    count_column("withdrawn", "Someone else claimed first"), count_column("open", "Still open"),
+    percent_column("claim_rate", "Claim rate"),
+]
+
+
+def report(period: Period, filters: Filters, now: datetime) -> Report:
+    chart = Chart("bar", ("claimed", "declined", "expired"), horizontal=True, stacked=True)
+    return Report("offers", "Offers", (
+        "Every offer made in the period and how it ended. The claim rate is the share of "
+        "offers the agent claimed, of those they claimed, declined or let expire."), [
+        Table("agent", "By agent", [text_column("name", "Agent"), *COLUMNS,
+                                    count_column("escalated", "Escalated to them")],
+              offer_counts(period, filters, by="agent"), chart=chart),
+        Table("rule", "By rule", [text_column("name", "Rule"), *COLUMNS,
+                                  count_column("escalated", "Escalated")],
+              offer_counts(period, filters, by="rule"), chart=chart,
+              help="Escalated: nobody claimed the lead in time, so it went to the rule's "
+                   "escalation (a person or the pond)."),
+    ])

@@ -1,0 +1,39 @@
+/* Draws each report table's chart (Chart.js, vendored) from the json_script beside it.
+   Durations come in minutes; charts follow their box's size (phones too). */
+(function () {
+  "use strict";
+  var COLORS = ["#417690", "#e69500", "#2e7d32", "#ba2121", "#7b4fa0", "#5a8f29"];
+
+  function draw(canvas) {
+    var source = document.getElementById(canvas.dataset.chart);
+    if (!source || typeof Chart === "undefined") { return; }
+    var spec = JSON.parse(source.textContent);
+    var datasets = spec.datasets.map(function (set, i) {
+      return {label: set.label, data: set.data, backgroundColor: COLORS[i % COLORS.length],
+              borderColor: COLORS[i % COLORS.length], borderWidth: spec.type === "line" ? 2 : 0,
+              spanGaps: true, tension: 0.2};
+    });
+    var axis = {beginAtZero: true, stacked: spec.stacked};
+    new Chart(canvas, {
+      type: spec.type,
+      data: {labels: spec.labels, datasets: datasets},
+      options: {
+        indexAxis: spec.horizontal ? "y" : "x",
+        responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: {legend: {position: "bottom"}},
+        scales: {x: axis, y: {beginAtZero: true, stacked: spec.stacked,
+                              ticks: {autoSkip: !spec.horizontal}}}
+      }
+    });
+    canvas.dataset.drawn = "yes";
+  }
+
+  function start() {
+    document.querySelectorAll("canvas[data-chart]").forEach(draw);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
