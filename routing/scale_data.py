@@ -479,9 +479,12 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
             FROM scale_lead sl JOIN scale_rule r ON r.k = sl.rk
         ) l;
     """
+    # One record per decision: at arrival, at an escalation, at a hand-off. A third of the
+    # rotations passed someone over (paused, at their cap, off duty, outside territory).
     records_sql = f"""
         INSERT INTO routing_routingrecord (lead_id, created_at, outcome, reason, rule_id,
-            rule_name, agent_id, lender_id, round, summary, trace, rule_version)
+            rule_name, agent_id, lender_id, round, summary, trace, rule_version,
+            skipped_turns, handoff_target_id)
         SELECT l.id, l.received_at,
             CASE WHEN sl.fate = 'pond' THEN 'unassigned'
                  WHEN r.delivery = 'assign' THEN 'assigned' ELSE 'offered' END,
@@ -501,29 +504,39 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
                     || to_char(l.received_at AT TIME ZONE 'America/New_York',
                                'Dy YYYY-MM-DD HH24:MI') || ' (America/New_York)'),
                 jsonb_build_object('stage', 'rule', 'text', 'Rule ''' || r.name
-                    || ''': matched', 'rule', r.name, 'rule_id', r.id, 'matched', true),
-                jsonb_build_object('stage', 'agent', 'text', r.names[skip_pos]
-                    || ' <' || r.emails[skip_pos] || '>: skipped, ' || why,
-                    'agent', r.emails[skip_pos], 'eligible', false, 'why', why),
+                    || ''': matched', 'rule', r.name, 'rule_id', r.id, 'matched', true))
+            || CASE WHEN skipped THEN jsonb_build_array(jsonb_build_object(
+                    'stage', 'agent', 'text', r.names[skip_pos] || ' <' || r.emails[skip_pos]
+                    || '>: skipped, ' || why, 'agent', r.emails[skip_pos], 'eligible', false,
+                    'why', why)) ELSE '[]'::jsonb END
+            || jsonb_build_array(
                 jsonb_build_object('stage', 'rotation', 'text', 'Rotation: '
                     || r.names[first_pos] || '''s turn', 'selection', r.selection,
-                    'agent', r.emails[first_pos], 'skipped',
-                    jsonb_build_array(r.names[skip_pos])),
+                    'agent', r.emails[first_pos], 'skipped', CASE WHEN skipped
+                    THEN jsonb_build_array(r.names[skip_pos]) ELSE '[]'::jsonb END),
                 jsonb_build_object('stage', 'result', 'text',
                     CASE WHEN sl.fate = 'pond' THEN 'Nobody can take the lead: left in the pond'
                          ELSE 'Routed by rule ''' || r.name || '''' END,
                     'outcome', CASE WHEN sl.fate = 'pond' THEN 'unassigned'
                                     WHEN r.delivery = 'assign' THEN 'assigned'
                                     ELSE 'offered' END)),
-            NULL::integer
+            NULL::integer,
+            CASE WHEN skipped THEN jsonb_build_array(jsonb_build_object(
+                'agent', r.members[skip_pos], 'why', code) || CASE WHEN code = 'at_cap'
+                THEN '{{"limit": 40}}'::jsonb ELSE '{{}}'::jsonb END) ELSE '[]'::jsonb END,
+            NULL::bigint
         FROM scale_lead sl JOIN scale_rule r ON r.k = sl.rk JOIN leads_lead l ON l.id = sl.g,
         LATERAL (SELECT
             array_position(r.members, coalesce(sl.owner, sl.isa, r.members[1])) AS pos,
             1 + (sl.g % cardinality(r.members)) AS first_pos,
             1 + ((sl.g + cardinality(r.members) - 1) % cardinality(r.members)) AS skip_pos,
+            sl.fate <> 'pond' AND r.selection <> 'first_in_roster' AND {_r(29, 3)} = 0
+                AS skipped,
+            {_r(30, 4)} AS reason) p,
+        LATERAL (SELECT
+            (ARRAY['paused', 'at_cap', 'off_duty', 'outside_territory'])[1 + reason] AS code,
             (ARRAY['paused (not accepting leads)', 'at cap: 40 of 40 open leads', 'off duty',
-                   'outside territory (lead zip ' || l.zip_code || ')'])[1 + {_r(30, 4)}]
-                AS why) p
+                   'outside territory (lead zip ' || l.zip_code || ')'])[1 + reason] AS why) w
         UNION ALL
         SELECT l.id, l.received_at + sl.attempts * r.claim_minutes * interval '1 minute',
             CASE WHEN sl.owner IS NULL THEN 'unassigned' ELSE 'assigned' END, 'escalated',
@@ -532,9 +545,20 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
             jsonb_build_array(jsonb_build_object('stage', 'moved_on', 'text',
                 'The offer expired'), jsonb_build_object('stage', 'result', 'text',
                 'Everyone on rule ''' || r.name || ''' has passed', 'outcome',
-                CASE WHEN sl.owner IS NULL THEN 'unassigned' ELSE 'assigned' END)), NULL
+                CASE WHEN sl.owner IS NULL THEN 'unassigned' ELSE 'assigned' END)), NULL,
+            '[]'::jsonb, NULL
         FROM scale_lead sl JOIN scale_rule r ON r.k = sl.rk JOIN leads_lead l ON l.id = sl.g
-        WHERE sl.fate = 'escalated';
+        WHERE sl.fate = 'escalated'
+        UNION ALL
+        SELECT l.id, l.handed_off_at, 'assigned', 'handoff', NULL, '', l.owner_id, NULL, 2,
+            'Handed off to ' || a.name || ' by ' || i.name,
+            jsonb_build_array(jsonb_build_object('stage', 'handoff', 'text',
+                'Hand-off to ' || t.name || ': ' || a.name || '''s turn')), NULL, '[]'::jsonb,
+            t.id
+        FROM leads_lead l JOIN agents_agent a ON a.id = l.owner_id
+            JOIN agents_agent i ON i.id = l.isa_id,
+            (SELECT id, name FROM routing_handofftarget ORDER BY id LIMIT 1) t
+        WHERE l.handed_off_at IS NOT NULL;
     """
     offers_sql = f"""
         INSERT INTO routing_offer (lead_id, agent_id, rule_id, round, status, offered_at,
@@ -563,14 +587,14 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
                  ELSE 'claimed' END AS status) o;
     """
     # The timeline: routed, claimed, then contacts and notes up to the wanted total.
-    per_lead = max(activities / max(leads, 1), 1.0)
-    whole, frac = int(per_lead), per_lead - int(per_lead)
+    # Each lead has at least one (its routing); the first leads one more, up to the total.
+    whole = max(activities // max(leads, 1), 1)
+    extra = max(activities - whole * leads, 0)
     activities_sql = f"""
         INSERT INTO leads_activity (lead_id, kind, actor_id, created_at, body, data)
         SELECT l.id, kind, actor, created, body, '{{}}'::jsonb
         FROM leads_lead l,
-        LATERAL generate_series(1, {whole} + ({_r(40, 10000, 'l.id')} < {int(frac * 10000)})::int)
-            AS j,
+        LATERAL generate_series(1, {whole} + (l.id <= {extra})::int) AS j,
         LATERAL (SELECT
             CASE WHEN j = 1 THEN 'routed'
                  WHEN j = 2 AND l.first_contact_at IS NOT NULL THEN 'call'
@@ -616,7 +640,6 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
             l.handed_off_at + (l.id % 40 + 1) * interval '1 minute'
         FROM leads_lead l
         JOIN routing_handofftarget t ON t.id = (SELECT min(id) FROM routing_handofftarget)
-            + (l.id % 2)
         WHERE l.handed_off_at IS NOT NULL;
         UPDATE leads_lead SET first_contact_at = h.contacted_at
         FROM routing_handoff h WHERE h.lead_id = leads_lead.id AND h.contacted_at IS NOT NULL;
