@@ -239,6 +239,15 @@ class RoutingRecord(models.Model):
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["created_at"], name="routingrecord_created_at"),
+            # The reports count a period's decisions from the index alone (PostgreSQL), never
+            # reading the traces beside them.
+            models.Index(fields=["created_at"], name="record_created_report",
+                         include=["reason", "outcome", "rule", "handoff_target", "agent"]),
+            # "Did this lead go to the pond, was it escalated?" (the sources report).
+            models.Index(fields=["lead"], name="record_pond_lead",
+                         condition=models.Q(outcome="unassigned")),
+            models.Index(fields=["lead"], name="record_escalated_lead",
+                         condition=models.Q(reason="escalated")),
         ]
 
     def __str__(self) -> str:
@@ -272,8 +281,9 @@ class Offer(models.Model):
     class Meta:
         ordering = ["deadline", "id"]
         indexes = [models.Index(fields=["status", "deadline"], name="offer_status_deadline"),
-                   # Reports read a period's offers.
-                   models.Index(fields=["offered_at"], name="offer_offered")]
+                   # Reports count a period's offers from the index alone (PostgreSQL).
+                   models.Index(fields=["offered_at"], name="offer_offered",
+                                include=["status", "agent", "rule"])]
         constraints = [
             models.UniqueConstraint(fields=["lead", "agent", "round"],
                                     name="one_offer_per_agent_lead_round"),

@@ -150,16 +150,19 @@ def build(*, leads: int, activities: int | None = None, using: str = "default",
             cursor.execute(f"COMMENT ON DATABASE {name} IS %s",
                            [f"{MARKER} leads={leads} activities={activities} "
                             f"built={now.isoformat(timespec='seconds')}"])
-    progress("analyze")
+    progress("vacuum and analyze")
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # As a settled database is: statistics for the planner, and the visibility map that
+        # lets index-only scans skip the table.
+        cursor.execute("VACUUM ANALYZE " + ", ".join(BULK_TABLES))
     counts = stored_counts(using)
     return BuildReport(leads=counts["leads_lead"], activities=counts["leads_activity"],
                        seconds=time.perf_counter() - started, rows=counts)
 
 
 BULK_TABLES = ("leads_lead", "routing_routingrecord", "routing_offer", "leads_activity",
-               "leads_submission", "routing_handoff")
+               "leads_submission", "routing_handoff", "notifications_notification",
+               "notifications_delivery")
 
 
 def stored_counts(using: str) -> dict[str, int]:
@@ -451,7 +454,9 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
             at, CASE WHEN fate IN ('pond', 'offered') OR (fate = 'escalated' AND owner IS NULL)
                      THEN NULL WHEN isa IS NOT NULL AND handed THEN handed_at
                      ELSE claimed_at END,
-            first_contact, CASE WHEN handed THEN 2 ELSE 1 END,
+            CASE WHEN NOT handed THEN first_contact WHEN g % 10 < 8
+                 THEN handed_at + (g % 40 + 1) * interval '1 minute' END,
+            CASE WHEN handed THEN 2 ELSE 1 END,
             CASE WHEN first_contact IS NULL AND contact_minutes IS NOT NULL
                       AND fate NOT IN ('pond', 'offered') AND isa IS NULL
                       AND claimed_at + contact_minutes * interval '1 minute' > %(now)s
@@ -477,7 +482,8 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
                      THEN at + ((power({_r(26, 1000)} / 1000.0, 3) * 360 + 1)
                                 * interval '1 minute') END AS first_contact
             FROM scale_lead sl JOIN scale_rule r ON r.k = sl.rk
-        ) l;
+        ) l
+        ORDER BY g;
     """
     # One record per decision: at arrival, at an escalation, at a hand-off. A third of the
     # rotations passed someone over (paused, at their cap, off duty, outside territory).
@@ -558,7 +564,8 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
         FROM leads_lead l JOIN agents_agent a ON a.id = l.owner_id
             JOIN agents_agent i ON i.id = l.isa_id,
             (SELECT id, name FROM routing_handofftarget ORDER BY id LIMIT 1) t
-        WHERE l.handed_off_at IS NOT NULL;
+        WHERE l.handed_off_at IS NOT NULL
+        ORDER BY 2;
     """
     offers_sql = f"""
         INSERT INTO routing_offer (lead_id, agent_id, rule_id, round, status, offered_at,
@@ -584,7 +591,49 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
                  WHEN sl.fate = 'escalated' OR j < sl.attempts THEN
                      CASE WHEN {_r(33 + 0, 4, 'sl.g * 7 + j')} = 0 THEN 'declined'
                           ELSE 'expired' END
-                 ELSE 'claimed' END AS status) o;
+                 ELSE 'claimed' END AS status) o
+        ORDER BY o_at;
+    """
+    # Who was told: each offer's agent, each assigned lead's owner, the managers of the pond;
+    # two leads in a hundred under a first-contact deadline were taken from a silent owner
+    # (the accountability report's idle reassignments). Each notice goes out by email; a
+    # few of them failed.
+    notifications_sql = f"""
+        INSERT INTO notifications_notification (recipient_id, event, lead_id, title, body,
+            created_at, read_at, dispatched_at, channels, send_after)
+        SELECT recipient, event, lead_id, title, '', at,
+            CASE WHEN lead_id % 3 <> 0 THEN at + interval '10 minutes' END, at,
+            '["email"]'::jsonb, NULL
+        FROM (
+            SELECT o.agent_id AS recipient, 'lead_offered' AS event, o.lead_id,
+                'Lead offered: Lead #' || o.lead_id AS title, o.offered_at AS at
+            FROM routing_offer o
+            UNION ALL
+            SELECT l.owner_id, 'lead_assigned', l.id, 'New lead: Lead #' || l.id, l.received_at
+            FROM leads_lead l JOIN scale_rule r ON r.id = l.rule_id
+            WHERE r.delivery = 'assign' AND l.owner_id IS NOT NULL
+            UNION ALL
+            SELECT (SELECT min(id) FROM agents_agent WHERE role = 'manager'),
+                'lead_unassigned', l.id, 'In the pond, nobody could take it: Lead #' || l.id,
+                l.received_at
+            FROM leads_lead l WHERE l.status = 'unassigned'
+            UNION ALL
+            SELECT r.members[1 + (l.id + cardinality(r.members) - 1) % cardinality(r.members)],
+                'idle_reassigned', l.id, 'Reassigned, no first contact: Lead #' || l.id,
+                l.assigned_at - interval '1 minute'
+            FROM leads_lead l JOIN scale_rule r ON r.id = l.rule_id
+            WHERE r.contact_minutes IS NOT NULL AND l.assigned_at IS NOT NULL
+                AND NOT r.isa AND {_r(60, 100, 'l.id')} < 2
+        ) n
+        ORDER BY at;
+        INSERT INTO notifications_delivery (notification_id, channel, status, attempts,
+            last_error, sent_at, next_attempt_at, provider_error_code, provider_message_id,
+            provider_status, provider_status_at)
+        SELECT id, 'email', CASE WHEN id % 50 = 0 THEN 'failed' ELSE 'sent' END, 1,
+            CASE WHEN id % 50 = 0 THEN 'Mailbox unavailable' ELSE '' END,
+            CASE WHEN id % 50 = 0 THEN NULL ELSE created_at + interval '2 seconds' END,
+            NULL, '', '', '', NULL
+        FROM notifications_notification ORDER BY id;
     """
     # The timeline: routed, claimed, then contacts and notes up to the wanted total.
     # Each lead has at least one (its routing); the first leads one more, up to the total.
@@ -612,7 +661,7 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
                 AS created,
             CASE WHEN j = 1 THEN 'Routed' WHEN j = 2 THEN '' ELSE 'Followed up' END AS body
         ) a
-        WHERE l.id <= %(n)s;
+        ORDER BY created;
     """
     submissions_sql = f"""
         INSERT INTO leads_submission (channel, source, received_at, payload, outcome, errors,
@@ -626,7 +675,8 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
             %(start)s::timestamptz + {span} * g / (%(n)s / 30 + 1),
             jsonb_build_object('email', 'not-an-email'), 'rejected',
             '{{"email": ["Enter a valid email address."]}}'::jsonb, NULL, 400, '', '', ''
-        FROM generate_series(1, %(n)s / 30) AS g;
+        FROM generate_series(1, %(n)s / 30) AS g
+        ORDER BY 3;
     """
     handoffs_sql = """
         INSERT INTO routing_handoff (lead_id, isa_id, by_id, target_id, target_name, agent_id,
@@ -640,12 +690,12 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
             l.handed_off_at + (l.id % 40 + 1) * interval '1 minute'
         FROM leads_lead l
         JOIN routing_handofftarget t ON t.id = (SELECT min(id) FROM routing_handofftarget)
-        WHERE l.handed_off_at IS NOT NULL;
-        UPDATE leads_lead SET first_contact_at = h.contacted_at
-        FROM routing_handoff h WHERE h.lead_id = leads_lead.id AND h.contacted_at IS NOT NULL;
+        WHERE l.handed_off_at IS NOT NULL
+        ORDER BY l.handed_off_at;
     """
     steps = [("scale_lead", leads_sql), ("leads_lead", insert_leads),
              ("routing_routingrecord", records_sql), ("routing_offer", offers_sql),
+             ("notifications_notification", notifications_sql),
              ("leads_activity", activities_sql), ("leads_submission", submissions_sql),
              ("routing_handoff", handoffs_sql)]
     # Literals, not driver parameters: the statements are full of SQL's own % (modulo).

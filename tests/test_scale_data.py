@@ -12,6 +12,7 @@ from django.db import connection
 
 from agents.models import Agent
 from leads.models import Activity, Lead, Submission
+from notifications.models import Delivery, Notification
 from routing import scale_data
 from routing.models import Handoff, Offer, RoutingRecord, Rule
 from tests.factories import AgentFactory
@@ -62,6 +63,10 @@ def test_builds_a_brokerage_with_a_year_of_routed_leads(unmarked_database):
     assert RoutingRecord.objects.filter(reason="escalated").exists()
     assert Submission.objects.filter(outcome=Submission.Outcome.REJECTED).exists()
     assert Handoff.objects.exists()
+    assert RoutingRecord.objects.filter(reason="handoff", handoff_target__isnull=False).exists()
+    assert RoutingRecord.objects.exclude(skipped_turns=[]).exists()
+    assert Notification.objects.filter(event=Notification.Event.LEAD_OFFERED).exists()
+    assert Delivery.objects.filter(status=Delivery.Status.FAILED).exists()
     assert Lead.objects.filter(first_contact_at__isnull=False).count() > 100
     assert scale_data.built_size("default") == (200, 700)
 

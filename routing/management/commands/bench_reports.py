@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from routing import scale_data
@@ -53,11 +54,12 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=30)
         parser.add_argument("--runs", type=int, default=5)
         parser.add_argument("--database-url", default=None)
-        parser.add_argument("--explain", action="store_true",
-                            help="Print EXPLAIN ANALYZE of the slowest query of each report.")
+        parser.add_argument("--queries", action="store_true",
+                            help="Print each report's slowest SQL queries, with EXPLAIN "
+                            "ANALYZE of the slowest.")
 
     def handle(self, *args: Any, leads: int, activities: int | None, days: int, runs: int,
-               database_url: str | None, explain: bool, **options: Any) -> None:
+               database_url: str | None, queries: bool, **options: Any) -> None:
         using = database_alias(database_url)
         if using != "default":  # the reports read the default connection
             connections.databases["default"] = connections.databases[using]
@@ -89,9 +91,28 @@ class Command(BaseCommand):
             results.append(timed)
             self.stdout.write(f"  {timed.name:<32} {timed.rows:>8,} {timed.median_ms:>10.0f} "
                               f"{timed.max_ms:>8.0f}  {'yes' if timed.ok else 'NO'}")
+            if queries:
+                self.slowest_queries(run, since, until)
         slow = [t.name for t in results if not t.ok]
         self.stdout.write("\nEvery report answers within 1 s." if not slow
                           else f"\nSlower than 1 s: {', '.join(slow)}.")
+
+
+    def slowest_queries(self, run: Report, since: datetime, until: datetime) -> None:
+        """The report's queries, slowest first, and the plan of the slowest."""
+        connection = connections["default"]
+        with CaptureQueriesContext(connection) as captured:
+            run(since, until)
+        ranked = sorted(captured.captured_queries, key=lambda q: -float(q["time"]))
+        self.stdout.write(f"      {len(ranked)} queries; slowest:")
+        for query in ranked[:3]:
+            self.stdout.write(f"      {float(query['time']) * 1000:7.0f} ms  "
+                              f"{' '.join(query['sql'].split())[:300]}")
+        if ranked:
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + ranked[0]["sql"])
+                for (line,) in cursor.fetchall():
+                    self.stdout.write(f"        {line}")
 
 
 def time_report(name: str, run: Report, since: datetime, until: datetime, *,
