@@ -1,8 +1,8 @@
-"""The agent's pages: offers, their leads and the pond."""
+"""The agent's pages: offers, their leads, the pond and their turn in the rotations."""
 
 from django.urls import path
 
-from leads import views
+from leads import fairness_views, views
 
 urlpatterns = [
     path("offers/", views.offers, name="offers"),
@@ -13,4 +13,5 @@ urlpatterns = [
     path("leads/<int:lead_id>/log/", views.lead_log, name="lead-log"),
     path("pond/", views.pond, name="pond"),
     path("pond/<int:lead_id>/claim/", views.pond_claim, name="pond-claim"),
+    path("my-turn/", fairness_views.my_turn, name="my-turn"),
 ]

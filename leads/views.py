@@ -27,9 +27,8 @@ from agents.pages import agent_required, render_page
 from leads.display import area, clock_time, duration, essentials, money, short_age, time_left
 from leads.forms import ActivityForm
 from leads.models import Activity, Lead
-from leads.selectors import get_visible_lead, visible_leads
+from leads.selectors import get_visible_lead, visible_leads, why_chapters
 from leads.services import log_activity, speed_to_lead
-from leads.why import Chapter, Event, People, why_story
 from notifications.services import unread_for
 from routing.claims import (
     ClaimRefused,
@@ -236,17 +235,6 @@ def first_contact_figures(lead: Lead, viewer: Agent | None, now: datetime) -> di
         "handoff": handoff,
         "isa_speed": isa_speed,
     }
-
-
-def why_chapters(lead: Lead, viewer: Agent | None) -> list[Chapter]:
-    """"Why did I get this lead?": the lead's decisions and claims in the reader's words."""
-    config = routing_config()
-    people = People.of(viewer.pk if viewer else None,
-                       ((a.id, a.name, a.email) for a in config.agents.values()))
-    events = [Event(kind, actor_id, at) for kind, actor_id, at in lead.activities.filter(
-        kind__in=[Activity.Kind.CLAIMED, Activity.Kind.REASSIGNED]
-    ).values_list("kind", "actor_id", "created_at")]
-    return why_story(list(lead.routing_records.order_by("created_at", "id")), events, people)
 
 
 @agent_required(superuser_ok=True)

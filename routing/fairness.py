@@ -51,9 +51,10 @@ REASON_WORDS: dict[str, tuple[str, str]] = {
     SkipCode.OFF_DUTY: ("off duty", "off duty"),
     SkipCode.OUTSIDE_TERRITORY: ("outside their territory", "outside your territory"),
     SkipCode.NO_SPECIALTY: ("no matching specialty", "not in your specialties"),
-    SkipCode.AT_CAP: ("at their cap of {limit} open leads", "at your cap of {limit} open leads"),
-    SkipCode.AT_DAILY_CAP: ("at their daily cap of {limit} leads",
-                            "at your daily cap of {limit} leads"),
+    SkipCode.AT_CAP: ("at their cap of {limit} open lead{s}",
+                      "at your cap of {limit} open lead{s}"),
+    SkipCode.AT_DAILY_CAP: ("at their daily cap of {limit} lead{s}",
+                            "at your daily cap of {limit} lead{s}"),
     SkipCode.MORE_OPEN_LEADS: ("had more open leads than others",
                                "you had more open leads than others"),
     DECLINED: ("declined", "you declined"),
@@ -65,7 +66,7 @@ def reason_words(code: str, limit: int | None = None, *, for_agent: bool = False
     """A missed turn's reason in plain words, for a manager or (``for_agent``) the agent."""
     manager, agent = REASON_WORDS.get(code, ("could not take it", "you could not take it"))
     words = agent if for_agent else manager
-    return words.format(limit=limit if limit is not None else "")
+    return words.format(limit=limit if limit is not None else "", s="" if limit == 1 else "s")
 
 
 # --- The figures' types (the Fairness report and the agent's page) ---------------------------
@@ -483,15 +484,53 @@ def with_pause_spans(missed: Sequence[MissedTurn], tz_name: str) -> tuple[Missed
     return tuple(answer)
 
 
+@dataclass(frozen=True)
+class MissedLine:
+    """Turns missed in a row for one reason, as one line of the agent's page."""
+
+    day: str  # "Today", "Tue"
+    times: str  # "14:05" or "14:05-15:50" ("" when the reason says it, e.g. a pause's span)
+    reason: str
+    turns: int
+
+
+def missed_lines(missed: Sequence[MissedTurn], tz_name: str, now: datetime) -> list[MissedLine]:
+    """The agent's missed turns, those in a row for the same reason on the same day as one."""
+    lines: list[MissedLine] = []
+    run: list[MissedTurn] = []
+
+    def close() -> None:
+        if not run:
+            return
+        start, end = engine.to_local(run[0].at, tz_name), engine.to_local(run[-1].at, tz_name)
+        today = engine.to_local(now, tz_name).date()
+        day = "Today" if start.date() == today else f"{start:%a}"
+        times = f"{start:%H:%M}" if len(run) == 1 else f"{start:%H:%M}-{end:%H:%M}"
+        if run[0].code == SkipCode.PAUSED and len(run) > 1:
+            times = ""  # "paused 14:05-15:50" says when
+        lines.append(MissedLine(day, times, run[0].reason, len(run)))
+        run.clear()
+
+    for turn in sorted(missed, key=lambda t: t.at):
+        if run and (turn.reason != run[-1].reason or engine.to_local(turn.at, tz_name).date()
+                    != engine.to_local(run[-1].at, tz_name).date()):
+            close()
+        run.append(turn)
+    close()
+    return lines
+
+
 __all__ = [
     "HANDOFF",
     "RULE",
     "MemberShare",
+    "MissedLine",
     "MissedTurn",
     "RotationFairness",
     "Standing",
     "agent_standing",
     "member_shares",
+    "missed_lines",
     "reason_words",
     "rotation_fairness",
     "turns_before",

@@ -297,8 +297,14 @@ def test_lead_detail_has_contact_timeline_and_why(ann):
     body = client.get(f"{API}/agent/leads/{lead.pk}/").json()
     assert body["contact"]["email"] == lead.email and body["message"] == lead.message
     record = RoutingRecord.objects.filter(lead=lead).first()
-    assert body["routing"][0]["summary"] == record.summary
-    assert body["routing"][0]["lines"] == render_trace(record.trace)
+    first, claim = body["routing"]
+    assert first["lines"] == [
+        f"The “{lead.rule.name}” rule took it.",
+        f"It was your turn in the “{lead.rule.name}” rotation.",
+        "It was offered to you to claim.",
+    ]
+    assert claim["lines"] == ["You claimed it."]
+    assert not set(render_trace(record.trace)) & set(first["lines"])  # no engine trace
     assert body["rule"] == lead.rule.name and body["speed_to_lead_seconds"] is None
 
 

@@ -32,6 +32,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from agents.access import is_manager
+from agents.models import Agent
 from agents.services import set_accepting_leads
 from config.api.base import ApiMixin, IsAgent, api_error, checked_id, errors, id_param
 from config.api.serializers import (
@@ -42,6 +43,7 @@ from config.api.serializers import (
     AvailabilitySerializer,
     DeclineAnswerSerializer,
     LeadEssentialsSerializer,
+    MyFairnessSerializer,
     OfferSerializer,
     TokenAnswerSerializer,
     TokenRequestSerializer,
@@ -56,6 +58,7 @@ from routing.claims import (
     open_offers_for,
     pond_leads,
 )
+from routing.fairness import agent_standing, week_start
 from routing.models import Brokerage, Offer
 from routing.selectors import countdown, routing_config
 
@@ -81,9 +84,10 @@ def visible_lead(request: Request, lead_id: int) -> Lead:
     return get_visible_lead(request, checked_id(lead_id, "lead"))
 
 
-def lead_answer(lead: Lead) -> Response:
+def lead_answer(lead: Lead, viewer: Agent | None) -> Response:
+    """The lead's detail; its routing told in ``viewer``'s words."""
     lead = Lead.objects.select_related("owner", "rule").get(pk=lead.pk)
-    return Response(AgentLeadDetailSerializer(lead).data)
+    return Response(AgentLeadDetailSerializer(lead, context={"viewer": viewer}).data)
 
 
 # --- offers -----------------------------------------------------------------------------------
@@ -131,7 +135,7 @@ class OfferClaimView(AgentView):
             lead = claim_offer(checked_id(id, "offer"), request.agent, now=timezone.now())
         except Offer.DoesNotExist:
             raise exceptions.NotFound({"not_found": "No such offer."}) from None
-        return lead_answer(lead)
+        return lead_answer(lead, request.agent)
 
 
 class OfferDeclineView(AgentView):
@@ -201,7 +205,7 @@ class AgentLeadView(AgentView):
         responses={200: AgentLeadDetailSerializer, **errors(401, 403, 404)},
     )
     def get(self, request: Request, id: int) -> Response:
-        return lead_answer(visible_lead(request, id))
+        return lead_answer(visible_lead(request, id), request.agent)
 
 
 class ActivitiesView(AgentMixin, generics.ListAPIView):
@@ -290,7 +294,7 @@ class PondClaimView(AgentView):
             lead = claim_from_pond(checked_id(id, "lead"), request.agent, now=timezone.now())
         except Lead.DoesNotExist:
             raise exceptions.NotFound({"not_found": "No such lead."}) from None
-        return lead_answer(lead)
+        return lead_answer(lead, request.agent)
 
 
 # --- availability -----------------------------------------------------------------------------
@@ -317,6 +321,26 @@ class AvailabilityView(AgentView):
         if accepting != request.agent.accepting_leads:
             set_accepting_leads(request.agent, accepting)
         return Response({"accepting_leads": request.agent.accepting_leads})
+
+
+# --- my turn (fairness) -----------------------------------------------------------------------
+
+
+class FairnessView(AgentView):
+    @extend_schema(
+        operation_id="agent_fairness", summary="Where do I stand in the rotations?",
+        tags=["agent"],
+        description="For each rotation you are in: whose turn is next, how many leads before "
+                    "yours, this week's leads against your share, and each turn you missed "
+                    "and why. Colleagues by first name only; no other lead.",
+        responses={200: MyFairnessSerializer, **errors(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        now = timezone.now()
+        return Response(MyFairnessSerializer({
+            "week_starts": week_start(now, routing_config().timezone),
+            "rotations": agent_standing(request.agent, now),
+        }).data)
 
 
 # --- the token login --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from agents.models import Agent, Roster
 from leads.display import area
 from leads.forms import ActivityForm
 from leads.models import Activity, Lead
+from leads.selectors import why_chapters
 from leads.services import speed_to_lead
 from routing.describe import criteria_text, when_text
 from routing.engine import render_trace
@@ -136,6 +137,13 @@ class RoutingRecordSerializer(serializers.Serializer):
         return render_trace(record.trace)
 
 
+class WhyChapterSerializer(serializers.Serializer):
+    """A routing decision, claim or manager's assignment, in plain words."""
+
+    at = serializers.DateTimeField()
+    lines = serializers.ListField(child=serializers.CharField())
+
+
 class AgentLeadSerializer(LeadEssentialsSerializer):
     """One of the agent's leads (managers: any lead), with its contact details."""
 
@@ -179,10 +187,11 @@ class AgentLeadDetailSerializer(LeadFactsSerializer, AgentLeadSerializer):
         speed = speed_to_lead(lead)
         return int(speed.total_seconds()) if speed is not None else None
 
-    @extend_schema_field(RoutingRecordSerializer(many=True))
+    @extend_schema_field(WhyChapterSerializer(many=True))
     def get_routing(self, lead: Lead) -> list[dict[str, Any]]:
-        records = lead.routing_records.order_by("created_at", "id")
-        return RoutingRecordSerializer(records, many=True).data
+        """"Why did I get this lead?" as the lead's page says it, for who asks."""
+        chapters = why_chapters(lead, self.context.get("viewer"))
+        return WhyChapterSerializer(chapters, many=True).data
 
 
 class ActivitySerializer(serializers.Serializer):
@@ -215,6 +224,40 @@ class ActivityCreateSerializer(serializers.Serializer):
 class AvailabilitySerializer(serializers.Serializer):
     accepting_leads = serializers.BooleanField(
         help_text="False: paused (keeps their place in rotations, but is skipped).")
+
+
+class MyMissedTurnSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="When the lead whose turn you missed arrived.")
+    reason = serializers.CharField(help_text='In words: "paused 14:05-15:50", "at your cap of '
+                                             '20 open leads", "off duty", "you declined"...')
+
+
+class MyRotationSerializer(serializers.Serializer):
+    """Where you stand in one rotation now, and this week's figures."""
+
+    kind = serializers.ChoiceField(choices=[("rule", "A rule's rotation"),
+                                            ("handoff", "A hand-off target's rotation")])
+    id = serializers.IntegerField(help_text="The rule's or hand-off target's id.")
+    name = serializers.CharField()
+    next = serializers.CharField(source="next_name", allow_blank=True,
+                                 help_text='Whose turn is next: "you", a first name, or empty.')
+    turns_before = serializers.IntegerField(
+        allow_null=True, help_text="Leads the rotation gives out before yours (0: the next is "
+                                   "yours); null when none can come to you now.")
+    why_not_now = serializers.CharField(
+        allow_blank=True, help_text="Why no lead can come to you now (empty when one can).")
+    note = serializers.CharField(allow_blank=True,
+                                 help_text="How this rotation picks, when not plainly in turn.")
+    received = serializers.IntegerField(help_text="Leads it gave you this week.")
+    expected = serializers.FloatField(help_text="Your share of its leads this week, by your "
+                                                "leads per round.")
+    leads = serializers.IntegerField(help_text="Leads it gave out this week.")
+    missed = MyMissedTurnSerializer(many=True)
+
+
+class MyFairnessSerializer(serializers.Serializer):
+    week_starts = serializers.DateTimeField(help_text="Monday 00:00, brokerage time.")
+    rotations = MyRotationSerializer(many=True)
 
 
 class TokenRequestSerializer(serializers.Serializer):

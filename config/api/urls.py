@@ -27,7 +27,7 @@ urlpatterns = [
          name="api-redoc"),
     path("v1/leads/", LeadIntakeView.as_view(), name="api-lead-intake"),
     path("v1/auth/token/", agent.TokenView.as_view(), name="api-token"),
-    # The agent API: the phone app's offers, leads, pond and availability.
+    # The agent API: the phone app's offers, leads, pond, availability and fairness.
     path("v1/agent/offers/", agent.OffersView.as_view(), name="api-agent-offers"),
     path("v1/agent/offers/<int:id>/claim/", agent.OfferClaimView.as_view(),
          name="api-agent-offer-claim"),
@@ -44,6 +44,7 @@ urlpatterns = [
          name="api-agent-pond-claim"),
     path("v1/agent/availability/", agent.AvailabilityView.as_view(),
          name="api-agent-availability"),
+    path("v1/agent/fairness/", agent.FairnessView.as_view(), name="api-agent-fairness"),
     # The manager API (read).
     path("v1/manager/agents/", manager.AgentsView.as_view(), name="api-manager-agents"),
     path("v1/manager/agents/<int:id>/", manager.AgentView.as_view(),
