@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, Min, Q
 
 from agents.models import Agent
 from notifications.models import Notification
+from routing.models import Handoff
 from routing.reports.common import (
     Chart,
     Filters,
@@ -48,11 +49,32 @@ def idle_reassignments(period: Period, filters: Filters):
     return found
 
 
+def handoff_deadlines(period: Period, filters: Filters, *, now: datetime
+                      ) -> dict[int, dict[str, int]]:
+    """Per receiving agent, the ISA hand-offs of the period whose contact deadline was met
+    (contacted by it) and missed (escalated, contacted late, or overdue now)."""
+    if filters.rule_id:
+        return {}  # hand-offs follow no rule
+    handoffs = Handoff.objects.filter(created_at__gte=period.since, created_at__lt=period.until,
+                                      agent__isnull=False)
+    if filters.agent_id:
+        handoffs = handoffs.filter(agent_id=filters.agent_id)
+    if filters.source:
+        handoffs = handoffs.filter(lead__source=filters.source)
+    met = Q(contacted_at__isnull=False) & (
+        Q(contact_due_at__isnull=True) | Q(contacted_at__lte=F("contact_due_at")))
+    missed = (Q(status=Handoff.Status.ESCALATED) | Q(contacted_at__gt=F("contact_due_at"))
+              | Q(status=Handoff.Status.ASSIGNED, contact_due_at__lt=now))
+    return {r["agent_id"]: r for r in handoffs.values("agent_id").annotate(
+        met=Count("id", filter=met), missed=Count("id", filter=missed)).order_by()}
+
+
 def accountability(period: Period, filters: Filters, *, now: datetime) -> list[dict[str, Any]]:
     """Per agent: leads they hold from the period, first-contact deadlines met (contacted,
-    under a rule that sets a deadline) and missed (lost to idle reassignment, or overdue now),
-    the share met, and their speed to first contact. Sorted as a leaderboard: most deadlines
-    met in share, then the fastest median first contact, then the most contacts."""
+    under a rule that sets a deadline; ISA hand-offs contacted in time) and missed (lost to
+    idle reassignment, overdue now; hand-offs escalated, contacted late or overdue), the share
+    met, and their speed to first contact. Sorted as a leaderboard: most deadlines met in
+    share, then the fastest median first contact, then the most contacts."""
     leads = leads_in(period, filters).filter(owner__isnull=False)
     with_deadline = Q(rule__first_contact_minutes__isnull=False)
     held = {r["owner_id"]: r for r in leads.values("owner_id").annotate(
@@ -63,17 +85,20 @@ def accountability(period: Period, filters: Filters, *, now: datetime) -> list[d
     ).order_by()}
     lost = dict(idle_reassignments(period, filters).values("recipient_id")
                 .annotate(n=Count("id")).order_by().values_list("recipient_id", "n"))
+    handed = handoff_deadlines(period, filters, now=now)
     speed = {r["key"]: r for r in speed_to_lead(period, filters, by="agent")}
-    ids = (set(held) | set(lost)) - {None}
+    ids = (set(held) | set(lost) | set(handed)) - {None}
     names = names_of(Agent, ids)
     rows = []
     for agent_id in ids:
         h = held.get(agent_id, {"leads": 0, "met": 0, "overdue": 0})
         s = speed.get(agent_id, {})
-        missed = lost.get(agent_id, 0) + h["overdue"]
+        hand = handed.get(agent_id, {"met": 0, "missed": 0})
+        met = h["met"] + hand["met"]
+        missed = lost.get(agent_id, 0) + h["overdue"] + hand["missed"]
         rows.append({"key": agent_id, "name": names.get(agent_id, "?"), "leads": h["leads"],
-                     "met": h["met"], "missed": missed, "lost": lost.get(agent_id, 0),
-                     "overdue": h["overdue"], "met_share": share(h["met"], h["met"] + missed),
+                     "met": met, "missed": missed, "lost": lost.get(agent_id, 0),
+                     "overdue": h["overdue"], "met_share": share(met, met + missed),
                      "contacted": s.get("contacted", 0),
                      "contact_median": s.get("contact_median")})
     rows.sort(key=lambda r: (
@@ -101,8 +126,9 @@ def report(period: Period, filters: Filters, now: datetime) -> Report:
     total, lost = lost_leads(period, filters)
     return Report("accountability", "Accountability", (
         "Did agents make the first contact in time? A deadline is met when the agent logged "
-        "the first contact before the rule's first-contact time ran out; missed when the lead "
-        "was taken from them for it, or is overdue now."), [
+        "the first contact before the rule's first-contact time ran out (or an ISA's hand-off "
+        "before its contact time); missed when the lead was taken from them for it, or is "
+        "overdue now."), [
         Table("leaderboard", "Leaderboard", [
             count_column("rank", "#"), text_column("name", "Agent"),
             count_column("leads", "Leads held"), count_column("met", "Deadlines met"),

@@ -178,30 +178,35 @@ def percentile(values: Sequence[timedelta], fraction: float) -> timedelta | None
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def percentiles_by(queryset: QuerySet, key: str, measures: Mapping[str, ExpressionWrapper],
-                   fractions: Mapping[str, float]) -> dict[Any, dict[str, timedelta | None]]:
-    """For each ``key`` value: each measure's percentiles, named ``{measure}_{fraction name}``.
+def grouped(queryset: QuerySet, key: str, counts: Mapping[str, Aggregate],
+            measures: Mapping[str, ExpressionWrapper], fractions: Mapping[str, float]
+            ) -> dict[Any, dict[str, Any]]:
+    """For each ``key`` value: the ``counts`` and each measure's percentiles, named
+    ``{measure}_{fraction name}``.
 
-    On PostgreSQL one grouped query (``percentile_cont``); elsewhere (SQLite, tests and small
-    installs) the durations are read and ranked in Python.
+    On PostgreSQL one grouped query (``percentile_cont``); elsewhere (SQLite: tests and small
+    installs) the counts in one query, and the durations read and ranked in Python.
     """
-    result: dict[Any, dict[str, timedelta | None]] = defaultdict(dict)
+    result: dict[Any, dict[str, Any]] = {}
     if sql_percentiles():
         aggregates = {f"{m}_{f}": PercentileCont(expr, fraction, output_field=DurationField())
                       for m, expr in measures.items() for f, fraction in fractions.items()}
-        for row in queryset.values(key).annotate(**aggregates).order_by():
-            result[row[key]] = {name: row[name] for name in aggregates}
+        for row in queryset.values(key).annotate(**counts, **aggregates).order_by():
+            result[row[key]] = row
         return result
+    for row in queryset.values(key).annotate(**counts).order_by():
+        result[row[key]] = row
     found: dict[Any, dict[str, list[timedelta]]] = defaultdict(lambda: defaultdict(list))
     rows = queryset.annotate(**measures).values_list(key, *measures)
     for key_value, *values in rows.order_by():
         for name, value in zip(measures, values, strict=True):
             if value is not None:
                 found[key_value][name].append(value)
-    for key_value, by_measure in found.items():
+    for key_value, row in result.items():
+        by_measure = found.get(key_value, {})
         for m in measures:
             for f, fraction in fractions.items():
-                result[key_value][f"{m}_{f}"] = percentile(by_measure.get(m, []), fraction)
+                row[f"{m}_{f}"] = percentile(by_measure.get(m, []), fraction)
     return result
 
 

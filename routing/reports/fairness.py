@@ -3,11 +3,11 @@ to, and every turn they missed, with the reason (``routing.fairness.rotation_fai
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from routing.fairness import RotationFairness, rotation_fairness
 from routing.reports.common import (
     Chart,
     Column,
@@ -23,25 +23,21 @@ from routing.reports.common import (
 MISSED_SHOWN = 200
 
 
-def rotations(period: Period, filters: Filters) -> list[Any] | None:
-    """``rotation_fairness`` over the period (None when this install does not have it)."""
-    try:
-        fairness = importlib.import_module("routing.fairness")
-    except ImportError:
-        return None
-    return fairness.rotation_fairness(
+def rotations(period: Period, filters: Filters) -> list[RotationFairness]:
+    """``rotation_fairness`` over the period, narrowed to the rule and agent filtered on."""
+    return rotation_fairness(
         period.since, period.until, rule_ids=[filters.rule_id] if filters.rule_id else None,
         agent_id=filters.agent_id)
 
 
-def member_rows(rotation: Any) -> list[dict[str, Any]]:
+def member_rows(rotation: RotationFairness) -> list[dict[str, Any]]:
     return [{"name": m.name, "weight": m.weight, "entitled": round(100 * m.entitled, 1),
              "expected": round(m.expected, 1), "received": m.received,
              "difference": round(m.received - m.expected, 1), "missed": len(m.missed)}
             for m in rotation.members]
 
 
-def missed_rows(found: list[Any], tz_name: str) -> list[dict[str, Any]]:
+def missed_rows(found: list[RotationFairness], tz_name: str) -> list[dict[str, Any]]:
     zone = ZoneInfo(tz_name)
     rows = [{"at": turn.at, "when": turn.at.astimezone(zone).strftime("%a %b %d %H:%M"),
              "rotation": rotation.name, "agent": member.name, "reason": turn.reason,
@@ -49,6 +45,13 @@ def missed_rows(found: list[Any], tz_name: str) -> list[dict[str, Any]]:
             for rotation in found for member in rotation.members for turn in member.missed]
     rows.sort(key=lambda r: r["at"], reverse=True)
     return rows
+
+
+def given_out(leads: int) -> str:
+    if leads == 0:
+        return "It gave out no leads in the period."
+    return "It gave out one lead in the period." if leads == 1 else (
+        f"It gave out {leads:,} leads in the period.")
 
 
 def signed(value: float | None) -> str:
@@ -69,16 +72,14 @@ def report(period: Period, filters: Filters, now: datetime) -> Report:
              "against the share their leads per round entitle them to, and every turn they "
              "missed and why.")
     found = rotations(period, filters)
-    if found is None:
-        return Report("fairness", "Fairness", intro,
-                      notice="Fairness figures are not available on this installation yet.")
     tables = []
     for rotation in found:
         kind = "Rule" if rotation.kind == "rule" else "Hand-off"
         tables.append(Table(
             f"{rotation.kind}-{rotation.id}", f"{kind}: {rotation.name}", MEMBER_COLUMNS,
-            member_rows(rotation), help=f"{rotation.leads:,} leads given out in the period.",
-            chart=Chart("bar", ("expected", "received"), horizontal=True)))
+            member_rows(rotation), help=given_out(rotation.leads),
+            chart=Chart("bar", ("expected", "received"), horizontal=True) if rotation.leads
+            else None))
     tables.append(Table(
         "missed", "Turns missed", [
             text_column("when", "When"), text_column("rotation", "Rotation"),

@@ -73,8 +73,8 @@ def report_view(request: HttpRequest, slug: str, *, admin_site: Any) -> HttpResp
         table = report.table(request.GET.get("table", ""))
         if table is None:
             raise Http404("No such table")
-        return csv_response(table, f"{slug}-{table.slug}-{period.since:%Y-%m-%d}"
-                                   f"-{period.until:%Y-%m-%d}")
+        return csv_response(table, f"{slug}-{table.slug}-{period.first_day:%Y-%m-%d}"
+                                   f"-{period.last_day:%Y-%m-%d}")
     tables = [table_item(t, csv_link(request, t.slug)) for t in report.tables]
     context = {**admin_site.each_context(request), "title": title, "report": report,
                "form": form, "period": period, "tables": tables, "reports": report_links(),

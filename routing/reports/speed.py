@@ -21,8 +21,8 @@ from routing.reports.common import (
     count_column,
     duration,
     duration_column,
+    grouped,
     names_of,
-    percentiles_by,
     text_column,
 )
 
@@ -42,23 +42,20 @@ def speed_to_lead(period: Period, filters: Filters, *, by: str) -> list[dict[str
     """Per agent (the lead's owner), ISA, source, rule or hour of arrival (brokerage time):
     leads, how many were claimed and contacted, and the median and 90th percentile of the
     time from arrival to the claim (``assigned_at``: when the current owner claimed it or got
-    it) and to the first contact (``first_contact_at``). Two grouped queries."""
+    it) and to the first contact (``first_contact_at``). One grouped query on PostgreSQL."""
     key = GROUPINGS[by]
     leads = leads_in(period, filters)
     if by == "hour":
         leads = leads.annotate(hour=ExtractHour("received_at", tzinfo=ZoneInfo(period.tz_name)))
     if by == "isa":
         leads = leads.filter(isa__isnull=False)
-    counts = (leads.values(key).annotate(leads=Count("id"), claimed=Count("assigned_at"),
-                                         contacted=Count("first_contact_at")).order_by())
-    times = percentiles_by(leads, key, {"claim": duration("assigned_at", "received_at"),
-                                        "contact": duration("first_contact_at", "received_at")},
-                           FRACTIONS)
-    rows = [{"key": row[key], "leads": row["leads"], "claimed": row["claimed"],
-             "contacted": row["contacted"], "never_contacted": row["leads"] - row["contacted"],
-             **{name: times.get(row[key], {}).get(name) for name in
-                ("claim_median", "claim_p90", "contact_median", "contact_p90")}}
-            for row in counts]
+    found = grouped(
+        leads, key, {"leads": Count("id"), "claimed": Count("assigned_at"),
+                     "contacted": Count("first_contact_at")},
+        {"claim": duration("assigned_at", "received_at"),
+         "contact": duration("first_contact_at", "received_at")}, FRACTIONS)
+    rows = [{**row, "key": k, "never_contacted": row["leads"] - row["contacted"]}
+            for k, row in found.items()]
     _name_rows(rows, by)
     if by == "hour":
         found = {r["key"]: r for r in rows}

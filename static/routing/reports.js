@@ -28,8 +28,22 @@
     canvas.dataset.drawn = "yes";
   }
 
+  // "From" and "to" matter only for a custom period: hide them otherwise.
+  function customDays(form) {
+    var period = form.querySelector("select[name=period]");
+    if (!period) { return; }
+    var show = function () {
+      form.querySelectorAll(".report-field-start, .report-field-end").forEach(function (f) {
+        f.hidden = period.value !== "custom";
+      });
+    };
+    period.addEventListener("change", show);
+    show();
+  }
+
   function start() {
     document.querySelectorAll("canvas[data-chart]").forEach(draw);
+    document.querySelectorAll("form.report-form").forEach(customDays);
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);
