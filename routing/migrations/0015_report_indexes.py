@@ -6,8 +6,6 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agents', '0004_agent_quiet_hours'),
-        ('leads', '0010_report_indexes'),
         ('routing', '0014_routing_record_fairness'),
     ]
 
