@@ -120,7 +120,7 @@ class Lead(models.Model):
                          include=["owner", "isa", "rule", "source", "status", "assigned_at",
                                   "first_contact_at", "first_contact_due_at"]),
             # The dashboard's pond: how many wait, and since when (a small part of the leads).
-            models.Index(fields=["received_at"], name="lead_pond_received",
+            models.Index(fields=["received_at"], name="lead_pond_received", include=["id"],
                          condition=models.Q(owner__isnull=True, status="unassigned")),
         ]
 
@@ -207,8 +207,6 @@ class Activity(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         verbose_name_plural = "activities"
-        # Reports count entries of a kind over a period (contacts, reassignments).
-        indexes = [models.Index(fields=["kind", "created_at"], name="activity_kind_created")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on lead {self.lead_id}"

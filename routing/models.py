@@ -239,10 +239,6 @@ class RoutingRecord(models.Model):
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["created_at"], name="routingrecord_created_at"),
-            # The reports count a period's decisions from the index alone (PostgreSQL), never
-            # reading the traces beside them.
-            models.Index(fields=["created_at"], name="record_created_report",
-                         include=["reason", "outcome", "rule", "handoff_target", "agent"]),
             # "Did this lead go to the pond, was it escalated?" (the sources report).
             models.Index(fields=["lead"], name="record_pond_lead",
                          condition=models.Q(outcome="unassigned")),
