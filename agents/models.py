@@ -128,3 +128,19 @@ class Shift(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent.name}: {','.join(self.days)} {self.start:%H:%M}-{self.end:%H:%M}"
+
+
+class Pause(models.Model):
+    """A stretch when an agent did not accept leads (written by ``set_accepting_leads``), so
+    the turns they missed meanwhile can say "paused 14:00-16:00"."""
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="pauses")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Empty: still paused.")
+
+    class Meta:
+        ordering = ["agent", "-started_at"]
+        indexes = [models.Index(fields=["agent", "started_at"], name="pause_agent_started")]
+
+    def __str__(self) -> str:
+        return f"{self.agent.name} paused {self.started_at:%Y-%m-%d %H:%M}"

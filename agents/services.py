@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
@@ -10,7 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.groups import AGENTS, ISAS, MANAGERS, ensure_groups
-from agents.models import Agent
+from agents.models import Agent, Pause
 
 
 def ensure_login(agent: Agent, password: str | None = None) -> None:
@@ -59,10 +61,17 @@ def sync_access(agent: Agent) -> None:
         user.save(update_fields=["is_staff"])
 
 
-def set_accepting_leads(agent: Agent, accepting: bool) -> None:
-    """Pause or resume: a paused agent keeps their place in rotations but is skipped."""
-    agent.accepting_leads = accepting
-    agent.save(update_fields=["accepting_leads"])  # the save also refreshes routing's snapshot
+def set_accepting_leads(agent: Agent, accepting: bool, *, now: datetime | None = None) -> None:
+    """Pause or resume: a paused agent keeps their place in rotations but is skipped. The
+    pause is kept (``Pause``), so their missed turns can say when they were paused."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        agent.accepting_leads = accepting
+        agent.save(update_fields=["accepting_leads"])  # also refreshes routing's snapshot
+        if accepting:
+            Pause.objects.filter(agent=agent, ended_at__isnull=True).update(ended_at=now)
+        elif not Pause.objects.filter(agent=agent, ended_at__isnull=True).exists():
+            Pause.objects.create(agent=agent, started_at=now)
 
 
 INACTIVE_MESSAGE = "Your agent profile is inactive: you no longer receive or claim leads."

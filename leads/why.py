@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from routing import engine
 from routing.engine import Delivery, Outcome, Reason, Selection, SkipCode, Stage
-from routing.fairness import first_name, reason_words
+from routing.fairness import first_name, reason_words, turns_from_trace
 from routing.models import RoutingRecord
 
 
@@ -76,21 +75,10 @@ def _steps(record: RoutingRecord, stage: str) -> list[dict[str, Any]]:
 
 
 def _skipped(record: RoutingRecord, people: People) -> list[tuple[int | None, str, int | None]]:
-    """Whose turns the rotation passed over: (agent id, code, cap), from the stored codes, or
-    from the trace for records written before they were stored."""
-    if record.skipped_turns:
-        return [(t.get("agent"), t.get("why", ""), t.get("limit"))
-                for t in record.skipped_turns]
-    rotation = _steps(record, Stage.ROTATION)
-    names = set(rotation[-1].get("skipped") or ()) if rotation else set()
-    found = []
-    for step in _steps(record, Stage.AGENT):
-        agent_id = people.id_of(step.get("agent"))
-        if step.get("eligible") is False and people.names.get(agent_id or 0) in names:
-            code = engine.skip_code(step.get("why"))
-            if code not in engine.selection.NOT_A_MISSED_TURN:
-                found.append((agent_id, str(code), None))
-    return found
+    """Whose turns the rotation passed over: (agent id, code, cap), as stored, or read from
+    the trace for records written before they were stored."""
+    turns = record.skipped_turns or turns_from_trace(record.trace or (), people.ids_by_email)
+    return [(t.get("agent"), t.get("why", ""), t.get("limit")) for t in turns]
 
 
 def _passed_over(skipped: Sequence[tuple[int | None, str, int | None]], people: People) -> str:

@@ -5,8 +5,9 @@ A rotation is a rule's (any selection but "first in roster", which is no rotatio
 hand-off target's. The figures come from what routing stored at decision time, never from the
 traces: a ``RoutingRecord`` names its rule (or ``handoff_target``) and the turns its rotation
 passed over (``skipped_turns``, codes from ``engine.SkipCode``); the offers say who claimed,
-declined or let an offer run out. Records written before ``skipped_turns`` existed count their
-leads, not their missed turns.
+declined or let an offer run out; pauses (``agents.Pause``) give a paused turn its span.
+Records written before ``skipped_turns`` existed count their leads; their missed turns count
+once ``manage.py backfill_fairness`` has read them from the traces.
 
 - A member *received* a lead when a record of the rotation assigned it to them, or when they
   claimed the rotation's offer (a lead given twice, e.g. after a missed first contact, counts
@@ -19,17 +20,36 @@ leads, not their missed turns.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import (
+    Count,
+    FloatField,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 
-from agents.models import Agent
+from agents.models import Agent, Pause
 from routing import engine
-from routing.engine import Cursor, LeadFacts, Member, RoutingConfig, Selection, SkipCode
+from routing.engine import (
+    Cursor,
+    LeadFacts,
+    Member,
+    RoutingConfig,
+    Selection,
+    SkipCode,
+    Stage,
+)
 from routing.models import (
     HandoffRotation,
     HandoffTarget,
@@ -173,6 +193,42 @@ def turns_before(members: Sequence[Member], eligible: set[int], cursor: Cursor,
     return None
 
 
+_LIMIT = re.compile(r"of (\d+)")
+
+
+def turns_from_trace(trace: Sequence[Mapping[str, Any]], ids_by_email: Mapping[str, int]
+                     ) -> list[dict[str, Any]]:
+    """The skipped turns of a record written before they were kept, read from its trace: the
+    agent rotation's "turns skipped" with each member's reason (a turn cut short is not in
+    the trace, so it is not found)."""
+    members: dict[str, dict[str, Any]] = {}  # the agent roster's members, by name
+    found: list[dict[str, Any]] = []
+    previous, block = None, None  # the step before; whose members were listed last
+    for step in trace:
+        stage = step.get("stage")
+        if stage == engine.AGENT:
+            if previous != engine.AGENT:
+                members = {}  # another rule's roster, or the same rule moving on
+            members[str(step.get("text", "")).split(" <")[0]] = step
+        elif stage == Stage.ROTATION and block == engine.AGENT:
+            found = []
+            for name in step.get("skipped") or ():
+                member = members.get(name, {})
+                agent_id = ids_by_email.get(str(member.get("agent") or "").strip().lower())
+                code = engine.skip_code(member.get("why"))
+                if agent_id is None or code in engine.selection.NOT_A_MISSED_TURN:
+                    continue
+                turn: dict[str, Any] = {"agent": agent_id, "why": str(code)}
+                limit = _LIMIT.search(str(member.get("why") or ""))
+                if code in (SkipCode.AT_CAP, SkipCode.AT_DAILY_CAP) and limit:
+                    turn["limit"] = int(limit.group(1))
+                found.append(turn)
+        if stage in (engine.AGENT, engine.LENDER):
+            block = stage
+        previous = stage
+    return found
+
+
 # --- Selectors -------------------------------------------------------------------------------
 
 
@@ -200,22 +256,22 @@ def _handoff_target_of_offer() -> Subquery:
 
 
 def _offers(since: datetime, until: datetime, statuses: Sequence[str],
-            rule_ids: list[int], target_ids: list[int]) -> list[dict[str, Any]]:
-    """The rotations' offers made in the period with these statuses (a hand-off offer has no
-    rule: its target comes from its record)."""
+            rule_ids: list[int], target_ids: list[int]) -> list[QuerySet[Offer]]:
+    """The rotations' offers made in the period with these statuses: the rules' offers, and
+    the hand-off targets' (annotated ``target``: a hand-off offer has no rule, its record
+    names the target)."""
     # The deadline is never before the offer: it bounds the scan on (status, deadline).
     base = Offer.objects.filter(status__in=statuses, deadline__gte=since,
                                 offered_at__gte=since, offered_at__lt=until)
-    fields = ("rule_id", "agent_id", "lead_id", "offered_at", "status")
-    rows = list(base.filter(rule_id__in=rule_ids).values(*fields)) if rule_ids else []
+    found = [base.filter(rule_id__in=rule_ids).annotate(target=Value(None, IntegerField()))]
     if target_ids:
-        rows += list(base.filter(rule__isnull=True).annotate(target=_handoff_target_of_offer())
-                     .filter(target__in=target_ids).values(*fields, "target"))
-    return rows
+        found.append(base.filter(rule__isnull=True).annotate(target=_handoff_target_of_offer())
+                     .filter(target__in=target_ids))
+    return found
 
 
-def _offer_key(row: Mapping[str, Any]) -> Key:
-    return (HANDOFF, row["target"]) if row.get("target") else (RULE, row["rule_id"])
+def _key(rule_id: int | None, target_id: int | None) -> Key:
+    return (HANDOFF, target_id) if target_id else (RULE, rule_id or 0)
 
 
 def _received(since: datetime, until: datetime, rule_ids: list[int], target_ids: list[int]
@@ -226,13 +282,47 @@ def _received(since: datetime, until: datetime, rule_ids: list[int], target_ids:
         agent__isnull=False,
     ).filter(Q(reason=engine.Reason.RULE, rule_id__in=rule_ids)
              | Q(reason=engine.Reason.HANDOFF, handoff_target_id__in=target_ids))
-    for row in records.values("rule_id", "handoff_target_id", "agent_id").annotate(n=Count("id")):
-        key = ((HANDOFF, row["handoff_target_id"]) if row["handoff_target_id"]
-               else (RULE, row["rule_id"]))
-        given[key][row["agent_id"]] += row["n"]
-    for row in _offers(since, until, [Offer.Status.CLAIMED], rule_ids, target_ids):
-        given[_offer_key(row)][row["agent_id"]] += 1
+    counted = [records.values_list("rule_id", "handoff_target_id", "agent_id")
+               .annotate(n=Count("id")).order_by()]
+    counted += [offers.values_list("rule_id", "target", "agent_id").annotate(n=Count("id"))
+                .order_by() for offers in _offers(since, until, [Offer.Status.CLAIMED],
+                                                  rule_ids, target_ids)]
+    for rows in counted:
+        for rule_id, target_id, agent_id, n in rows:
+            given[_key(rule_id, target_id)][agent_id] += n
     return given
+
+
+class Epoch(Func):
+    """A moment as seconds since 1970 (a float): rows read thousands of times faster than as
+    timestamps, which the driver parses in Python."""
+
+    output_field = FloatField()
+    template = "EXTRACT(EPOCH FROM %(expressions)s)::float8"
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # Whole seconds, plus the milliseconds SQLite keeps ("%f" is "SS.SSS"); "%" doubled
+        # twice: once for the template, once for the query's parameters.
+        template = ("(CAST(strftime('%%%%s', %(expressions)s) AS REAL)"
+                    " + CAST(strftime('%%%%f', %(expressions)s) AS REAL)"
+                    " - CAST(strftime('%%%%S', %(expressions)s) AS REAL))")
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
+def _moment(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class _Words(dict[tuple[str, int | None], str]):
+    """Reason words by (code, cap), worded once each."""
+
+    def __init__(self, for_agent: bool) -> None:
+        super().__init__()
+        self.for_agent = for_agent
+
+    def __missing__(self, key: tuple[str, int | None]) -> str:
+        self[key] = reason_words(key[0], key[1], for_agent=self.for_agent)
+        return self[key]
 
 
 def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: list[int],
@@ -243,20 +333,23 @@ def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: l
     ).filter(Q(reason=engine.Reason.RULE, rule_id__in=rule_ids)
              | Q(reason=engine.Reason.HANDOFF, handoff_target_id__in=target_ids)
              ).exclude(skipped_turns=[])
-    for rule_id, target_id, lead_id, at, turns in records.values_list(
-        "rule_id", "handoff_target_id", "lead_id", "created_at", "skipped_turns"
-    ):
-        key = (HANDOFF, target_id) if target_id else (RULE, rule_id)
+    words = _Words(for_agent)
+    for rule_id, target_id, lead_id, epoch, turns in records.annotate(
+        epoch=Epoch("created_at")
+    ).values_list("rule_id", "handoff_target_id", "lead_id", "epoch", "skipped_turns"):
+        key, at = _key(rule_id, target_id), _moment(epoch)
         for turn in turns or ():
             code = turn.get("why", "")
-            missed[key][turn["agent"]].append(MissedTurn(
-                at, reason_words(code, turn.get("limit"), for_agent=for_agent),
-                lead_id, code))
-    for row in _offers(since, until, [Offer.Status.DECLINED, Offer.Status.EXPIRED],
-                       rule_ids, target_ids):
-        code = DECLINED if row["status"] == Offer.Status.DECLINED else EXPIRED
-        missed[_offer_key(row)][row["agent_id"]].append(MissedTurn(
-            row["offered_at"], reason_words(code, for_agent=for_agent), row["lead_id"], code))
+            missed[key][turn["agent"]].append(
+                MissedTurn(at, words[(code, turn.get("limit"))], lead_id, code))
+    for offers in _offers(since, until, [Offer.Status.DECLINED, Offer.Status.EXPIRED],
+                          rule_ids, target_ids):
+        for rule_id, target_id, agent_id, lead_id, epoch, status in offers.annotate(
+            epoch=Epoch("offered_at")
+        ).values_list("rule_id", "target", "agent_id", "lead_id", "epoch", "status"):
+            code = DECLINED if status == Offer.Status.DECLINED else EXPIRED
+            missed[_key(rule_id, target_id)][agent_id].append(
+                MissedTurn(_moment(epoch), words[(code, None)], lead_id, code))
     return missed
 
 
@@ -287,6 +380,8 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
     targets = [r.id for r in found if r.kind == HANDOFF]
     received = _received(since, until, rules, targets)
     missed = _missed(since, until, rules, targets, for_agent=for_agent)
+    pauses = _pauses(since, until, {a for turns in missed.values() for a, t in turns.items()
+                                    if any(x.code == SkipCode.PAUSED for x in t)})
     answer = []
     for rotation in found:
         enrolled = _enrolled(config, rotation)
@@ -297,20 +392,36 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
         ):
             continue
         leads, shares = member_shares(enrolled, given, passed)
-        shares = tuple(_named(s, config, for_agent) for s in shares)
+        shares = tuple(_named(s, config, for_agent, pauses.get(s.agent_id, ()))
+                       for s in shares)
         if agent_id is not None:
             shares = tuple(s for s in shares if s.agent_id == agent_id)
         answer.append(RotationFairness(rotation.kind, rotation.id, rotation.name, leads, shares))
     return answer
 
 
-def _named(share: MemberShare, config: RoutingConfig, for_agent: bool) -> MemberShare:
-    """A share with its member's name (a former member's too) and, for agents, no lead ids."""
+def _pauses(since: datetime, until: datetime, agent_ids: set[int]) -> dict[int, list[Span]]:
+    """The agents' pauses that overlap the period, by agent."""
+    spans: dict[int, list[Span]] = defaultdict(list)
+    if agent_ids:
+        for agent_id, begin, end in Pause.objects.filter(
+            agent_id__in=agent_ids, started_at__lt=until,
+        ).filter(Q(ended_at__isnull=True) | Q(ended_at__gt=since)).values_list(
+            "agent_id", "started_at", "ended_at"
+        ):
+            spans[agent_id].append((begin, end))
+    return spans
+
+
+def _named(share: MemberShare, config: RoutingConfig, for_agent: bool,
+           pauses: Sequence[Span]) -> MemberShare:
+    """A share with its member's name (a former member's too), turns missed while paused with
+    the pause's span, and for agents no lead ids."""
     name = share.name
     if not name:
         agent = config.agents.get(share.agent_id)
         name = agent.name if agent else f"Agent #{share.agent_id}"
-    missed = share.missed
+    missed = with_pause_spans(share.missed, pauses, config.timezone) if pauses else share.missed
     if for_agent:
         missed = tuple(MissedTurn(t.at, t.reason, None, t.code) for t in missed)
     return MemberShare(share.agent_id, name, share.weight, share.entitled, share.expected,
@@ -385,20 +496,25 @@ def agent_standing(agent: Agent, now: datetime) -> list[Standing]:
         eligible = {a for a, why in whys.items() if why is None}
         cursor = cursors.get(rotation.key, Cursor())
         first_to_claim = rotation.delivery == engine.Delivery.FIRST_TO_CLAIM
-        nxt = None if first_to_claim else _next_agent(members, eligible, cursor)
-        before = None if first_to_claim else turns_before(members, eligible, cursor, agent.pk)
-        mine_why = whys.get(agent.pk, "you are not on this roster any more")
+        # No turn order to tell: everyone at once, or whoever has the fewest open leads.
+        in_turn = not first_to_claim and rotation.selection != Selection.LEAST_LOADED
+        nxt = _next_agent(members, eligible, cursor) if in_turn else None
+        before = turns_before(members, eligible, cursor, agent.pk) if in_turn else None
+        if agent.pk in whys:
+            why_not_now = _why_not_now(whys[agent.pk], config, agent.pk)
+        else:
+            why_not_now = "You are not on this roster any more."
         standings.append(Standing(
             kind=rotation.kind, id=rotation.id, name=rotation.name,
             next_name=("you" if nxt == agent.pk else
                        first_name(config.agents[nxt].name) if nxt in config.agents else ""),
             turns_before=before,
-            why_not_now=_why_not_now(mine_why, config, agent.pk),
+            why_not_now=why_not_now,
             note=FIRST_TO_CLAIM_NOTE if first_to_claim else NOTES.get(rotation.selection, ""),
             received=mine.received if mine else 0,
             expected=mine.expected if mine else 0.0,
             leads=fig.leads,
-            missed=with_pause_spans(mine.missed if mine else (), config.timezone),
+            missed=mine.missed if mine else (),
         ))
     return standings
 
@@ -456,31 +572,34 @@ def _why_not_now(why: str | None, config: RoutingConfig, agent_id: int) -> str:
     return f"No lead can come to you now: {words}."
 
 
-def with_pause_spans(missed: Sequence[MissedTurn], tz_name: str) -> tuple[MissedTurn, ...]:
-    """The agent's missed turns, a run of turns missed while paused worded with its span
-    ("paused 14:05-15:50": the first and last turn missed in it, brokerage time).
+Span = tuple[datetime, datetime | None]  # a pause: from, until (None: still paused)
 
-    A run is broken by any turn missed for another reason and by the day changing.
-    """
-    turns = sorted(missed, key=lambda t: t.at)
-    runs: list[list[MissedTurn]] = []
-    for turn in turns:
-        last = runs[-1][-1] if runs else None
-        if (turn.code == SkipCode.PAUSED and last is not None and last.code == SkipCode.PAUSED
-                and engine.to_local(last.at, tz_name).date()
-                == engine.to_local(turn.at, tz_name).date()):
-            runs[-1].append(turn)
-        else:
-            runs.append([turn])
+
+def pause_words(span: Span, at: datetime, tz_name: str) -> str:
+    """"paused 14:00-16:00"; with the weekday when the pause began or ended on another day
+    than the turn; "paused since 14:00" while it lasts."""
+    turn_day = engine.to_local(at, tz_name).date()
+
+    def when(moment: datetime) -> str:
+        local = engine.to_local(moment, tz_name)
+        return f"{local:%H:%M}" if local.date() == turn_day else f"{local:%a %H:%M}"
+
+    begin, end = span
+    if end is None:
+        return f"paused since {when(begin)}"
+    return f"paused {when(begin)}-{when(end)}"
+
+
+def with_pause_spans(missed: Sequence[MissedTurn], pauses: Sequence[Span], tz_name: str
+                     ) -> tuple[MissedTurn, ...]:
+    """Missed turns in time order, those missed while paused worded with the pause's span
+    where it is known (a pause set through the pages, the API or the admin)."""
     answer = []
-    for run in runs:
-        if run[0].code == SkipCode.PAUSED and len(run) > 1:
-            start, end = (engine.to_local(run[0].at, tz_name),
-                          engine.to_local(run[-1].at, tz_name))
-            words = f"paused {start:%H:%M}-{end:%H:%M}"
-            answer.extend(MissedTurn(t.at, words, None, t.code) for t in run)
-        else:
-            answer.extend(MissedTurn(t.at, t.reason, None, t.code) for t in run)
+    for turn in sorted(missed, key=lambda t: t.at):
+        span = next((p for p in pauses if p[0] <= turn.at and (p[1] is None or turn.at < p[1])),
+                    None) if turn.code == SkipCode.PAUSED else None
+        reason = pause_words(span, turn.at, tz_name) if span else turn.reason
+        answer.append(MissedTurn(turn.at, reason, turn.lead_id, turn.code))
     return tuple(answer)
 
 
@@ -489,7 +608,7 @@ class MissedLine:
     """Turns missed in a row for one reason, as one line of the agent's page."""
 
     day: str  # "Today", "Tue"
-    times: str  # "14:05" or "14:05-15:50" ("" when the reason says it, e.g. a pause's span)
+    times: str  # "14:05" or "14:05-15:50" ("" when the reason says it: a pause's span)
     reason: str
     turns: int
 
@@ -506,8 +625,8 @@ def missed_lines(missed: Sequence[MissedTurn], tz_name: str, now: datetime) -> l
         today = engine.to_local(now, tz_name).date()
         day = "Today" if start.date() == today else f"{start:%a}"
         times = f"{start:%H:%M}" if len(run) == 1 else f"{start:%H:%M}-{end:%H:%M}"
-        if run[0].code == SkipCode.PAUSED and len(run) > 1:
-            times = ""  # "paused 14:05-15:50" says when
+        if run[0].reason.startswith("paused "):
+            times = ""  # "paused 14:00-16:00" says when
         lines.append(MissedLine(day, times, run[0].reason, len(run)))
         run.clear()
 

@@ -3,12 +3,15 @@ their reasons, for rules and hand-off targets; and where an agent stands in thei
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
-from agents.models import Agent
+from agents.models import Agent, Pause
+from agents.services import set_accepting_leads
 from leads.intake import receive_lead
 from routing.fairness import rotation_fairness
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
@@ -62,20 +65,17 @@ def test_a_paused_member_misses_turns_and_the_figures_say_why():
     RuleFactory(name="Buyers", is_catch_all=True,
                 roster=RosterFactory.with_members([ann, bob, cat]))
     arrive(NOW)  # Ann
-    Agent.objects.filter(pk=bob.pk).update(accepting_leads=False)
-    bob.refresh_from_db()
-    bob.save()  # a change the routing snapshot sees
+    set_accepting_leads(bob, False, now=NOW + timedelta(seconds=30))
     for i in range(1, 4):
         arrive(NOW + timedelta(minutes=i))  # Cat (Bob's turn skipped), Ann, Cat (skipped)
-    bob.accepting_leads = True
-    bob.save()
+    set_accepting_leads(bob, True, now=NOW + timedelta(minutes=4))
     arrive(NOW + timedelta(minutes=5))  # Ann
     arrive(NOW + timedelta(minutes=6))  # Bob
     [buyers] = rotation_fairness(NOW - timedelta(hours=1), NOW + timedelta(hours=1))
     assert buyers.leads == 6
     assert shares_by_name(buyers) == {"Ann Lee": (3, 2.0, 0), "Bob Ray": (1, 2.0, 2),
                                       "Cat Cho": (2, 2.0, 0)}
-    assert missed_of(buyers, "Bob Ray") == [("paused", "paused"), ("paused", "paused")]
+    assert missed_of(buyers, "Bob Ray") == [("paused", "paused 10:00-10:04")] * 2
     bob_turns = next(m for m in buyers.members if m.name == "Bob Ray").missed
     assert [t.at for t in bob_turns] == [NOW + timedelta(minutes=1), NOW + timedelta(minutes=3)]
     assert all(t.lead_id for t in bob_turns)  # managers may open the lead
@@ -238,19 +238,22 @@ def test_agent_standing_counts_the_week_and_words_missed_turns_for_the_agent():
     RuleFactory(name="Buyers", is_catch_all=True, roster=RosterFactory.with_members([ann, bob]))
     monday = NOW - timedelta(days=4)  # the week starts Monday 00:00
     arrive(monday - timedelta(hours=12))  # last week: Ann
-    bob.accepting_leads = False
-    bob.save()
+    set_accepting_leads(bob, False, now=monday.replace(hour=14))
     arrive(monday.replace(hour=14, minute=5))  # Ann again, Bob passed over
     arrive(monday.replace(hour=15, minute=50))  # Ann, Bob passed over
-    bob.accepting_leads = True
-    bob.save()
+    set_accepting_leads(bob, True, now=monday.replace(hour=16))
+    set_accepting_leads(bob, False, now=NOW - timedelta(minutes=30))  # a pause not known...
+    Pause.objects.filter(ended_at__isnull=True).delete()  # ...e.g. set by a routing file
+    arrive(NOW - timedelta(minutes=20))  # Ann, Bob passed over
+    set_accepting_leads(bob, True, now=NOW - timedelta(minutes=10))
     arrive(NOW)  # Bob
     [bobs] = agent_standing(bob, NOW + timedelta(minutes=1))
-    assert (bobs.received, bobs.leads, bobs.expected) == (1, 3, 1.5)
-    assert [t.reason for t in bobs.missed] == ["paused 14:05-15:50"] * 2
+    assert (bobs.received, bobs.leads, bobs.expected) == (1, 4, 2.0)
+    assert [t.reason for t in bobs.missed] == ["paused 14:00-16:00"] * 2 + ["paused"]
     assert all(t.lead_id is None for t in bobs.missed)
-    [line] = missed_lines(bobs.missed, "America/New_York", NOW)
-    assert (line.day, line.times, line.reason, line.turns) == ("Mon", "", "paused 14:05-15:50", 2)
+    lines = missed_lines(bobs.missed, "America/New_York", NOW)
+    assert [(x.day, x.times, x.reason, x.turns) for x in lines] == [
+        ("Mon", "", "paused 14:00-16:00", 2), ("Today", "09:40", "paused", 1)]
 
 
 # --- The pure parts -------------------------------------------------------------------------
@@ -285,3 +288,50 @@ def test_a_turn_cut_short_by_a_pause_is_a_missed_turn():
     turns = skipped_turns(members, {2}, Cursor(1, 0, 1), pick,
                           {1: "paused (not accepting leads)", 2: None}, {})
     assert turns == (SkippedTurn(1, SkipCode.PAUSED),)
+
+
+def test_backfill_reads_older_records_skipped_turns_from_their_traces():
+    from django.core.management import call_command
+
+    from routing.models import RoutingRecord
+
+    ann, bob, cat = agent("Ann Lee"), agent("Bob Ray"), agent("Cat Cho")
+    RuleFactory(name="Buyers", is_catch_all=True,
+                roster=RosterFactory.with_members([ann, bob, cat]))
+    now = timezone.now()
+    arrive(now - timedelta(hours=2))  # Ann
+    bob.accepting_leads = False
+    bob.save()
+    arrive(now - timedelta(hours=1))  # Cat, Bob passed over
+    RoutingRecord.objects.update(skipped_turns=[])  # as written before the upgrade
+    out = io.StringIO()
+    call_command("backfill_fairness", stdout=out)
+    assert "Done: 1 of 2 records of the last 35 days filled in." in out.getvalue()
+    [buyers] = rotation_fairness(now - timedelta(days=1), now)
+    assert missed_of(buyers, "Bob Ray") == [("paused", "paused")]
+
+
+def test_pause_words_say_the_span_with_the_weekday_when_it_is_another_day():
+    from routing.fairness import pause_words
+
+    tz = "America/New_York"
+    at = NOW  # Friday 10:00
+    assert pause_words((NOW - timedelta(hours=1), NOW + timedelta(hours=2)), at, tz) == (
+        "paused 09:00-12:00")
+    assert pause_words((NOW - timedelta(days=1), None), at, tz) == "paused since Thu 10:00"
+
+
+def test_an_agent_taken_off_the_roster_still_sees_the_week_and_why_no_lead_comes():
+    from agents.models import RosterMember
+    from routing.fairness import agent_standing
+    from routing.models import Brokerage
+
+    ann, bob = agent("Ann Lee"), agent("Bob Ray")
+    rule = RuleFactory(name="Buyers", is_catch_all=True,
+                       roster=RosterFactory.with_members([ann, bob]))
+    arrive(NOW)  # Ann
+    RosterMember.objects.filter(roster=rule.roster, agent=ann).delete()
+    Brokerage.bump_config_token()  # as the roster admin does
+    [anns] = agent_standing(ann, NOW + timedelta(minutes=1))
+    assert (anns.received, anns.turns_before) == (1, None)
+    assert anns.why_not_now == "You are not on this roster any more."

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from agents.services import set_accepting_leads
 from leads.intake import receive_lead
 from leads.models import Lead
 from tests.browser import (
@@ -32,9 +33,8 @@ def arrive(at) -> Lead:
     return Lead.objects.get(pk=result.lead.pk)
 
 
-def set_availability(agent, accepting: bool) -> None:
-    agent.accepting_leads = accepting
-    agent.save()
+def set_availability(agent, accepting: bool, at) -> None:
+    set_accepting_leads(agent, accepting, now=at)
 
 
 def buyers_team():
@@ -46,13 +46,13 @@ def buyers_team():
                 roster=RosterFactory.with_members([ann, bob, cat]))
     now = timezone.now()
     arrive(now - timedelta(minutes=60))  # Ann
-    set_availability(bob, False)
+    set_availability(bob, False, now - timedelta(minutes=55))
     arrive(now - timedelta(minutes=50))  # Cat: Bob's turn passed over
     arrive(now - timedelta(minutes=40))  # Ann
-    set_availability(bob, True)
+    set_availability(bob, True, now - timedelta(minutes=35))
     arrive(now - timedelta(minutes=30))  # Bob
     arrive(now - timedelta(minutes=20))  # Cat
-    set_availability(ann, False)
+    set_availability(ann, False, now - timedelta(minutes=15))
     lead = arrive(now - timedelta(minutes=10))  # Ann's turn, Ann paused: Bob
     assert lead.owner == bob
     return bob, lead
@@ -64,7 +64,7 @@ def check_pages(driver, live_server, lead, name: str) -> None:
     wait_for_text(driver, "Where you stand")
     text = driver.find_element(By.TAG_NAME, "main").text
     assert "Buyers" in text and "You got 2 of its 6 leads; your share is 2." in text
-    assert "paused" in text and "@" not in text
+    assert "paused " in text and "@" not in text  # "paused 21:50-22:10": the pause's span
     assert fits_the_phone(driver)
     screenshot(driver, f"{name}-my-turn")
 

@@ -111,3 +111,18 @@ def test_first_to_claim_and_the_pond():
 def test_a_manager_assignment_is_told_without_naming_anyone():
     story = why_story([], [Event("reassigned", ID["M"], MON_1000)], people("B"))
     assert [c.lines for c in story] == [("A manager assigned it by hand.",)]
+
+
+def test_a_record_from_before_skipped_turns_were_kept_is_read_from_its_trace():
+    from routing.fairness import turns_from_trace
+
+    cfg = simple_config("A", "B", "C", agents=[agent("B", accepting_leads=False)])
+    decision = decide(cfg, lead(), cursors={(1, "agent"): Cursor(ID["A"], 1, 1)})
+    old = record_of(decision)
+    old.skipped_turns = []
+    ids = {email(x): ID[x] for x in NAMES}
+    assert turns_from_trace(old.trace, ids) == [{"agent": ID["B"], "why": "paused"}]
+    assert "Bob was paused, so it came to you" in record_lines(old, people("C"))[1]
+    capped = simple_config("A", "B", agents=[agent("A", max_open_leads=20)])
+    trace = decide(capped, lead(), loads=Loads({ID["A"]: 20}, {})).trace
+    assert turns_from_trace(trace, ids) == [{"agent": ID["A"], "why": "at_cap", "limit": 20}]
