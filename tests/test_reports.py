@@ -179,6 +179,9 @@ def test_deadlines_met_and_missed_and_the_leaderboard(team):
     assert rows[0]["overdue"] == 1 and rows[1]["lost"] == 1
     total, lost = accountability.lost_leads(WEEK, Filters())
     assert total == 1 and lost[0]["agent"] == "Bob Stone"
+    chart = accountability.report(WEEK, Filters(), NOW).table("leaderboard").chart_data()
+    assert chart["labels"] == ["Ann Lee", "Bob Stone"]
+    assert [d["data"] for d in chart["datasets"]] == [[2, 0], [1, 1]]
 
 
 def test_isa_hand_offs_count_towards_the_deadlines(team):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Min, Q
+from django.db.models import Count, F, Min, Q, QuerySet
 
 from agents.models import Agent
 from notifications.models import Notification
@@ -30,7 +30,7 @@ from routing.reports.speed import leads_in, speed_to_lead
 LOST_SHOWN = 50
 
 
-def idle_reassignments(period: Period, filters: Filters):
+def idle_reassignments(period: Period, filters: Filters) -> QuerySet[Notification]:
     """The idle reassignments of the period, one notification each: the clock tells the silent
     owner first, then the managers (``claims.move_on``), so each reassignment's first notice
     (lowest id for the lead at that moment) is the owner's."""
@@ -137,7 +137,7 @@ def report(period: Period, filters: Filters, now: datetime) -> Report:
             count_column("contacted", "Contacted"),
             duration_column("contact_median", "To first contact, median")],
             accountability(period, filters, now=now),
-            chart=Chart("bar", ("met", "missed"), horizontal=True, stacked=True),
+            chart=Chart("bar", ("met", "missed"), horizontal=True, stacked=True, label="name"),
             help="Best first: the highest share of deadlines met, then the fastest first "
                  "contact."),
         Table("lost", "Leads lost to idle reassignment", [

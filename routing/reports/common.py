@@ -4,7 +4,6 @@ tables (shown, charted and downloaded as CSV) and durations in words."""
 from __future__ import annotations
 
 import csv
-import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.db import connection
-from django.db.models import Aggregate, DurationField, ExpressionWrapper, F, QuerySet
+from django.db.models import Aggregate, DurationField, ExpressionWrapper, F, Model, QuerySet
 from django.http import HttpResponse
 
 from agents.models import Agent
@@ -117,9 +116,10 @@ class ReportForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["agent"].queryset = Agent.objects.exclude(role=Agent.Role.LENDER).order_by(  # type: ignore[attr-defined]
-            "name")
-        self.fields["rule"].queryset = Rule.objects.order_by("priority", "id")  # type: ignore[attr-defined]
+        agents = Agent.objects.exclude(role=Agent.Role.LENDER).order_by("name")
+        self.fields["agent"].queryset = agents
+        self.fields["rule"].queryset = Rule.objects.order_by(
+            "priority", "id")
         self.fields["source"].choices = [("", "every source"), *(
             (s, s) for s in known_sources())]
 
@@ -162,7 +162,7 @@ def duration(later: str, earlier: str) -> ExpressionWrapper:
 
 
 def sql_percentiles() -> bool:
-    return connection.vendor == "postgresql"
+    return bool(connection.vendor == "postgresql")
 
 
 def percentile(values: Sequence[timedelta], fraction: float) -> timedelta | None:
@@ -208,11 +208,6 @@ def grouped(queryset: QuerySet, key: str, counts: Mapping[str, Aggregate],
             for f, fraction in fractions.items():
                 row[f"{m}_{f}"] = percentile(by_measure.get(m, []), fraction)
     return result
-
-
-def median(values: Iterable[timedelta]) -> timedelta | None:
-    found = sorted(values)
-    return statistics.median(found) if found else None
 
 
 # --- Words ------------------------------------------------------------------------------------
@@ -286,6 +281,7 @@ class Chart:
     series: tuple[str, ...]  # column keys
     horizontal: bool = False
     stacked: bool = False
+    label: str | None = None  # the column naming each bar (default: the first)
 
 
 @dataclass
@@ -314,9 +310,9 @@ class Table:
         """What static/routing/reports.js draws (Chart.js data, durations in minutes)."""
         if self.chart is None or not self.rows:
             return None
-        first = self.columns[0]
-        labels = {c.key: c.label for c in self.columns}
         kinds = {c.key: c for c in self.columns}
+        first = kinds[self.chart.label] if self.chart.label else self.columns[0]
+        labels = {c.key: c.label for c in self.columns}
         datasets = []
         for key in self.chart.series:
             values = [row.get(key) for row in self.rows]
@@ -371,9 +367,9 @@ class Report:
         return next((t for t in self.tables if t.slug == slug), None)
 
 
-def names_of(model: type, ids: Iterable[Any], attr: str = "name") -> dict[Any, str]:
+def names_of(model: type[Model], ids: Iterable[Any], attr: str = "name") -> dict[Any, str]:
     """Names for a set of ids in one query (labels for grouped rows, no N+1)."""
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    return dict(model._default_manager.filter(pk__in=wanted).values_list("pk", attr))  # type: ignore[attr-defined]
+    return dict(model._default_manager.filter(pk__in=wanted).values_list("pk", attr))

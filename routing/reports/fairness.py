@@ -39,10 +39,11 @@ def member_rows(rotation: RotationFairness) -> list[dict[str, Any]]:
 
 def missed_rows(found: list[RotationFairness], tz_name: str) -> list[dict[str, Any]]:
     zone = ZoneInfo(tz_name)
-    rows = [{"at": turn.at, "when": turn.at.astimezone(zone).strftime("%a %b %d %H:%M"),
-             "rotation": rotation.name, "agent": member.name, "reason": turn.reason,
-             "lead": f"#{turn.lead_id}" if turn.lead_id else ""}
-            for rotation in found for member in rotation.members for turn in member.missed]
+    rows: list[dict[str, Any]] = [
+        {"at": turn.at, "when": turn.at.astimezone(zone).strftime("%a %b %d %H:%M"),
+         "rotation": rotation.name, "agent": member.name, "reason": turn.reason,
+         "lead": f"#{turn.lead_id}" if turn.lead_id else ""}
+        for rotation in found for member in rotation.members for turn in member.missed]
     rows.sort(key=lambda r: r["at"], reverse=True)
     return rows
 

@@ -57,7 +57,8 @@ def offer_counts(period: Period, filters: Filters, *, by: str) -> list[dict[str,
         found.setdefault(k, {key: k, "offered": 0, "claimed": 0, "declined": 0, "expired": 0,
                              "withdrawn": 0, "open": 0})
     names = names_of(Agent if by == "agent" else Rule, found)
-    nobody = "No agent" if by == "agent" else "No rule (hand-offs, the pond)"
+    nobody = ("The pond (escalated to nobody)" if by == "agent" else
+              "No rule (hand-offs, special routing)")
     result = []
     for k, row in found.items():
         answered = row["claimed"] + row["declined"] + row["expired"]

@@ -13,7 +13,11 @@
               borderColor: COLORS[i % COLORS.length], borderWidth: spec.type === "line" ? 2 : 0,
               spanGaps: true, tension: 0.2};
     });
-    var axis = {beginAtZero: true, stacked: spec.stacked};
+    var whole = spec.datasets.every(function (set) {
+      return set.data.every(function (v) { return v === null || Number.isInteger(v); });
+    });
+    var values = {beginAtZero: true, stacked: spec.stacked, ticks: whole ? {precision: 0} : {}};
+    var names = {stacked: spec.stacked, ticks: {autoSkip: !spec.horizontal}};
     new Chart(canvas, {
       type: spec.type,
       data: {labels: spec.labels, datasets: datasets},
@@ -21,8 +25,7 @@
         indexAxis: spec.horizontal ? "y" : "x",
         responsive: true, maintainAspectRatio: false, animation: false,
         plugins: {legend: {position: "bottom"}},
-        scales: {x: axis, y: {beginAtZero: true, stacked: spec.stacked,
-                              ticks: {autoSkip: !spec.horizontal}}}
+        scales: spec.horizontal ? {x: values, y: names} : {x: names, y: values}
       }
     });
     canvas.dataset.drawn = "yes";
