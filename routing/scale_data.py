@@ -25,7 +25,7 @@ from django.core.management import call_command
 from django.db import connections, transaction
 from django.utils import timezone
 
-from agents.models import Agent, Roster, RosterMember, Shift
+from agents.models import Agent, Pause, Roster, RosterMember, Shift
 from config.errors import ApplicationError
 from leads.models import Lead, LeadSource
 from routing.models import (
@@ -135,7 +135,7 @@ def build(*, leads: int, activities: int | None = None, using: str = "default",
             cursor.execute("SET LOCAL work_mem = '128MB'")
         _truncate(using)
         progress("configuration")
-        rules = _configuration(using)
+        rules = _configuration(using, now=now)
         with connection.cursor() as cursor:
             span = timedelta(days=30.4 * months)
             steps = _bulk_steps(leads=leads, activities=activities, now=now,
@@ -218,7 +218,7 @@ class RulePlan:
     share: int  # per mille of its source's leads
 
 
-def _configuration(using: str) -> list[RulePlan]:
+def _configuration(using: str, *, now: datetime) -> list[RulePlan]:
     """About 60 people, 9 rosters, 15 rules of every selection and delivery, 2 hand-off
     targets, 7 sources."""
     db = using
@@ -251,6 +251,16 @@ def _configuration(using: str) -> list[RulePlan]:
         [Shift(agent=a, days=weekdays if i % 2 else ["sat", "sun"],
                start=day_time(8 + 4 * (i % 3)), end=day_time(12 + 4 * (i % 3)))
          for i, a in enumerate(agents[:24])])
+    # A few afternoons off over the year for everyone; the paused ones since three days.
+    pauses = []
+    for i, agent in enumerate(agents):
+        for k in range(4):
+            start = now - timedelta(days=5 + (i * 7 + k * 90) % 360, hours=i % 5)
+            pauses.append(Pause(agent=agent, started_at=start,
+                                ended_at=start + timedelta(hours=2 + i % 6)))
+        if not agent.accepting_leads:
+            pauses.append(Pause(agent=agent, started_at=now - timedelta(days=3)))
+    Pause.objects.using(db).bulk_create(pauses)
     LeadSource.objects.using(db).bulk_create([LeadSource(name=name) for name, _ in SOURCES])
 
     def roster(name: str, members: Sequence[Agent], weights: Sequence[int] = (1,)) -> Roster:

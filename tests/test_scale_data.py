@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from agents.models import Agent
+from agents.models import Agent, Pause
 from leads.models import Activity, Lead, Submission
 from notifications.models import Delivery, Notification
 from routing import scale_data
@@ -63,6 +63,7 @@ def test_builds_a_brokerage_with_a_year_of_routed_leads(unmarked_database):
     assert RoutingRecord.objects.filter(reason="escalated").exists()
     assert Submission.objects.filter(outcome=Submission.Outcome.REJECTED).exists()
     assert Handoff.objects.exists()
+    assert Pause.objects.filter(ended_at__isnull=True).exists()
     assert RoutingRecord.objects.filter(reason="handoff", handoff_target__isnull=False).exists()
     assert RoutingRecord.objects.exclude(skipped_turns=[]).exists()
     assert Notification.objects.filter(event=Notification.Event.LEAD_OFFERED).exists()
