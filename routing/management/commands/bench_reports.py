@@ -22,6 +22,9 @@ from django.utils import timezone
 from routing import scale_data
 from routing.management.commands.build_scale_data import database_alias
 from routing.models import Brokerage
+from routing.reports import dashboard
+from routing.reports.common import Filters, Period
+from routing.reports.pages import REPORTS
 
 #: The speed goal of every report, for a 30-day range with 1,000,000 leads stored.
 GOAL_MS = 1000.0
@@ -97,7 +100,6 @@ class Command(BaseCommand):
         self.stdout.write("\nEvery report answers within 1 s." if not slow
                           else f"\nSlower than 1 s: {', '.join(slow)}.")
 
-
     def slowest_queries(self, run: Report, since: datetime, until: datetime) -> None:
         """The report's queries, slowest first, and the plan of the slowest."""
         connection = connections["default"]
@@ -130,10 +132,6 @@ def time_report(name: str, run: Report, since: datetime, until: datetime, *,
 def reports(tz_name: str) -> Sequence[tuple[str, Report]]:
     """Every report page the managers open, as the page builds it (all its tables), and the
     dashboard's counts; each answers the rows it shows."""
-    from routing.reports import dashboard
-    from routing.reports.common import Filters, Period
-    from routing.reports.pages import REPORTS
-
     def page(build: Callable[..., Any]) -> Report:
         def run(since: datetime, until: datetime) -> int:
             period = Period(since, until, "custom", "", tz_name)
