@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from routing import scale_data
-from routing.management.commands.build_scale_data import database_alias
+from routing.management.commands.build_scale_data import use_database_url
 from routing.models import Brokerage
 from routing.reports import dashboard
 from routing.reports.common import Filters, Period
@@ -63,11 +63,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, leads: int, activities: int | None, days: int, runs: int,
                database_url: str | None, queries: bool, **options: Any) -> None:
-        using = database_alias(database_url)
-        if using != "default":  # the reports read the default connection
-            connections.databases["default"] = connections.databases[using]
-            connections["default"].close()
-            using = "default"
+        use_database_url(database_url)
+        using = "default"
         try:
             scale_data.check_database(using)
         except scale_data.ScaleDataRefused as refused:

@@ -10,17 +10,18 @@ from django.db import connections
 
 from routing import scale_data
 
-#: The connection alias a ``--database-url`` is opened under.
-URL_ALIAS = "scale"
 
-
-def database_alias(url: str | None) -> str:
-    """The connection to build on: ``default``, or one opened for ``url``."""
+def use_database_url(url: str | None) -> None:
+    """Point the default connection at ``url`` (when given) for this command: the build, the
+    migrations and the reports all read the default connection."""
     if not url:
-        return "default"
-    connections.databases[URL_ALIAS] = {**connections.databases["default"],
-                                        **environ.Env.db_url_config(url)}
-    return URL_ALIAS
+        return
+    connections["default"].close()
+    # Django's per-connection defaults, with none of the default database's own options
+    # (SQLite's would not suit PostgreSQL).
+    connections.databases["default"] = {**connections.databases["default"], "OPTIONS": {},
+                                        "TEST": {}, **environ.Env.db_url_config(url)}
+    del connections["default"]
 
 
 class Command(BaseCommand):
@@ -37,9 +38,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, leads: int, activities: int | None,
                database_url: str | None, **options: Any) -> None:
-        using = database_alias(database_url)
+        use_database_url(database_url)
         try:
-            report = scale_data.build(leads=leads, activities=activities, using=using,
+            report = scale_data.build(leads=leads, activities=activities,
                                       progress=lambda line: self.stdout.write(f"  {line}"))
         except scale_data.ScaleDataRefused as refused:
             raise CommandError(str(refused)) from refused
