@@ -97,11 +97,12 @@ def _passed_over(skipped: Sequence[tuple[int | None, str, int | None]], people: 
     return "".join(parts)
 
 
+#: Special routing in words: ``{who}`` got it ("you", a first name), ``{whose}`` link or listing.
 SPECIAL = {
-    Reason.PRE_ASSIGNED: ("The lead vendor sent it already assigned to {who}.",),
-    Reason.TRACKING_LINK: ("It came through {whose} tracking link.",),
-    Reason.OWN_LISTING: ("The person asked about {whose} own listing, and listing inquiries "
-                         "go to the listing agent.",),
+    Reason.PRE_ASSIGNED: "The lead vendor sent it already assigned to {who}.",
+    Reason.TRACKING_LINK: "It came through {whose} tracking link.",
+    Reason.OWN_LISTING: "The person asked about {whose} own listing, and listing inquiries go "
+                        "to the listing agent.",
 }
 
 
@@ -118,7 +119,7 @@ def record_lines(record: RoutingRecord, people: People) -> list[str]:
     reason = record.reason
     receiver = people.who(record.agent_id)
     if reason in SPECIAL:
-        return lines + [SPECIAL[Reason(reason)][0].format(who=receiver, whose=_whose(receiver))]
+        return lines + [SPECIAL[Reason(reason)].format(who=receiver, whose=_whose(receiver))]
     if reason == Reason.EXISTING_LEAD:
         return lines + [f"This person had registered before, so they stay with {receiver}, "
                         "their agent."]
