@@ -239,6 +239,11 @@ class RoutingRecord(models.Model):
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["created_at"], name="routingrecord_created_at"),
+            # "Did this lead go to the pond, was it escalated?" (the sources report).
+            models.Index(fields=["lead"], name="record_pond_lead",
+                         condition=models.Q(outcome="unassigned")),
+            models.Index(fields=["lead"], name="record_escalated_lead",
+                         condition=models.Q(reason="escalated")),
         ]
 
     def __str__(self) -> str:
@@ -271,7 +276,10 @@ class Offer(models.Model):
 
     class Meta:
         ordering = ["deadline", "id"]
-        indexes = [models.Index(fields=["status", "deadline"], name="offer_status_deadline")]
+        indexes = [models.Index(fields=["status", "deadline"], name="offer_status_deadline"),
+                   # Reports count a period's offers from the index alone (PostgreSQL).
+                   models.Index(fields=["offered_at"], name="offer_offered",
+                                include=["status", "agent", "rule"])]
         constraints = [
             models.UniqueConstraint(fields=["lead", "agent", "round"],
                                     name="one_offer_per_agent_lead_round"),
