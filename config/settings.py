@@ -95,6 +95,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("TEST", {})
     if env("SQLITE_TEST_NAME", default=""):
         DATABASES["default"]["TEST"]["NAME"] = env("SQLITE_TEST_NAME")
+    # The reports' covering indexes carry extra columns on PostgreSQL; SQLite builds them on
+    # their key columns alone, which is all its small data needs.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
