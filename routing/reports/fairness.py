@@ -18,6 +18,7 @@ from routing.reports.common import (
     count_column,
     percent_column,
     text_column,
+    with_report_settings,
 )
 
 MISSED_SHOWN = 200
@@ -68,6 +69,7 @@ MEMBER_COLUMNS = [
 ]
 
 
+@with_report_settings
 def report(period: Period, filters: Filters, now: datetime) -> Report:
     intro = ("For each rotation (a rule or a hand-off target): what each member received "
              "against the share their leads per round entitle them to, and every turn they "
