@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import types
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -315,6 +316,14 @@ class FakeMember:
     received: int
     missed: tuple = field(default_factory=tuple)
 
+    @property
+    def missed_counts(self) -> dict[str, int]:
+        return Counter(t.reason for t in self.missed)
+
+    @property
+    def turns_missed(self) -> int:
+        return len(self.missed)
+
 
 @dataclass(frozen=True)
 class FakeRotation:
@@ -330,7 +339,7 @@ def fairness_module(monkeypatch):
     """The fairness figures of one rotation, as ``routing.fairness`` gives them."""
     calls = []
 
-    def rotation_fairness(since, until, *, rule_ids=None, agent_id=None):
+    def rotation_fairness(since, until, *, rule_ids=None, agent_id=None, missed_shown=None):
         calls.append((since, until, rule_ids, agent_id))
         return [FakeRotation("rule", 7, "Zillow buyers", 9, (
             FakeMember(1, "Ann Lee", 2, 2 / 3, 6.0, 5,

@@ -332,6 +332,8 @@ class Table:
     empty: str = "Nothing in this period."
     note: str = ""  # e.g. "The 50 oldest of 120."
     limit: int | None = None  # rows shown on the page (the CSV has them all)
+    # Every row, for the CSV, when ``rows`` holds only those the page shows (read only then).
+    all_rows: Callable[[], list[dict[str, Any]]] | None = None
 
     def shown_rows(self) -> list[list[tuple[str, bool]]]:
         rows = self.rows[:self.limit] if self.limit else self.rows
@@ -367,7 +369,7 @@ class Table:
     def csv_rows(self) -> Iterable[list[Any]]:
         yield [c.label + (" (minutes)" if c.text is duration_text else "")
                for c in self.columns]
-        for row in self.rows:
+        for row in self.all_rows() if self.all_rows else self.rows:
             yield [csv_value(row.get(c.key), c) for c in self.columns]
 
 
