@@ -98,6 +98,7 @@ def attention(*, now: datetime, tz_name: str) -> list[Attention]:
     ]
 
 
+@with_report_settings
 def unreachable_rules(*, now: datetime) -> list[Unreachable]:
     """Active rules whose members are none of them able to receive a lead arriving now: the
     engine's own check (``preview_rotation``, as the roster page uses it), over today's loads.
