@@ -416,6 +416,7 @@ def test_report_queries_do_not_grow_with_the_leads(manager_client, speed_data, s
 
 
 @pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # SET LOCAL ends with the report's own transaction
 def test_reports_run_without_jit_and_with_room_to_sort_on_postgresql():
     """The settings last as long as the report: the next query on the connection has the
     server's own again."""
