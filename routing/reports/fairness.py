@@ -75,7 +75,7 @@ MEMBER_COLUMNS = [
     percent_column("entitled", "Entitled share"), Column("expected", "Expected leads"),
     count_column("received", "Leads received"),
     Column("difference", "More (+) or fewer (−) than expected", text=signed),
-    count_column("missed", "Turns missed"), text_column("why", "Why they missed them"),
+    count_column("missed", "Turns missed"), text_column("why", "Why"),
 ]
 
 
