@@ -352,17 +352,26 @@ def _missed_records(since: datetime, until: datetime, rule_ids: list[int],
 
 
 def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: list[int],
-            *, for_agent: bool, latest: int | None = None) -> Missed:
+            *, for_agent: bool, latest: int | None = None, agent_id: int | None = None
+            ) -> Missed:
     """The turns missed in the period (``latest``: only the latest N of them all, newest
-    records and offers first)."""
+    records and offers first; ``agent_id``: only that agent's)."""
     missed: Missed = defaultdict(lambda: defaultdict(list))
     records = _missed_records(since, until, rule_ids, target_ids).annotate(
         epoch=Epoch("created_at"))
     offers = [o.annotate(epoch=Epoch("offered_at")) for o in _offers(
         since, until, [Offer.Status.DECLINED, Offer.Status.EXPIRED], rule_ids, target_ids)]
+    # The agent's records are found in SQL where JSON containment can be asked (PostgreSQL);
+    # elsewhere every record is read and the agent's turns kept below.
+    records_bounded = agent_id is None or connection.vendor == "postgresql"
+    if agent_id is not None:
+        offers = [o.filter(agent_id=agent_id) for o in offers]
+        if records_bounded:
+            records = records.filter(skipped_turns__contains=[{"agent": agent_id}])
     if latest is not None:
         # Every record read passes over someone: the latest N records hold the latest N turns.
-        records = records.order_by("-created_at", "-id")[:latest]
+        if records_bounded:
+            records = records.order_by("-created_at", "-id")[:latest]
         offers = [o.order_by("-offered_at", "-id")[:latest] for o in offers]
     words = _Words(for_agent)
     found: list[tuple[Key, int, MissedTurn]] = []
@@ -374,16 +383,18 @@ def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: l
             found.append((key, turn["agent"],
                           MissedTurn(at, words[(code, turn.get("limit"))], lead_id, code)))
     for offered in offers:
-        for rule_id, target_id, agent_id, lead_id, epoch, status in offered.values_list(
+        for rule_id, target_id, offered_to, lead_id, epoch, status in offered.values_list(
                 "rule_id", "target", "agent_id", "lead_id", "epoch", "status"):
             code = DECLINED if status == Offer.Status.DECLINED else EXPIRED
-            found.append((_key(rule_id, target_id), agent_id,
+            found.append((_key(rule_id, target_id), offered_to,
                           MissedTurn(_moment(epoch), words[(code, None)], lead_id, code)))
+    if agent_id is not None:
+        found = [f for f in found if f[1] == agent_id]
     if latest is not None:
         found.sort(key=lambda f: f[2].at, reverse=True)
         found = found[:latest]
-    for key, agent_id, turn in found:
-        missed[key][agent_id].append(turn)
+    for key, member, turn in found:
+        missed[key][member].append(turn)
     return missed
 
 
@@ -461,7 +472,8 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
     rules = [r.id for r in found if r.kind == RULE]
     targets = [r.id for r in found if r.kind == HANDOFF]
     received = _received(since, until, rules, targets)
-    missed = _missed(since, until, rules, targets, for_agent=for_agent, latest=missed_shown)
+    missed = _missed(since, until, rules, targets, for_agent=for_agent, latest=missed_shown,
+                     agent_id=agent_id)
     counts = (_counted(missed) if missed_shown is None else
               _missed_counts(since, until, rules, targets, for_agent=for_agent))
     pauses = _pauses(since, until, {a for turns in missed.values() for a, t in turns.items()

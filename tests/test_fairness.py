@@ -167,6 +167,11 @@ def test_the_latest_missed_turns_in_full_and_every_one_counted_by_reason():
                      (NOW + timedelta(minutes=5), "Ann Lee")]
     assert [(m.name, m.turns_missed, len(m.missed)) for r in latest for m in r.members
             if m.name in ("Ann Lee", "Bob Ray")] == [("Ann Lee", 2, 1), ("Bob Ray", 1, 0)]
+    # Narrowed to one agent: the latest of their own turns, not of everyone's.
+    [bobs] = rotation_fairness(since, until, agent_id=bob.pk, missed_shown=2)
+    [(turn, count)] = [(m.missed, m.missed_counts) for m in bobs.members]
+    assert [t.at for t in turn] == [NOW + timedelta(minutes=5)]
+    assert count == {"at their daily cap of 2 leads": 1}
 
 def test_the_period_and_the_rule_filter_bound_the_figures():
     ann, bob = agent("Ann Lee"), agent("Bob Ray")
