@@ -23,7 +23,7 @@ from routing import scale_data
 from routing.management.commands.build_scale_data import use_database_url
 from routing.models import Brokerage
 from routing.reports import dashboard
-from routing.reports.common import Filters, Period
+from routing.reports.common import Filters, Period, report_settings
 from routing.reports.pages import REPORTS
 
 #: The speed goal of every report, for a 30-day range with 1,000,000 leads stored.
@@ -98,7 +98,8 @@ class Command(BaseCommand):
                           else f"\nSlower than 1 s: {', '.join(slow)}.")
 
     def slowest_queries(self, run: Report, since: datetime, until: datetime) -> None:
-        """The report's queries, slowest first, and the plan of the slowest."""
+        """The report's queries, slowest first, and the plan of the slowest (with the
+        settings the report runs with)."""
         connection = connections["default"]
         with CaptureQueriesContext(connection) as captured:
             run(since, until)
@@ -108,7 +109,7 @@ class Command(BaseCommand):
             self.stdout.write(f"      {float(query['time']) * 1000:7.0f} ms  "
                               f"{' '.join(query['sql'].split())[:300]}")
         if ranked:
-            with connection.cursor() as cursor:
+            with report_settings(), connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + ranked[0]["sql"])
                 for (line,) in cursor.fetchall():
                     self.stdout.write(f"        {line}")
