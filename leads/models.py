@@ -153,12 +153,13 @@ class ActivityManager(models.Manager["Activity"]):
         return activity
 
     def record_many(self, activities: list["Activity"]) -> list["Activity"]:
-        """Write several entries in one statement, each announced like ``record``'s."""
-        from leads.signals import activity_recorded
+        """Write several entries in one statement, announced together
+        (``activities_recorded``)."""
+        from leads.signals import activities_recorded
 
         made = self.bulk_create(activities)
-        for activity in made:
-            activity_recorded.send(sender=Activity, activity=activity)
+        if made:
+            activities_recorded.send(sender=Activity, activities=made)
         return made
 
 

@@ -83,6 +83,19 @@ def close_offer_notices(*, lead_id: int, now: datetime,
     return notices.update(read_at=now)
 
 
+def close_offers_notices(ended: Iterable[tuple[int, int]], *, now: datetime) -> int:
+    """``close_offer_notices`` for several ended offers at once, given as (lead, agent)."""
+    pairs = set(ended)
+    if not pairs:
+        return 0
+    notices = [pk for pk, lead_id, agent_id in Notification.objects.filter(
+        lead_id__in={lead_id for lead_id, _ in pairs}, event__in=OFFER_NOTICES,
+        read_at__isnull=True).values_list("pk", "lead_id", "recipient_id")
+        if (lead_id, agent_id) in pairs]
+    return (Notification.objects.filter(pk__in=notices, read_at__isnull=True).update(read_at=now)
+            if notices else 0)
+
+
 def unread_for(agent_id: int):
     """The person's in-app notifications not read yet, newest first."""
     return Notification.objects.filter(recipient_id=agent_id, read_at__isnull=True)

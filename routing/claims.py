@@ -8,8 +8,8 @@ locked first, so two clocks, or a clock and a claim, never move it twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,9 +24,15 @@ from notifications import webhooks
 from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, close_offer_notices, notify_many
 from routing import engine
-from routing.engine import Cursor, Decision, RoutingConfig
-from routing.models import Offer
-from routing.recording import manager_ids, record_decision, rule_contact_due
+from routing.engine import Cursor, Decision, Loads, RoutingConfig
+from routing.models import Offer, RoutingRecord
+from routing.recording import (
+    Taken,
+    manager_ids,
+    record_decision,
+    record_decisions,
+    rule_contact_due,
+)
 from routing.selectors import cursor_of, facts_of, routing_config
 from routing.services import agent_loads, cursor_keys, rotation_states
 
@@ -158,42 +164,99 @@ def move_on(lead_id: int, *, now: datetime, why: str, idle_owner: Agent | None =
     Runs in the caller's transaction. The lead row is locked and its state checked again, so
     the work is done once even when two clocks (or a clock and a claim) race for it.
     """
-    lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
-    if lead is None:
-        return False
-    if idle_owner is None:
-        if lead.status != Lead.Status.OFFERED or lead.offers.filter(
-            status=Offer.Status.OFFERED
-        ).exists():
-            return False  # claimed meanwhile, or other offers still open (first to claim)
-    elif lead.status != Lead.Status.ASSIGNED or lead.owner_id != idle_owner.pk:
-        return False
+    return bool(move_on_many([MoveOn(lead_id, why, idle_owner)], now=now))
+
+
+@dataclass(frozen=True)
+class MoveOn:
+    """A lead to move on: why, and (no first contact in time) the owner who stayed silent."""
+
+    lead_id: int
+    why: str
+    idle_owner: Agent | None = None
+
+
+def move_on_many(moves: Sequence[MoveOn], *, now: datetime) -> list[int]:
+    """``move_on`` for several leads, in order, in bulk: the leads moved on.
+
+    Runs in the caller's transaction. The leads are locked in id order (a caller that holds
+    them already, the clock, waits for nothing) and read again, then the rotation rows of
+    their rules in one statement (the lock order). Each decision is taken on the cursors and
+    loads the previous one left, exactly as one lead after the other would, and all of them are
+    written at once (``recording.record_decisions``).
+    """
+    ids = sorted({move.lead_id for move in moves})
+    leads = {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=ids)
+             .order_by("pk")}
+    still_open = set(Offer.objects.filter(lead_id__in=list(leads), status=Offer.Status.OFFERED)
+                     .values_list("lead_id", flat=True)) if leads else set()
+    due: list[tuple[MoveOn, Lead]] = []
+    for move in moves:
+        lead = leads.pop(move.lead_id, None)  # once each
+        if lead is None:
+            continue
+        if move.idle_owner is None:
+            if lead.status != Lead.Status.OFFERED or lead.pk in still_open:
+                continue  # claimed meanwhile, or other offers still open (first to claim)
+        elif lead.status != Lead.Status.ASSIGNED or lead.owner_id != move.idle_owner.pk:
+            continue
+        due.append((move, lead))
+    if not due:
+        return []
     config = routing_config()
-    rule = config.rule(lead.rule_id)
     # Nobody gets the same lead twice in a round: not those offered it, not earlier owners.
-    had_it = set(lead.routing_records.filter(round=lead.routing_round, agent__isnull=False)
-                 .values_list("agent_id", flat=True))
-    if idle_owner is not None:
-        had_it.add(idle_owner.pk)
-    states = rotation_states([(rule.id, engine.AGENT)], lock=True) if rule and (
-        rule.selection != "first_in_roster") else {}
-    decision = continue_round(
-        lead, config, lead.rule_id, {k: cursor_of(s) for k, s in states.items()}, now=now,
-        why=why, excluded=had_it,
-        allow_next=offers_next_agent(rule.delivery if rule else None,
-                                     owner_silent=idle_owner is not None))
-    kind = Activity.Kind.ESCALATED if decision.reason == "escalated" else Activity.Kind.OFFERED
-    extra = []
-    if idle_owner is not None:
-        kind = Activity.Kind.REASSIGNED
-        extra.append(Message(
-            [idle_owner.pk, *manager_ids(config)], Notification.Event.IDLE_REASSIGNED,
-            f"Reassigned, no first contact in time: {lead.title}",
-            f"{idle_owner.name} logged no first contact; {decision.summary}", lead_id=lead.pk))
-    record_decision(lead, decision, config, states, now, kind=kind,
-                    body=f"{why}: {decision.summary}", extra=extra,
-                    event_data={"why": why, "previous_owner": idle_owner})
-    return True
+    had_it = _had_it_this_round([lead for _, lead in due])
+    rules = {lead.rule_id: config.rule(lead.rule_id) for _, lead in due}
+    states = rotation_states(sorted({(rule.id, engine.AGENT) for rule in rules.values()
+                                     if rule and rule.selection != "first_in_roster"}),
+                             lock=True)
+    cursors = {key: cursor_of(state) for key, state in states.items()}
+    loads = agent_loads(engine.agents_needing_loads(
+        config, [rule for rule in rules.values() if rule]), now, config.timezone)
+    open_leads, leads_today = dict(loads.open_leads), dict(loads.leads_today)
+    taken: list[Taken] = []
+    for move, lead in due:
+        idle_owner = move.idle_owner
+        excluded = had_it.get(lead.pk, set()) | ({idle_owner.pk} if idle_owner else set())
+        rule = rules[lead.rule_id]
+        decision = continue_round(
+            lead, config, lead.rule_id, cursors, now=now, why=move.why, excluded=excluded,
+            allow_next=offers_next_agent(rule.delivery if rule else None,
+                                         owner_silent=idle_owner is not None),
+            offered=(), loads=Loads(open_leads, leads_today))
+        cursors.update(decision.cursors)
+        if decision.outcome == "assigned" and decision.agent_id is not None:
+            open_leads[decision.agent_id] = open_leads.get(decision.agent_id, 0) + 1
+            leads_today[decision.agent_id] = leads_today.get(decision.agent_id, 0) + 1
+        if idle_owner is not None and idle_owner.pk in open_leads:
+            open_leads[idle_owner.pk] -= 1  # the silent owner's lead is no longer theirs
+        kind = Activity.Kind.ESCALATED if decision.reason == "escalated" else Activity.Kind.OFFERED
+        extra = []
+        if idle_owner is not None:
+            kind = Activity.Kind.REASSIGNED
+            extra.append(Message(
+                [idle_owner.pk, *manager_ids(config)], Notification.Event.IDLE_REASSIGNED,
+                f"Reassigned, no first contact in time: {lead.title}",
+                f"{idle_owner.name} logged no first contact; {decision.summary}",
+                lead_id=lead.pk))
+        taken.append(Taken(lead, decision, kind, f"{move.why}: {decision.summary}",
+                           extra=extra, event_data={"why": move.why,
+                                                    "previous_owner": idle_owner}))
+    record_decisions(taken, config, states, now)
+    return [item.lead.pk for item in taken]
+
+
+def _had_it_this_round(leads: Sequence[Lead]) -> dict[int, set[int]]:
+    """The agents each lead went to in its current round: offered it, or owned it."""
+    rounds = {lead.pk: lead.routing_round for lead in leads}
+    had: dict[int, set[int]] = {}
+    for model in (RoutingRecord, Offer):
+        for lead_id, round_, agent_id in (model.objects.filter(lead_id__in=list(rounds),
+                                                               agent__isnull=False)
+                                          .values_list("lead_id", "round", "agent_id")):
+            if round_ == rounds[lead_id]:
+                had.setdefault(lead_id, set()).add(agent_id)
+    return had
 
 
 def offers_next_agent(delivery: str | None, *, owner_silent: bool) -> bool:
@@ -205,15 +268,21 @@ def offers_next_agent(delivery: str | None, *, owner_silent: bool) -> bool:
 
 def continue_round(lead: Lead, config: RoutingConfig, rule_id: int | None,
                    cursors: Mapping[Any, Cursor], *, now: datetime, why: str,
-                   excluded: Iterable[int], allow_next: bool) -> Decision:
+                   excluded: Iterable[int], allow_next: bool,
+                   offered: Iterable[int] | None = None, loads: Loads | None = None
+                   ) -> Decision:
     """The next step of a lead's routing round under its rule (a stored rule, or a hand-off
     target's): the next agent (``allow_next``) or the escalation. Agents offered the lead in
-    this round, and ``excluded``, are never picked again. The caller holds the lead's lock."""
-    had_it = set(lead.offers.filter(round=lead.routing_round).values_list("agent_id", flat=True))
+    this round (``offered``, read here unless given), and ``excluded``, are never picked
+    again. The caller holds the lead's lock. ``loads``: the capped agents' loads, when the
+    caller has them (read here otherwise)."""
+    had_it = set(lead.offers.filter(round=lead.routing_round).values_list("agent_id", flat=True)
+                 if offered is None else offered)
     had_it.update(excluded)
     rule = config.rule(rule_id)
-    loads = agent_loads(engine.agents_needing_loads(config, [rule]) if rule else set(), now,
-                        config.timezone)
+    if loads is None:
+        loads = agent_loads(engine.agents_needing_loads(config, [rule]) if rule else set(),
+                            now, config.timezone)
     return engine.continue_rule(
         config, rule_id, facts_of(lead), at=now, why=why, excluded=frozenset(had_it),
         cursors=dict(cursors), loads=loads, allow_next=allow_next)

@@ -8,7 +8,9 @@ for minutes). The loop holds the clock's lease while it works, runs a pass whene
 deadline falls due (and at least every second), and gives the lease back when it is stopped.
 A second loop (another machine, a restart overlapping the old process) waits for the lease;
 every step is idempotent anyway, so two passes at once (or a pass killed half-way) never double
-an offer or lose one.
+an offer or lose one. Due offers move on in batches, one transaction each, so that the morning
+burst (every night lead's claim clock starts when the window opens) is a few dozen
+transactions, not thousands.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from django.utils import timezone
 
 from leads.models import Activity, Lead
 from notifications.models import Notification
-from notifications.services import Message, close_offer_notices, notify_many
+from notifications.services import Message, close_offers_notices, notify_many
 from routing.calls import start_due_calls
-from routing.claims import lock_lead, move_on
+from routing.claims import MoveOn, move_on, move_on_many
 from routing.models import Clock, Offer
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ LEASE_SECONDS = 2
 RENEW_SECONDS = 0.5  # a long pass renews its lease this often
 MAX_SLEEP = 1.0
 ERROR_PAUSE = 2.0  # after a database error, before the loop tries again
+LOCKED_PAUSE = 0.05  # before looking again at due offers whose leads are held elsewhere
 NAP_SECONDS = 0.1  # sleeping is in naps this long, so that a stop request is seen at once
 
 
@@ -63,24 +66,25 @@ def run_clock(
 ) -> ClockPass:
     """One pass: everything due at ``now`` (default: the real time), in deadline order.
 
-    ``keep_going`` (the loop's lease) is asked before each offer or lead: the pass stops, with
-    what it did so far, when it says no.
+    Due offers move on in batches of ``BATCH`` (``_expire_due``). ``keep_going`` (the loop's
+    lease) is asked for each offer before its batch starts, and before each reminder or lead:
+    the pass stops, with what it did so far, when it says no.
     """
     fixed = now
     done = ClockPass()
     go = keep_going or (lambda: True)
     while True:
-        at = fixed or timezone.now()
-        due = list(Offer.objects.filter(status=Offer.Status.OFFERED, deadline__lte=at)
-                   .order_by("deadline", "id").values_list("pk", flat=True)[:BATCH])
-        for offer_id in due:
-            if not go():
-                return done
-            late = _expire(offer_id, fixed or timezone.now())
-            if late is not None:
-                done.expired += 1
-                done.lateness.append(late)
-        if len(due) < BATCH:
+        allowed = 0  # the offers of the next batch, each one asked for
+        while allowed < BATCH and go():
+            allowed += 1
+        if not allowed:
+            return done
+        lateness, full = _expire_due(fixed or timezone.now(), allowed)
+        done.expired += len(lateness)
+        done.lateness.extend(lateness)
+        if allowed < BATCH:
+            return done  # told to stop
+        if not full:
             break
     at = fixed or timezone.now()
     with transaction.atomic():  # instant-call offers made after hours: the window is open now
@@ -99,24 +103,43 @@ def run_clock(
     return done
 
 
-def _expire(offer_id: int, now: datetime) -> float | None:
-    """Expire one offer and move its lead on, in one transaction; None if already done."""
+def _expire_due(now: datetime, limit: int) -> tuple[list[float], bool]:
+    """Expire up to ``limit`` due offers, in deadline order, and move their leads on, in one
+    transaction; the lateness of each offer expired, and whether ``limit`` offers were due.
+
+    The leads are locked first (the lock order), with SKIP LOCKED: a lead that a claim, a
+    decline or another clock holds is left for the next pass, so two clocks at once split the
+    due set and neither waits for the other. Under the leads' locks nothing else changes their
+    offers, so the offers read are the offers expired (a conditional ``UPDATE`` all the same).
+    The leads then move on together (``claims.move_on_many``): the rotation rows are locked
+    once for the whole batch and the cursor carried from one lead to the next.
+    """
     with transaction.atomic():
-        offer = Offer.objects.select_related("agent").filter(pk=offer_id).first()
-        if offer is None:
-            return None
-        lock_lead(offer.lead_id)
-        changed = Offer.objects.filter(pk=offer_id, status=Offer.Status.OFFERED,
-                                       deadline__lte=now).update(status=Offer.Status.EXPIRED,
-                                                                 responded_at=now)
-        if not changed:
-            return None
-        Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.EXPIRED,
-                                created_at=now,
-                                body=f"{offer.agent.name} did not claim it in time")
-        close_offer_notices(lead_id=offer.lead_id, agent_ids=[offer.agent_id], now=now)
-        move_on(offer.lead_id, now=now, why=f"The offer to {offer.agent.name} expired")
-        return (now - offer.deadline).total_seconds()
+        rows = list(Lead.objects.filter(offers__status=Offer.Status.OFFERED,
+                                        offers__deadline__lte=now)
+                    .order_by("offers__deadline", "offers__id")
+                    .select_for_update(skip_locked=True, of=("self",))
+                    .values_list("pk", flat=True)[:limit])
+        if not rows:
+            return [], False
+        due = list(Offer.objects.filter(lead_id__in=set(rows), status=Offer.Status.OFFERED,
+                                        deadline__lte=now).order_by("deadline", "id")
+                   .values_list("pk", "lead_id", "agent_id", "agent__name", "deadline"))
+        Offer.objects.filter(pk__in=[pk for pk, *_ in due], status=Offer.Status.OFFERED).update(
+            status=Offer.Status.EXPIRED, responded_at=now)
+        # The hand-offs hear of each expiry first (``activity_recorded``), as one by one.
+        Activity.objects.record_many([
+            Activity(lead_id=lead_id, kind=Activity.Kind.EXPIRED, created_at=now,
+                     body=f"{name} did not claim it in time")
+            for _, lead_id, _, name, _ in due])
+        close_offers_notices([(lead_id, agent_id) for _, lead_id, agent_id, _, _ in due],
+                             now=now)
+        last_offer: dict[int, str] = {}  # each lead moves on after its last offer ended
+        for _, lead_id, _, name, _ in due:
+            last_offer.pop(lead_id, None)
+            last_offer[lead_id] = f"The offer to {name} expired"
+        move_on_many([MoveOn(lead_id, why) for lead_id, why in last_offer.items()], now=now)
+        return [(now - deadline).total_seconds() for *_, deadline in due], len(rows) == limit
 
 
 def _remind(offer_id: int, now: datetime) -> int:
@@ -201,7 +224,7 @@ def _loop_once(holder: uuid.UUID, end: float, stopping: Callable[[], bool], tota
     Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=timezone.now())
     if on_pass and (done.expired or done.reminded or done.reassigned or done.calls):
         on_pass(done)
-    return _sleep_for(timezone.now())
+    return _sleep_for(timezone.now(), idle=not done.expired)
 
 
 def _lease_left(now: datetime) -> float:
@@ -241,11 +264,14 @@ def lease_keeper(holder: uuid.UUID, end: float) -> Callable[[], bool]:
     return keep_going
 
 
-def _sleep_for(now: datetime) -> float:
-    """Until the next deadline or reminder, at most a second."""
+def _sleep_for(now: datetime, *, idle: bool = False) -> float:
+    """Until the next deadline or reminder, at most a second. After a pass that expired
+    nothing (``idle``), an offer already due is one whose lead a claim or another clock holds:
+    look again shortly, not at once."""
     upcoming = Offer.objects.filter(status=Offer.Status.OFFERED).aggregate(
         deadline=Min("deadline"), remind=Min("remind_at"))
     moments = [m for m in upcoming.values() if m is not None]
     if not moments:
         return MAX_SLEEP
-    return max(0.0, min(MAX_SLEEP, (min(moments) - now).total_seconds()))
+    pause = max(0.0, min(MAX_SLEEP, (min(moments) - now).total_seconds()))
+    return LOCKED_PAUSE if idle and pause == 0 else pause

@@ -12,11 +12,14 @@ import pytest
 from agents.models import Agent
 from leads.intake import receive_lead, receive_leads
 from leads.models import Activity, Lead
+from routing import clock, engine
 from routing.claims import ClaimRefused, claim_from_pond, claim_offer, decline_offer
 from routing.clock import run_clock
-from routing.models import Offer, Rule
+from routing.engine import Cursor
+from routing.models import Offer, RotationState, RoutingRecord, Rule
+from routing.selectors import cursor_of, facts_of, routing_config
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
-from tests.threads import together
+from tests.threads import failures, together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -173,3 +176,90 @@ def test_claims_racing_the_clock_at_the_deadline_give_one_outcome():
         assert lead.owner_id == escalate.pk
     assert Activity.objects.filter(lead=lead, kind=Activity.Kind.ESCALATED).count() == (
         0 if statuses[Offer.Status.CLAIMED] else 1)
+
+
+# --- The clock's batches: a burst split between clocks, claims and declines in the middle ----
+
+
+def _burst(members: int, leads: int) -> list[Agent]:
+    team = agents(members)
+    rule(team, Rule.Delivery.CLAIM)
+    results = receive_leads([{"first_name": "Pat", "email": f"pat{i}@example.org"}
+                             for i in range(leads)], channel="file", received_at=NOW)
+    assert {r.status for r in results} == {"offered"}
+    return team
+
+
+def _each_lead_offered_once_per_agent() -> None:
+    assert set(Counter(Offer.objects.values_list("lead_id", "agent_id")).values()) == {1}
+
+
+def _replay_one_by_one(start: Cursor, at: datetime) -> None:
+    """The rotation is exact: the moves, replayed one lead after the other from where the
+    rotation stood, in the order they were written (under the rotation's lock, so the order
+    the clocks took turns), pick the same agents and leave the rotation where it is now."""
+    config = routing_config()
+    rule_id = Rule.objects.get().pk
+    cursors = {(rule_id, engine.AGENT): start}
+    first = dict(Offer.objects.exclude(status=Offer.Status.OFFERED)
+                 .values_list("lead_id", "agent_id"))
+    now_offered = dict(Offer.objects.filter(status=Offer.Status.OFFERED)
+                       .values_list("lead_id", "agent_id"))
+    moves = RoutingRecord.objects.filter(created_at=at).order_by("id").select_related("lead")
+    assert moves.count() == len(now_offered)
+    for record in moves:
+        decision = engine.continue_rule(config, rule_id, facts_of(record.lead), at=at, why="",
+                                        excluded=frozenset({first[record.lead_id]}),
+                                        cursors=cursors)
+        assert decision.offered_to == (now_offered[record.lead_id],)
+        cursors.update(decision.cursors)
+    assert cursors[(rule_id, engine.AGENT)] == cursor_of(RotationState.objects.get())
+
+
+def test_two_clocks_split_a_burst_in_batches_and_keep_the_rotation_exact(monkeypatch):
+    monkeypatch.setattr(clock, "BATCH", 7)  # many batches each, interleaved
+    _burst(6, 60)
+    start = cursor_of(RotationState.objects.get())
+    at = NOW + 5 * MIN
+
+    passes = together([lambda: run_clock(at), lambda: run_clock(at)])
+
+    assert not failures(passes), passes
+    assert sum(p.expired for p in passes) == 60
+    assert sorted(Counter(Activity.objects.filter(kind=Activity.Kind.EXPIRED)
+                          .values_list("lead_id", flat=True)).values()) == [1] * 60
+    assert Offer.objects.filter(status=Offer.Status.EXPIRED).count() == 60
+    assert Offer.objects.filter(status=Offer.Status.OFFERED, deadline=at + 5 * MIN).count() == 60
+    _each_lead_offered_once_per_agent()
+    assert Activity.objects.filter(kind=Activity.Kind.OFFERED).count() == 60
+    _replay_one_by_one(start, at)
+    assert sum(run_clock(at).expired for _ in range(2)) == 0
+
+
+def test_a_clock_batch_racing_claims_and_declines_does_each_lead_once(monkeypatch):
+    monkeypatch.setattr(clock, "BATCH", 5)
+    _burst(5, 30)
+    at = NOW + 5 * MIN
+    just_in_time = at - timedelta(milliseconds=1)
+    first = list(Offer.objects.select_related("agent").order_by("id"))
+    jobs = [(lambda o=o: claim_offer(o.pk, o.agent, now=just_in_time)) for o in first[:10]]
+    jobs += [(lambda o=o: decline_offer(o.pk, o.agent, now=just_in_time)) for o in first[10:20]]
+    jobs += [lambda: run_clock(at), lambda: run_clock(at)]
+
+    results = together(jobs)
+
+    assert [r for r in failures(results) if not isinstance(r, ClaimRefused)] == []
+    claimed = Offer.objects.filter(status=Offer.Status.CLAIMED)
+    declined = Offer.objects.filter(status=Offer.Status.DECLINED).count()
+    expired = Offer.objects.filter(status=Offer.Status.EXPIRED).count()
+    assert claimed.count() + declined + expired == 30  # each first offer ended one way
+    assert sum(p.expired for p in results[20:]) == expired
+    for offer in claimed:
+        assert Lead.objects.get(pk=offer.lead_id).owner_id == offer.agent_id
+    # Every offer that ended unclaimed moved its lead on once: one new offer each.
+    assert Offer.objects.filter(status=Offer.Status.OFFERED).count() == declined + expired
+    assert Offer.objects.count() == 30 + declined + expired
+    for lead in Lead.objects.exclude(status=Lead.Status.ASSIGNED):
+        assert lead.offers.filter(status=Offer.Status.OFFERED).count() == 1
+    _each_lead_offered_once_per_agent()
+    assert run_clock(at).expired == 0  # no lead skipped while locked was left behind

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
@@ -32,7 +32,7 @@ from notifications.models import Notification
 from routing import clock
 from routing.claims import claim_offer
 from routing.clock import ClockPass, run_clock, run_loop
-from routing.models import Brokerage, Clock, Offer, RoutingRecord, Rule
+from routing.models import Brokerage, Clock, Offer, RotationState, RoutingRecord, Rule
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -149,6 +149,68 @@ def test_catch_up_after_downtime_handles_every_overdue_offer_in_one_pass(monkeyp
         assert second.offered_at == back and second.deadline == back + 5 * MIN
     assert not Offer.objects.filter(deadline__lte=back, status=Offer.Status.OFFERED).exists()
     assert run_clock(back).expired == 0
+
+
+class _Undo(Exception):
+    """Rolls a test's work back, to do it again another way."""
+
+
+def _moved_on_state() -> tuple[list, ...]:
+    """Where every lead went, the rotation, and what the timeline and the bell say."""
+    return (
+        list(Offer.objects.order_by("lead_id", "id").values_list("lead_id", "agent_id",
+                                                                   "status", "deadline")),
+        list(RotationState.objects.order_by("rule_id", "kind").values_list(
+            "agent_id", "position", "given")),
+        list(Activity.objects.order_by("lead_id", "id").values_list("lead_id", "kind", "body")),
+        list(Notification.objects.order_by("lead_id", "recipient_id", "event").values_list(
+            "lead_id", "recipient_id", "event", "read_at")),
+        list(RoutingRecord.objects.order_by("lead_id", "id").values_list(
+            "lead_id", "agent_id", "outcome", "reason", "summary", "trace", "rule_version",
+            "round", "created_at")),
+    )
+
+
+def test_a_burst_moved_on_in_batches_goes_exactly_where_one_by_one_would(monkeypatch):
+    ann, bob, cy, dee = team(4)
+    RuleFactory(name="Everything else", is_catch_all=True, delivery=Rule.Delivery.CLAIM,
+                roster=RosterFactory.with_members([ann, bob, cy, dee], weights=[2, 1, 3, 1]))
+    for n in range(25):
+        receive(NOW + n * SEC * 7)
+    at = NOW + 20 * MIN
+
+    def moved_on(batch: int) -> tuple[list, ...]:
+        monkeypatch.setattr(clock, "BATCH", batch)
+        assert run_clock(at).expired == 25
+        return _moved_on_state()
+
+    with pytest.raises(_Undo), transaction.atomic():
+        one_by_one = moved_on(1)
+        raise _Undo
+    with pytest.raises(_Undo), transaction.atomic():
+        in_fours = moved_on(4)
+        raise _Undo
+    in_one_batch = moved_on(25)  # on PostgreSQL, its records go through COPY
+    assert in_fours == one_by_one  # the cursor carried from one lead to the next
+    assert in_one_batch == one_by_one
+    assert run_clock(at).expired == 0
+
+
+def test_first_to_claim_leads_cut_by_a_batch_still_expire_whole_and_escalate_once(monkeypatch):
+    monkeypatch.setattr(clock, "BATCH", 3)  # a batch ends between two offers of one lead
+    ann, bob = team(2)
+    esc = agent("Esc")
+    rule([ann, bob], delivery=Rule.Delivery.FIRST_TO_CLAIM, escalate_to=esc)
+    leads = [receive() for _ in range(5)]
+
+    done = run_clock(NOW + 10 * MIN)
+
+    assert done.expired == 10
+    for lead in leads:
+        lead.refresh_from_db()
+        assert lead.owner_id == esc.pk
+        assert Activity.objects.filter(lead=lead, kind=Activity.Kind.EXPIRED).count() == 2
+        assert Activity.objects.filter(lead=lead, kind=Activity.Kind.ESCALATED).count() == 1
 
 
 def test_catch_up_over_a_whole_chain_of_agents():

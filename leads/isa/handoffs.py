@@ -299,6 +299,21 @@ def follow_activity(sender: type[Activity], *, activity: Activity, **_: object) 
     activity_logged(activity)
 
 
+def follow_activities(sender: type[Activity], *, activities: list[Activity], **_: object
+                      ) -> None:
+    """``activities_recorded`` receiver: ``activity_logged`` for the entries whose lead has an
+    open hand-off, found in one query for them all."""
+    followed = [a for a in activities if a.kind in FOLLOWED_KINDS]
+    if not followed:
+        return
+    open_leads = set(Handoff.objects.filter(lead_id__in={a.lead_id for a in followed},
+                                            status__in=Handoff.OPEN)
+                     .values_list("lead_id", flat=True))
+    for activity in followed:
+        if activity.lead_id in open_leads:
+            activity_logged(activity)
+
+
 def activity_logged(activity: Activity) -> None:
     """Move the lead's open hand-off on after a timeline entry (see the module's docstring).
 

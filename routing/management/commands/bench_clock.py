@@ -2,17 +2,22 @@
 
 Runs in a throw-away database (a temporary SQLite file, or ``<name>_bench_clock`` on
 PostgreSQL), so the product's own data is never touched. Leads are routed for real (a claim
-rule over a roster, in batches as ``ingest_leads`` does); their offers' deadlines are then
+rule over a roster, by ``ingest_leads`` from a CSV file); their offers' deadlines are then
 moved to a moment a few seconds ahead, and one or more clock loops in threads, each doing what
 the clock's process does (take the lease, run a pass, sleep until the next deadline), work them
 off in real time. With ``--cluster`` the processes of production do the work instead, on the
 same throw-away database: the clock's own process (``manage.py run_clock --loop``) beside a
 real task cluster (``manage.py qcluster``) that works off the notification and webhook tasks
-the expiries queue.
+the expiries queue. It checks that each offer expired once, that nobody was offered a lead
+twice and that the round robin gave every agent as many turns as the others, and compares the
+clock's speed with ``ingest_leads`` routing as many new leads right after, on the same database
+with the same processes running.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import sys
@@ -25,15 +30,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember
-from leads.intake import BATCH_SIZE, receive_leads
 from leads.management.commands.bench_api import database_url
-from leads.models import Activity
+from leads.models import Activity, Lead
 from routing import clock
 from routing.management.commands.serve import stop_process
 from routing.models import Brokerage, Clock, Offer, Rule
@@ -42,9 +47,13 @@ from routing.signals import bump_config_token
 
 LEAD_TIME = timedelta(seconds=3)  # from the end of the setup to the deadlines
 CLUSTER_START_LIMIT = 60  # seconds for the clock's process to take its lease
+WATCH_SECONDS = 0.05  # how often the watcher looks for batches the clock committed
 
 
 class Command(BaseCommand):
+    first_offers: Counter[int]  # the arrivals' offers, by agent
+    clock_rate: float = 0.0  # offers moved on per second
+
     help = ("Print clock figures: time to move on a burst of due offers, lateness against the "
             "deadlines, offers per second (in a throw-away database).")
 
@@ -90,11 +99,13 @@ class Command(BaseCommand):
                 processes = self.start_processes()
                 try:
                     self.watch(self.place_deadlines(spread), limit)
+                    self.compare_with_intake(offers)
                 finally:
                     for process in processes:
                         stop_process(process, group=True)
             else:
                 self.run(self.place_deadlines(spread), workers, limit, lease=not no_lease)
+                self.compare_with_intake(offers)
         finally:
             connection.close()
             connection.creation.destroy_test_db(old_name, verbosity=0)
@@ -117,16 +128,34 @@ class Command(BaseCommand):
         Rule.objects.create(name="Everything else", is_catch_all=True, roster=roster,
                             delivery=Rule.Delivery.CLAIM, claim_timeout_minutes=60)
         bump_config_token()  # bulk_create sends no signals
-        now = timezone.now()
-        for start in range(0, count, BATCH_SIZE):
-            payloads = [{"first_name": "Pat", "last_name": f"Buyer{i}",
-                         "email": f"buyer{i}@example.org"}
-                        for i in range(start, min(count, start + BATCH_SIZE))]
-            results = receive_leads(payloads, channel="file", received_at=now)
-            if {r.status for r in results} != {"offered"}:
-                raise CommandError("setup: a lead was not offered")
-        self.stdout.write(f"  setup: {count:,} leads routed to offers in "
-                          f"{time.perf_counter() - started:.1f} s")
+        took = self.ingest(0, count)  # the burst's leads come in as a CSV file
+        if Lead.objects.filter(status=Lead.Status.OFFERED).count() != count:
+            raise CommandError("setup: a lead was not offered")
+        self.first_offers = Counter(Offer.objects.values_list("agent_id", flat=True))
+        self.stdout.write(f"  setup: {count:,} leads routed to offers by ingest_leads in "
+                          f"{took:.1f} s ({count / took:,.0f} routed leads/s; "
+                          f"{time.perf_counter() - started:.1f} s in all)")
+
+    def ingest(self, first: int, count: int) -> float:
+        """Seconds ``ingest_leads`` takes to route ``count`` new leads from a CSV file."""
+        csv_file = Path(tempfile.mkdtemp()) / "leads.csv"
+        with csv_file.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["first_name", "last_name", "email"])
+            writer.writerows(["Pat", f"Buyer{i}", f"buyer{i}@example.org"]
+                             for i in range(first, first + count))
+        started = time.perf_counter()
+        call_command("ingest_leads", str(csv_file), stdout=io.StringIO())
+        return time.perf_counter() - started
+
+    def compare_with_intake(self, count: int) -> None:
+        """The clock must move offers on at least as fast as intake routes leads: after the
+        burst, with the same processes running, ``ingest_leads`` routes as many new leads."""
+        rate = count / self.ingest(count, count)
+        self.stdout.write(f"  clock moves/s against ingest_leads' routed leads/s ({count:,} "
+                          f"new leads, after the burst, same database and processes): "
+                          f"{self.clock_rate:,.0f} / {rate:,.0f} = {self.clock_rate / rate:.2f}"
+                          f" (goal >= 1)")
 
     def place_deadlines(self, spread: float) -> tuple[datetime, datetime]:
         """Move the burst's deadlines just ahead of now, over ``spread`` seconds."""
@@ -173,21 +202,29 @@ class Command(BaseCommand):
                            f"process stopped; see {logs}")
 
     def watch(self, deadlines: tuple[datetime, datetime], limit: float) -> None:
-        """Wait while the clock works; lateness is read from each offer's expiry time."""
+        """Wait while the clock works. An offer counts as moved on when the transaction that
+        expired it (and made its lead's next offer) has committed: the watcher looks every
+        ``WATCH_SECONDS`` and notes when each batch (one expiry time) first shows up."""
         first, last = deadlines
         give_up = time.monotonic() + (first - timezone.now()).total_seconds() + limit
         burst = Offer.objects.filter(deadline__lte=last)
+        seen: dict[datetime, datetime] = {}  # a batch's expiry time: when it was seen committed
         complete = False
         while time.monotonic() < give_up:
+            for moment in (burst.filter(status=Offer.Status.EXPIRED).order_by()
+                           .values_list("responded_at", flat=True).distinct()):
+                seen.setdefault(moment, timezone.now())
             if not burst.filter(status=Offer.Status.OFFERED).exists():
                 complete = True
                 break
-            time.sleep(0.5)
+            time.sleep(WATCH_SECONDS)
+        for moment in (burst.filter(status=Offer.Status.EXPIRED).order_by()
+                       .values_list("responded_at", flat=True).distinct()):
+            seen.setdefault(moment, timezone.now())
         rows = list(burst.filter(status=Offer.Status.EXPIRED)
                     .values_list("deadline", "responded_at"))
-        lateness = [(answered - due).total_seconds() for due, answered in rows]
-        finished = [answered for _, answered in rows]
-        self.report(first, last, lateness, finished, [], complete=complete)
+        lateness = [(seen[answered] - due).total_seconds() for due, answered in rows]
+        self.report(first, last, lateness, list(seen.values()), [], complete=complete)
 
     # --- the clock loops ------------------------------------------------------------------------
 
@@ -225,7 +262,7 @@ class Command(BaseCommand):
                             status=Offer.Status.OFFERED, deadline__lte=last
                         ).exists():
                             stop.set()
-                        pause = clock._sleep_for(timezone.now())
+                        pause = clock._sleep_for(timezone.now(), idle=not done.expired)
                     else:
                         stats[index]["lease refused"] += 1
                         pause = clock.MAX_SLEEP
@@ -264,7 +301,7 @@ class Command(BaseCommand):
                           f"deadline (deadlines spread over {spread:.1f} s)")
         self.stdout.write(f"  lateness against the deadline: p50 {pct(0.5):.3f} s, "
                           f"p99 {pct(0.99):.3f} s, max {(ordered or [0.0])[-1]:.3f} s")
-        self.stdout.write(f"  throughput: {expired / took if took else 0:,.0f} offers/s")
+        self.stdout.write(f"  throughput: {expired / took if took else 0:,.0f} offers moved on/s")
         for index, worker in enumerate(stats, start=1):
             self.stdout.write(f"  worker {index}: {worker['passes']} passes, "
                               f"{worker['expired']:,} offers expired, "
@@ -273,11 +310,24 @@ class Command(BaseCommand):
         events = Activity.objects.filter(kind=Activity.Kind.EXPIRED).count()
         twice = (Offer.objects.values("lead_id", "agent_id").annotate(n=Count("id"))
                  .filter(n__gt=1).count())
-        moved = Offer.objects.filter(deadline__gt=last, status=Offer.Status.OFFERED).count()
+        next_offers = Offer.objects.filter(deadline__gt=last, status=Offer.Status.OFFERED)
+        moved = next_offers.count()
         by_workers = sum(w["expired"] for w in stats) if stats else expired
-        ok = events == expired == by_workers == moved and not twice
-        self.stdout.write(f"  check: {events:,} expiries recorded, {moved:,} next offers made, "
-                          f"{twice} agents offered a lead twice: {'OK' if ok else 'MISMATCH'}")
+        expired_twice = (Activity.objects.filter(kind=Activity.Kind.EXPIRED)
+                         .values("lead_id").annotate(n=Count("id")).filter(n__gt=1).count())
+        ok = events == expired == by_workers == moved and not twice and not expired_twice
+        self.stdout.write(f"  check: {events:,} expiries recorded, {expired_twice} leads with "
+                          f"an offer expired twice, {moved:,} next offers made, {twice} agents "
+                          f"offered a lead twice: {'OK' if ok else 'MISMATCH'}")
+        # Round robin over the whole roster, arrivals then moves: everyone got as many offers
+        # as everyone else (one apart at most), so no turn was lost or given twice.
+        turns = self.first_offers + Counter(next_offers.values_list("agent_id", flat=True))
+        fair = max(turns.values()) - min(turns.values()) <= 1 and sum(turns.values()) == (
+            sum(self.first_offers.values()) + moved)
+        self.stdout.write(f"  rotation: each of {len(turns)} agents offered {min(turns.values())}"
+                          f" to {max(turns.values())} leads (arrivals and moves): "
+                          f"{'OK' if fair else 'MISMATCH'}")
+        self.clock_rate = expired / took if took else 0.0
 
 
 
