@@ -10,12 +10,12 @@ one transaction with the same statements, which is what makes big imports fast.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import BigIntegerField, Count, Q, QuerySet, Value
 
 from agents.models import Agent
 from leads.models import Activity, Lead
@@ -24,8 +24,8 @@ from notifications.models import Notification
 from notifications.services import Message, notify_many
 from routing import engine, recording
 from routing.engine import Decision, ExistingLead, Loads, RoutingConfig
-from routing.models import RotationState, Rule
-from routing.selectors import cursor_of, facts_of, routing_config
+from routing.models import RotationState
+from routing.selectors import cursor_of, facts_of, routing_config, rule_versions
 from routing.signals import leads_routed
 
 
@@ -53,24 +53,35 @@ def _person_keys(lead: Lead) -> list[str]:
     return keys
 
 
-def existing_people(leads: Sequence[Lead]) -> dict[str, ExistingLead]:
-    """The first stored lead of each person among these leads (same email or same phone)."""
+def _people_rows(leads: Sequence[Lead]) -> QuerySet | None:
+    """(id, owner, status, email, phone, 0, 0) of the stored leads of these people."""
     emails = {lead.email_normalized for lead in leads if lead.email_normalized}
     phones = {lead.phone_normalized for lead in leads if lead.phone_normalized}
     if not emails and not phones:
-        return {}
-    rows = (
-        Lead.objects.filter(Q(email_normalized__in=emails) | Q(phone_normalized__in=phones))
-        .order_by("id")
-        .values_list("id", "owner_id", "status", "email_normalized", "phone_normalized")
-    )
+        return None
+    return (Lead.objects.filter(Q(email_normalized__in=emails) | Q(phone_normalized__in=phones))
+            .order_by().annotate(open=Value(0), today=Value(0))
+            .values_list("id", "owner_id", "status", "email_normalized", "phone_normalized",
+                         "open", "today"))
+
+
+def _people_of(leads: Sequence[Lead], rows: Iterable[tuple]) -> dict[str, ExistingLead]:
+    """The first stored lead of each person among these leads, from ``_people_rows``."""
+    emails = {lead.email_normalized for lead in leads if lead.email_normalized}
+    phones = {lead.phone_normalized for lead in leads if lead.phone_normalized}
     found: dict[str, ExistingLead] = {}
-    for lead_id, owner_id, status, email, phone in rows:
+    for lead_id, owner_id, status, email, phone, *_ in sorted(rows):  # the first lead first
         for key in (f"e:{email}" if email in emails else "", f"p:{phone}" if phone in phones
                     else ""):
             if key:
                 found.setdefault(key, ExistingLead(lead_id, owner_id, in_pond(owner_id, status)))
     return found
+
+
+def existing_people(leads: Sequence[Lead]) -> dict[str, ExistingLead]:
+    """The first stored lead of each person among these leads (same email or same phone)."""
+    rows = _people_rows(leads)
+    return {} if rows is None else _people_of(leads, rows)
 
 
 def in_pond(owner_id: int | None, status: str) -> bool:
@@ -90,19 +101,39 @@ def find_existing(lead: Lead) -> ExistingLead | None:
                key=lambda found: found.id, default=None)
 
 
-def serialize_on(keys: Sequence[str]) -> None:
+def _lock_id(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+def serialize_on(keys: Sequence[str], *, then: Sequence[str] = ()) -> None:
     """Routers that touch the same person or the same capped agent run one after the other.
 
     PostgreSQL: transaction-scoped advisory locks, taken in one statement in a fixed order (so
-    never a deadlock). SQLite needs nothing: its IMMEDIATE transactions are already serial.
+    never a deadlock): ``keys`` in key order, then ``then`` in key order (the intake's
+    idempotency keys come before the person's, see docs/architecture.md). SQLite needs
+    nothing: its IMMEDIATE transactions are already serial.
     """
-    if connection.vendor != "postgresql" or not keys:
+    if connection.vendor != "postgresql" or not (keys or then):
         return
-    ids = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big",
-                                 signed=True) for k in keys})
+    first = sorted({_lock_id(k) for k in keys})
+    ids = first + sorted({_lock_id(k) for k in then} - set(first))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::bigint[]) AS k "
-                       "ORDER BY k) AS keys", [ids])
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::bigint[]) "
+                       "WITH ORDINALITY AS t(k, n) ORDER BY n) AS keys", [ids])
+
+
+def arrival_locks(leads: Sequence[Lead], config: RoutingConfig | None = None) -> list[str]:
+    """The advisory locks routing these new leads takes: their people's email and phone, and
+    the capped agents of their candidate rules. A caller that must lock something else first
+    (the intake's idempotency keys) takes these in the same statement (``serialize_on``'s
+    ``then``) and passes them to ``route_leads`` as held."""
+    config = config or routing_config()
+    rules = {r.id: r for lead in leads
+             for r in engine.candidate_rules(config, facts_of(lead))}
+    capped = engine.agents_needing_loads(config, list(rules.values()))
+    return ([k for lead in leads for k in _person_keys(lead)]
+            + [f"agent:{agent_id}" for agent_id in sorted(capped)])
 
 
 def cursor_keys(rules: Sequence[engine.RuleInfo]) -> list[tuple[int, str]]:
@@ -140,21 +171,45 @@ def rotation_states(
     return states
 
 
-def agent_loads(agent_ids: set[int], now: datetime, tz_name: str) -> Loads:
-    """Open leads held and leads received today (brokerage time) by each of these agents."""
+def _load_rows(agent_ids: set[int], now: datetime, tz_name: str) -> QuerySet | None:
+    """(None, agent, "", "", "", open leads, leads today) of each of these agents, shaped as
+    ``_people_rows`` so that both come in one statement."""
     if not agent_ids:
-        return Loads({}, {})
+        return None
     local = engine.to_local(now, tz_name)
     day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
     today = Q(assigned_at__gte=day_start, assigned_at__lt=day_start + timedelta(days=1))
     is_open = Q(status__in=Lead.OPEN_STATUSES)
-    rows = (
-        Lead.objects.filter(owner_id__in=agent_ids).filter(is_open | today)
+    return (
+        Lead.objects.filter(owner_id__in=agent_ids).filter(is_open | today).order_by()
         .values("owner_id")
-        .annotate(open=Count("id", filter=is_open), today=Count("id", filter=today))
+        .annotate(no_id=Value(None, output_field=BigIntegerField()), blank=Value(""),
+                  open=Count("id", filter=is_open), today=Count("id", filter=today))
+        .values_list("no_id", "owner_id", "blank", "blank", "blank", "open", "today")
     )
-    return Loads({r["owner_id"]: r["open"] for r in rows},
-                 {r["owner_id"]: r["today"] for r in rows})
+
+
+def _loads_of(rows: Iterable[tuple]) -> Loads:
+    rows = list(rows)
+    return Loads({r[1]: r[5] for r in rows}, {r[1]: r[6] for r in rows})
+
+
+def agent_loads(agent_ids: set[int], now: datetime, tz_name: str) -> Loads:
+    """Open leads held and leads received today (brokerage time) by each of these agents."""
+    rows = _load_rows(agent_ids, now, tz_name)
+    return Loads({}, {}) if rows is None else _loads_of(rows)
+
+
+def people_and_loads(leads: Sequence[Lead], agent_ids: set[int], now: datetime, tz_name: str
+                     ) -> tuple[dict[str, ExistingLead], Loads]:
+    """``existing_people`` and ``agent_loads`` in one statement (a ``UNION ALL``)."""
+    people, loads = _people_rows(leads), _load_rows(agent_ids, now, tz_name)
+    if people is None or loads is None:
+        return (existing_people(leads) if people is not None else {},
+                _loads_of(loads) if loads is not None else Loads({}, {}))
+    rows = list(people.union(loads, all=True))
+    return (_people_of(leads, [r for r in rows if r[0] is not None]),
+            _loads_of(r for r in rows if r[0] is None))
 
 
 def preview(lead: Lead, *, config: RoutingConfig | None = None) -> Decision:
@@ -174,24 +229,30 @@ def route_new_lead(lead: Lead) -> RoutingResult:
     return route_leads([lead])[0]
 
 
-def route_leads(leads: Sequence[Lead]) -> list[RoutingResult]:
+def route_leads(leads: Sequence[Lead], *, savepoint: bool = True,
+                locks_held: Sequence[str] = ()) -> list[RoutingResult]:
     """Route new, validated, unsaved leads in order and save them with their routing records.
 
     They share one arrival day for caps. A person already known (same email or phone, stored
     or earlier in the batch) is not saved again: the first lead gets a "registered again"
     activity and its owner is told.
+
+    ``savepoint=False``: the caller's transaction ends with any failure (the intake API), so
+    no savepoint is needed to undo a failed routing. ``locks_held``: the advisory locks the
+    caller took already in this transaction (``arrival_locks``); any other is taken here.
     """
     if not leads:
         return []
-    with transaction.atomic():
-        batch = _Batch(routing_config(), leads)
+    with transaction.atomic(savepoint=savepoint):
+        batch = _Batch(routing_config(), leads, locks_held)
         return batch.run()
 
 
 class _Batch:
     """The imperative shell around ``engine.decide`` for a list of leads."""
 
-    def __init__(self, config: RoutingConfig, leads: Sequence[Lead]) -> None:
+    def __init__(self, config: RoutingConfig, leads: Sequence[Lead],
+                 locks_held: Sequence[str] = ()) -> None:
         self.config = config
         self.leads = leads
         self.facts = [facts_of(lead) for lead in leads]
@@ -199,18 +260,20 @@ class _Batch:
         for facts in self.facts:
             candidates.update((r.id, r) for r in engine.candidate_rules(config, facts))
         rules = list(candidates.values())
-        self.versions = dict(Rule.history.filter(id__in=candidates).order_by().values_list(
-            "id").annotate(Max("history_id"))) if candidates else {}
+        self.versions = rule_versions(config, candidates)
         capped = engine.agents_needing_loads(config, rules)
-        serialize_on([k for lead in leads for k in _person_keys(lead)]
-                     + [f"agent:{agent_id}" for agent_id in capped])
+        held = set(locks_held)
+        serialize_on([k for lead in leads for k in _person_keys(lead) if k not in held]
+                     + [f"agent:{agent_id}" for agent_id in capped
+                        if f"agent:{agent_id}" not in held])
         # Looked up once the locks are held: a router that held them has committed its leads
-        # by now, so the same person sent twice at once is found, not routed twice.
-        self.known = existing_people(leads)
+        # by now, so the same person sent twice at once is found, not routed twice; and the
+        # capped agents' loads are exact.
+        self.known, loads = people_and_loads(leads, capped, leads[0].received_at,
+                                             config.timezone)
         self.returning = self._lock_returning()
         self.states = rotation_states(cursor_keys(rules), lock=True)
         self.cursors = {key: cursor_of(state) for key, state in self.states.items()}
-        loads = agent_loads(capped, leads[0].received_at, config.timezone)
         self.open_leads, self.leads_today = dict(loads.open_leads), dict(loads.leads_today)
         self.pending: list[tuple[Lead, Decision]] = []
         self.again: list[tuple[Lead, Decision]] = []
