@@ -83,16 +83,16 @@ _versions: tuple[RoutingConfig, dict[int, int]] | None = None
 
 
 def rule_versions(config: RoutingConfig, rule_ids: Iterable[int]) -> dict[int, int]:
-    """The version (latest history id) of each of these rules, read once per snapshot: a
-    rule's change renews the snapshot's token, so a version read under it stays true."""
+    """The version (latest history id) of each of these rules, read once per snapshot for all
+    its rules: a rule's change renews the snapshot's token, so a version read under it stays
+    true."""
     global _versions
-    known = _versions[1] if _versions is not None and _versions[0] is config else {}
-    missing = sorted(set(rule_ids) - set(known))
-    if missing:
-        known = {**known, **dict(Rule.history.filter(id__in=missing).order_by()
-                                 .values_list("id").annotate(Max("history_id")))}
-        _versions = (config, known)
-    return known
+    if _versions is None or _versions[0] is not config:
+        ids = [rule.id for rule in config.rules]
+        _versions = (config, dict(Rule.history.filter(id__in=ids).order_by().values_list("id")
+                                  .annotate(Max("history_id"))) if ids else {})
+    known = _versions[1]
+    return {rule_id: known[rule_id] for rule_id in rule_ids if rule_id in known}
 
 
 def _window(days: list[str], start, end) -> WeeklyWindow:

@@ -12,7 +12,10 @@ Exactly once: the first answer for each key is stored in ``IdempotencyRecord`` (
 source and key), in the same transaction as the lead. On PostgreSQL a transaction-scoped
 advisory lock on the keys makes a concurrent retry wait for the first request to commit and
 then find its answer; on SQLite, transactions are serial already. Should two requests ever pass
-the lock, the unique constraint refuses the second and it answers from the first.
+the lock, the unique constraint refuses the second and it answers from the first. The keys'
+locks and the ones routing takes (the person, the capped agents) are one statement, the keys'
+first: the lead is validated before the transaction (no database), and its rejection, if any,
+is answered after the retry check, as before.
 """
 
 from __future__ import annotations

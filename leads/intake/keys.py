@@ -2,7 +2,9 @@
 
 A key reads ``lr_<prefix>_<secret>``: the 8-character prefix is public and finds the key's
 row; only the SHA-256 of the whole key is stored (the secret has 256 bits of entropy, so a
-plain hash is enough: no slow password hashing on every request), compared in constant time.
+plain hash is enough: no slow password hashing on every request). ``take_key``, on every
+request to the API, finds the key by its prefix and hash and counts the request in one
+statement; ``check_header`` reads the key and compares the hash in constant time.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from leads.models import LeadSource, SourceKey
@@ -97,7 +98,7 @@ def check_header(header: str | None) -> KeyCheck:
 
 def take_key(header: str | None, *, limit: int, now: datetime) -> KeyCheck:
     """The active key named by an ``Authorization: Api-Key <key>`` header, with this request
-    counted in its minute (``hit_rate_limit``); or why not. A key over its limit comes with
+    counted in its minute of the rate limit; or why not. A key over its limit comes with
     ``wait`` set (the request is not counted).
 
     One ``UPDATE ... RETURNING`` finds the key by its prefix and hash, checks that it is not
@@ -120,8 +121,12 @@ def take_key(header: str | None, *, limit: int, now: datetime) -> KeyCheck:
 
 def _count_request(prefix: str, key_hash: str, *, limit: int, now: datetime
                    ) -> SourceKey | None:
-    """``hit_rate_limit``'s conditional UPDATE for the unrevoked key of this prefix and hash,
-    returning the key: None if there is no such key or it is over its limit."""
+    """Count one request in the key's current minute, for the unrevoked key of this prefix and
+    hash, and return the key: None if there is no such key or it is over its limit.
+
+    A fixed window kept on the key's row and moved by one conditional UPDATE, so it holds
+    across server processes. The UPDATE also records ``last_used_at``. ``limit`` <= 0: none.
+    """
     table, quote = SourceKey._meta.db_table, connection.ops.quote_name
     sources = LeadSource._meta.db_table
     window = now.replace(second=0, microsecond=0)
@@ -160,27 +165,3 @@ def _wait(now: datetime) -> int:
     """Seconds until the next minute's window opens (at least one)."""
     window = now.replace(second=0, microsecond=0)
     return max(1, int((window + timedelta(minutes=1) - now).total_seconds() + 0.999))
-
-
-def hit_rate_limit(key: SourceKey, *, limit: int, now: datetime | None = None) -> int | None:
-    """Count one request in the key's current minute; None if allowed, else seconds to wait.
-
-    A fixed window kept on the key's row and moved by one conditional UPDATE, so it holds
-    across server processes. The UPDATE also records ``last_used_at``. ``limit`` <= 0: none.
-    """
-    now = now or timezone.now()
-    if limit <= 0:
-        SourceKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return None
-    window = now.replace(second=0, microsecond=0)
-    counted = SourceKey.objects.filter(pk=key.pk).filter(
-        Q(window_start__isnull=True) | ~Q(window_start=window) | Q(window_count__lt=limit)
-    ).update(
-        window_count=Case(When(window_start=window, then=F("window_count") + 1),
-                          default=Value(1)),
-        window_start=window,
-        last_used_at=now,
-    )
-    if counted:
-        return None
-    return _wait(now)
