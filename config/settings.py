@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "routing.middleware.BrokerageTimezoneMiddleware",
     "config.middleware.FriendlyMethodNotAllowedMiddleware",
 ]
+if env("LEADROUTER_BENCH", default="") == "1":  # `manage.py bench_api`'s server only
+    MIDDLEWARE.insert(0, "leads.intake.bench.BenchMeterMiddleware")
 
 ROOT_URLCONF = "config.urls"
 

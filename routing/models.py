@@ -48,10 +48,15 @@ class Brokerage(models.Model):
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 
+    #: Changes of the configuration made by this process (``bump_config_token`` calls): a
+    #: snapshot held for a request is read again after one of them.
+    changes_here = 0
+
     @classmethod
     def bump_config_token(cls) -> None:
         """Mark the routing configuration as changed, so cached snapshots expire (also call
         after queryset ``update()``)."""
+        Brokerage.changes_here += 1
         updated = cls.objects.filter(pk=1).update(config_token=uuid.uuid4())
         if not updated:
             cls.load()
