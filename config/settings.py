@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "routing.middleware.BrokerageTimezoneMiddleware",
     "config.middleware.FriendlyMethodNotAllowedMiddleware",
 ]
+if env("LEADROUTER_BENCH", default="") == "1":  # `manage.py bench_api`'s server only
+    MIDDLEWARE.insert(0, "leads.intake.bench.BenchMeterMiddleware")
 
 ROOT_URLCONF = "config.urls"
 
@@ -95,6 +97,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("TEST", {})
     if env("SQLITE_TEST_NAME", default=""):
         DATABASES["default"]["TEST"]["NAME"] = env("SQLITE_TEST_NAME")
+    # The reports' covering indexes carry extra columns on PostgreSQL; SQLite builds them on
+    # their key columns alone, which is all its small data needs.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -183,7 +188,9 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 # The ORM broker on the main database is the default: no extra server, and a task is enqueued
 # in the same transaction as the change that needs it. Set Q_BROKER=redis for larger installs.
 Q_CLUSTER = {
-    "name": "leadrouter",
+    # The queue's name: every web server, clock and cluster of one install uses the same one
+    # (with Redis, two installs on one Redis server need two names, or two database numbers).
+    "name": env("Q_CLUSTER_NAME", default="leadrouter"),
     # Notifications and webhook deliveries only: the claim clock runs in its own process
     # (``manage.py run_clock --loop``), never in this queue. A webhook task gives up after
     # 60 s (notifications/webhooks/sending.py): timeout above it, retry above the timeout.

@@ -3,8 +3,9 @@
 At arrival, routing sends ``routing.signals.leads_routed`` inside its transaction and
 ``schedule_replies`` answers it (a rule without an auto-response costs no query): one
 ``AutoReply`` row per channel, due when the brokerage's actionable window is open (at once by
-day; when it opens for a lead that arrives at night), and, once the transaction commits, one
-task in the cluster sends those already due. Nothing is sent inside the request. A schedule
+day; when it opens for a lead that arrives at night), and, committed with them
+(``queue_with_commit``), one task in the cluster sends those already due. Nothing is sent
+inside the request. A schedule
 (``send due auto-replies``, every minute) sends the replies that waited for the window, and
 retries failures. A source that requires consent gets no reply for a lead without it.
 
@@ -23,13 +24,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.html import escape, linebreaks
 from django_q.tasks import async_task
 
 from leads.models import Activity, AutoReply, AutoResponse, Lead, LeadSource
+from notifications.queueing import queue_with_commit
 from notifications.sms import e164, get_sms_backend
 from routing.engine import RoutingConfig
 from routing.models import Brokerage
@@ -138,7 +139,7 @@ def schedule_replies(*, leads: Iterable[Lead], now: datetime,
     made: list[AutoReply] = AutoReply.objects.bulk_create(replies)
     ids = [r.pk for r in made if r.due_at <= now]
     if ids:
-        transaction.on_commit(lambda: queue_replies(ids), robust=True)
+        queue_with_commit(lambda: queue_replies(ids))
     return made
 
 

@@ -114,6 +114,14 @@ class Lead(models.Model):
             models.Index(fields=["owner", "status"], name="lead_owner_status"),
             models.Index(fields=["owner", "assigned_at"], name="lead_owner_assigned"),
             models.Index(fields=["isa", "isa_stage"], name="lead_isa_stage"),
+            # The reports read a period's leads from the index alone (PostgreSQL: the columns
+            # they count and group by are included).
+            models.Index(fields=["received_at"], name="lead_received_report",
+                         include=["owner", "isa", "rule", "source", "status", "assigned_at",
+                                  "first_contact_at", "first_contact_due_at"]),
+            # The dashboard's pond: how many wait, and since when (a small part of the leads).
+            models.Index(fields=["received_at"], name="lead_pond_received", include=["id"],
+                         condition=models.Q(owner__isnull=True, status="unassigned")),
         ]
 
     def __str__(self) -> str:

@@ -48,6 +48,9 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Reports count a period's notices of one kind (idle reassignments).
+        indexes = [models.Index(fields=["event", "created_at"],
+                                name="notification_event_created")]
 
     def __str__(self) -> str:
         return f"{self.recipient.name}: {self.title}"
@@ -100,6 +103,9 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name_plural = "deliveries"
+        # The dashboard counts the failed ones (a few among millions).
+        indexes = [models.Index(fields=["id"], name="delivery_failed",
+                                condition=models.Q(status="failed"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["notification", "channel"], name="one_delivery_per_channel"
@@ -236,6 +242,9 @@ class WebhookDelivery(models.Model):
         ordering = ["-id"]
         verbose_name = "webhook delivery"
         verbose_name_plural = "webhook deliveries"
+        # The dashboard counts the failed ones (a few among millions).
+        indexes = [models.Index(fields=["id"], name="webhookdelivery_failed",
+                                condition=models.Q(status="failed"))]
 
     def __str__(self) -> str:
         return f"{self.event} to {self.endpoint_id}: {self.status}"

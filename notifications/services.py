@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
 from django_q.tasks import async_task
 
 from notifications.channels import choose_sending
 from notifications.models import Notification
+from notifications.queueing import queue_with_commit
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,10 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
     """Record one in-app notification per recipient, event and lead, and queue one task to
     send them all.
 
-    The task is queued once the caller's transaction commits: a rolled-back change tells
-    nobody, and a worker (of any broker, Redis too) never looks for notifications not yet
-    committed. Should the task still be lost, ``send_undelivered_notifications`` sends them.
+    The task is committed with the notifications (``queue_with_commit``: in the caller's
+    transaction with the ORM broker, after its commit with Redis): a rolled-back change tells
+    nobody, and a worker never looks for notifications not yet committed. Should the task
+    still be lost, ``send_undelivered_notifications`` sends them.
     Sending happens in the task cluster, never in the request. Each notification's channels
     (and, for a non-urgent one in the recipient's quiet hours, the time they may go out) are
     chosen here and stored with it.
@@ -51,7 +52,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
     choose_sending(rows, now=now, tz_name=tz_name)
     notifications = Notification.objects.bulk_create(rows)
     ids = [n.pk for n in notifications]
-    transaction.on_commit(lambda: queue_sending(ids), robust=True)
+    queue_with_commit(lambda: queue_sending(ids))
     return notifications
 
 

@@ -23,10 +23,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     FloatField,
@@ -108,7 +109,13 @@ class MemberShare:
     entitled: float  # share (0..1) their weight entitles them to over the period
     expected: float  # entitled * the rotation's leads in the period
     received: int  # leads the rotation actually gave them in the period
-    missed: tuple[MissedTurn, ...]
+    missed: tuple[MissedTurn, ...]  # in time order (all, or the latest asked for)
+    # Every turn they missed in the period, by reason in words ("paused", "declined", ...).
+    missed_counts: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def turns_missed(self) -> int:
+        return sum(self.missed_counts.values())
 
 
 @dataclass(frozen=True)
@@ -155,15 +162,19 @@ def member_shares(
     enrolled: Sequence[Enrolled],
     received: Mapping[int, int],
     missed: Mapping[int, Sequence[MissedTurn]],
+    missed_counts: Mapping[int, Mapping[str, int]] | None = None,
 ) -> tuple[int, tuple[MemberShare, ...]]:
     """The rotation's leads and each member's share against their entitlement.
 
     ``enrolled`` in roster order; anyone who received or missed a turn but is not enrolled any
-    more is added after them with no entitlement.
+    more is added after them with no entitlement. ``missed_counts``: every turn missed by
+    reason, when ``missed`` holds only some of them (default: counted from ``missed``).
     """
+    if missed_counts is None:
+        missed_counts = {a: Counter(t.reason for t in turns) for a, turns in missed.items()}
     members = list(enrolled)
     known = {m.agent_id for m in members}
-    for agent_id in sorted({*received, *missed} - known):
+    for agent_id in sorted({*received, *missed, *missed_counts} - known):
         members.append(Enrolled(agent_id, "", 0))
     total_weight = sum(m.weight for m in members)
     leads = sum(received.values())
@@ -174,6 +185,7 @@ def member_shares(
             agent_id=m.agent_id, name=m.name, weight=m.weight, entitled=entitled,
             expected=entitled * leads, received=received.get(m.agent_id, 0),
             missed=tuple(sorted(missed.get(m.agent_id, ()), key=lambda t: t.at)),
+            missed_counts=dict(missed_counts.get(m.agent_id, {})),
         ))
     return leads, tuple(shares)
 
@@ -326,32 +338,109 @@ class _Words(dict[tuple[str, int | None], str]):
         return self[key]
 
 
-def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: list[int],
-            *, for_agent: bool) -> dict[Key, dict[int, list[MissedTurn]]]:
-    missed: dict[Key, dict[int, list[MissedTurn]]] = defaultdict(lambda: defaultdict(list))
-    records = RoutingRecord.objects.filter(
+Missed = dict[Key, dict[int, list[MissedTurn]]]  # turns missed, by rotation and member
+MissedCounts = dict[Key, dict[int, Counter[str]]]  # how many, by rotation, member and reason
+
+
+def _missed_records(since: datetime, until: datetime, rule_ids: list[int],
+                    target_ids: list[int]) -> QuerySet[RoutingRecord]:
+    """The rotations' records of the period that passed over someone."""
+    return RoutingRecord.objects.filter(
         created_at__gte=since, created_at__lt=until,
     ).filter(Q(reason=engine.Reason.RULE, rule_id__in=rule_ids)
              | Q(reason=engine.Reason.HANDOFF, handoff_target_id__in=target_ids)
              ).exclude(skipped_turns=[])
+
+
+def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: list[int],
+            *, for_agent: bool, latest: int | None = None, agent_id: int | None = None
+            ) -> Missed:
+    """The turns missed in the period (``latest``: only the latest N of them all, newest
+    records and offers first; ``agent_id``: only that agent's)."""
+    missed: Missed = defaultdict(lambda: defaultdict(list))
+    records = _missed_records(since, until, rule_ids, target_ids).annotate(
+        epoch=Epoch("created_at"))
+    offers = [o.annotate(epoch=Epoch("offered_at")) for o in _offers(
+        since, until, [Offer.Status.DECLINED, Offer.Status.EXPIRED], rule_ids, target_ids)]
+    # The agent's records are found in SQL where JSON containment can be asked (PostgreSQL);
+    # elsewhere every record is read and the agent's turns kept below.
+    records_bounded = agent_id is None or connection.vendor == "postgresql"
+    if agent_id is not None:
+        offers = [o.filter(agent_id=agent_id) for o in offers]
+        if records_bounded:
+            records = records.filter(skipped_turns__contains=[{"agent": agent_id}])
+    if latest is not None:
+        # Every record read passes over someone: the latest N records hold the latest N turns.
+        if records_bounded:
+            records = records.order_by("-created_at", "-id")[:latest]
+        offers = [o.order_by("-offered_at", "-id")[:latest] for o in offers]
     words = _Words(for_agent)
-    for rule_id, target_id, lead_id, epoch, turns in records.annotate(
-        epoch=Epoch("created_at")
-    ).values_list("rule_id", "handoff_target_id", "lead_id", "epoch", "skipped_turns"):
+    found: list[tuple[Key, int, MissedTurn]] = []
+    for rule_id, target_id, lead_id, epoch, turns in records.values_list(
+            "rule_id", "handoff_target_id", "lead_id", "epoch", "skipped_turns"):
         key, at = _key(rule_id, target_id), _moment(epoch)
         for turn in turns or ():
             code = turn.get("why", "")
-            missed[key][turn["agent"]].append(
-                MissedTurn(at, words[(code, turn.get("limit"))], lead_id, code))
+            found.append((key, turn["agent"],
+                          MissedTurn(at, words[(code, turn.get("limit"))], lead_id, code)))
+    for offered in offers:
+        for rule_id, target_id, offered_to, lead_id, epoch, status in offered.values_list(
+                "rule_id", "target", "agent_id", "lead_id", "epoch", "status"):
+            code = DECLINED if status == Offer.Status.DECLINED else EXPIRED
+            found.append((_key(rule_id, target_id), offered_to,
+                          MissedTurn(_moment(epoch), words[(code, None)], lead_id, code)))
+    if agent_id is not None:
+        found = [f for f in found if f[1] == agent_id]
+    if latest is not None:
+        found.sort(key=lambda f: f[2].at, reverse=True)
+        found = found[:latest]
+    for key, member, turn in found:
+        missed[key][member].append(turn)
+    return missed
+
+
+def _counted(missed: Missed) -> MissedCounts:
+    """How many turns each member missed for each reason, from the turns themselves."""
+    return {key: {agent_id: Counter(t.reason for t in turns)
+                  for agent_id, turns in members.items()} for key, members in missed.items()}
+
+
+_TURNS_BY_REASON = """
+    SELECT found.rule_id, found.handoff_target_id, (turn ->> 'agent')::int, turn ->> 'why',
+           (turn ->> 'limit')::int, count(*)
+      FROM ({records}) AS found CROSS JOIN LATERAL jsonb_array_elements(found.skipped_turns)
+           AS turn
+     GROUP BY 1, 2, 3, 4, 5"""
+
+
+def _missed_counts(since: datetime, until: datetime, rule_ids: list[int],
+                   target_ids: list[int], *, for_agent: bool) -> MissedCounts:
+    """How many turns each member missed for each reason, counted by the database: on
+    PostgreSQL the records' skipped turns are grouped in SQL (``jsonb_array_elements``);
+    elsewhere (SQLite: tests and small installs) they are read and counted in Python."""
+    counts: MissedCounts = defaultdict(lambda: defaultdict(Counter))
+    words = _Words(for_agent)
+    records = _missed_records(since, until, rule_ids, target_ids)
+    if connection.vendor == "postgresql":
+        sql, params = records.values("rule_id", "handoff_target_id", "skipped_turns"
+                                     ).order_by().query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(_TURNS_BY_REASON.format(records=sql), params)
+            for rule_id, target_id, agent_id, code, limit, n in cursor.fetchall():
+                counts[_key(rule_id, target_id)][agent_id][words[(code or "", limit)]] += n
+    else:
+        for rule_id, target_id, turns in records.values_list(
+                "rule_id", "handoff_target_id", "skipped_turns").order_by():
+            for turn in turns or ():
+                words_of = words[(turn.get("why", ""), turn.get("limit"))]
+                counts[_key(rule_id, target_id)][turn["agent"]][words_of] += 1
     for offers in _offers(since, until, [Offer.Status.DECLINED, Offer.Status.EXPIRED],
                           rule_ids, target_ids):
-        for rule_id, target_id, agent_id, lead_id, epoch, status in offers.annotate(
-            epoch=Epoch("offered_at")
-        ).values_list("rule_id", "target", "agent_id", "lead_id", "epoch", "status"):
+        for rule_id, target_id, agent_id, status, n in offers.values_list(
+                "rule_id", "target", "agent_id", "status").annotate(n=Count("id")).order_by():
             code = DECLINED if status == Offer.Status.DECLINED else EXPIRED
-            missed[_key(rule_id, target_id)][agent_id].append(
-                MissedTurn(_moment(epoch), words[(code, None)], lead_id, code))
-    return missed
+            counts[_key(rule_id, target_id)][agent_id][words[(code, None)]] += n
+    return counts
 
 
 def _enrolled(config: RoutingConfig, rotation: Rotation) -> list[Enrolled]:
@@ -366,7 +455,8 @@ def _enrolled(config: RoutingConfig, rotation: Rotation) -> list[Enrolled]:
 
 def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[int] | None = None,
                       agent_id: int | None = None, target_ids: Iterable[int] | None = None,
-                      for_agent: bool = False) -> list[RotationFairness]:
+                      for_agent: bool = False, missed_shown: int | None = None
+                      ) -> list[RotationFairness]:
     """Each rotation's leads in ``[since, until)`` and every member's share against their
     entitlement, with the turns they missed.
 
@@ -374,25 +464,32 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
     leaves out the other kind unless it is given too). ``agent_id``: only the rotations that
     agent is in (or received or missed a turn in), each with that agent's share only.
     ``for_agent``: reasons worded for the agent ("at your cap"), and no lead ids.
+    ``missed_shown``: the details of only the latest N missed turns of all the rotations asked
+    for (the Fairness page shows these; a million leads miss tens of thousands of turns a
+    month), while ``missed_counts`` counts every one.
     """
     config = routing_config()
     found = rotations(rule_ids, target_ids)
     rules = [r.id for r in found if r.kind == RULE]
     targets = [r.id for r in found if r.kind == HANDOFF]
     received = _received(since, until, rules, targets)
-    missed = _missed(since, until, rules, targets, for_agent=for_agent)
+    missed = _missed(since, until, rules, targets, for_agent=for_agent, latest=missed_shown,
+                     agent_id=agent_id)
+    counts = (_counted(missed) if missed_shown is None else
+              _missed_counts(since, until, rules, targets, for_agent=for_agent))
     pauses = _pauses(since, until, {a for turns in missed.values() for a, t in turns.items()
                                     if any(x.code == SkipCode.PAUSED for x in t)})
     answer = []
     for rotation in found:
         enrolled = _enrolled(config, rotation)
         given, passed = received.get(rotation.key, Counter()), missed.get(rotation.key, {})
+        counted = counts.get(rotation.key, {})
         if agent_id is not None and not (
-            agent_id in given or agent_id in passed
+            agent_id in given or agent_id in counted
             or any(m.agent_id == agent_id for m in enrolled)
         ):
             continue
-        leads, shares = member_shares(enrolled, given, passed)
+        leads, shares = member_shares(enrolled, given, passed, counted)
         shares = tuple(_named(s, config, for_agent, pauses.get(s.agent_id, ()))
                        for s in shares)
         if agent_id is not None:
@@ -426,7 +523,7 @@ def _named(share: MemberShare, config: RoutingConfig, for_agent: bool,
     if for_agent:
         missed = tuple(MissedTurn(t.at, t.reason, None, t.code) for t in missed)
     return MemberShare(share.agent_id, name, share.weight, share.entitled, share.expected,
-                       share.received, missed)
+                       share.received, missed, share.missed_counts)
 
 
 # --- Where an agent stands now ---------------------------------------------------------------

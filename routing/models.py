@@ -48,10 +48,15 @@ class Brokerage(models.Model):
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
 
+    #: Changes of the configuration made by this process (``bump_config_token`` calls): a
+    #: snapshot held for a request is read again after one of them.
+    changes_here = 0
+
     @classmethod
     def bump_config_token(cls) -> None:
         """Mark the routing configuration as changed, so cached snapshots expire (also call
         after queryset ``update()``)."""
+        Brokerage.changes_here += 1
         updated = cls.objects.filter(pk=1).update(config_token=uuid.uuid4())
         if not updated:
             cls.load()
@@ -239,6 +244,11 @@ class RoutingRecord(models.Model):
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["created_at"], name="routingrecord_created_at"),
+            # "Did this lead go to the pond, was it escalated?" (the sources report).
+            models.Index(fields=["lead"], name="record_pond_lead",
+                         condition=models.Q(outcome="unassigned")),
+            models.Index(fields=["lead"], name="record_escalated_lead",
+                         condition=models.Q(reason="escalated")),
         ]
 
     def __str__(self) -> str:
@@ -271,7 +281,10 @@ class Offer(models.Model):
 
     class Meta:
         ordering = ["deadline", "id"]
-        indexes = [models.Index(fields=["status", "deadline"], name="offer_status_deadline")]
+        indexes = [models.Index(fields=["status", "deadline"], name="offer_status_deadline"),
+                   # Reports count a period's offers from the index alone (PostgreSQL).
+                   models.Index(fields=["offered_at"], name="offer_offered",
+                                include=["status", "agent", "rule"])]
         constraints = [
             models.UniqueConstraint(fields=["lead", "agent", "round"],
                                     name="one_offer_per_agent_lead_round"),

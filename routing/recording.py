@@ -160,7 +160,11 @@ def save_cursors(cursors: Mapping[Any, Cursor], rows: Mapping[Any, RotationRow])
                 cursor.agent_id, cursor.position, cursor.given)
             changed.setdefault(type(row), []).append(row)
     for model, moved in changed.items():
-        model.objects.bulk_update(moved, ["agent", "position", "given"])
+        if len(moved) == 1:  # a plain UPDATE: ``bulk_update`` would build a CASE per field
+            model.objects.filter(pk=moved[0].pk).update(
+                agent_id=moved[0].agent_id, position=moved[0].position, given=moved[0].given)
+        else:
+            model.objects.bulk_update(moved, ["agent", "position", "given"])
 
 
 def save_decision(lead: Lead, decision: Decision, config: RoutingConfig, *, now: datetime,

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, time
 from decimal import Decimal
+
+from django.db.models import Max
 
 from agents.models import Agent, RosterMember, Shift
 from leads.models import AutoResponse, Lead
@@ -30,10 +35,24 @@ from routing.windows import Calendar, WeeklyWindow, parse_days
 
 _cache_lock = threading.Lock()
 _cache: dict[str, RoutingConfig] = {}
+class _Held:
+    """The snapshot one web request read (``held_for_request``), and the count of this
+    process's configuration changes when it was read."""
+
+    config: RoutingConfig | None = None
+    changes = -1
+
+
+_held: ContextVar[_Held | None] = ContextVar("routing_snapshot", default=None)
 
 
 def routing_config() -> RoutingConfig:
-    """The current configuration: one query when it has not changed since last read."""
+    """The current configuration: one query when it has not changed since last read, and
+    none when the request already read it (``held_for_request``)."""
+    held = _held.get()
+    if held is not None and held.config is not None and held.changes == Brokerage.changes_here:
+        return held.config
+    changes = Brokerage.changes_here
     brokerage = Brokerage.load()
     token = str(brokerage.config_token)
     config = _cache.get(token)
@@ -42,7 +61,38 @@ def routing_config() -> RoutingConfig:
         with _cache_lock:
             _cache.clear()
             _cache[token] = config
+    if held is not None:
+        held.config, held.changes = config, changes
     return config
+
+
+@contextmanager
+def held_for_request() -> Iterator[None]:
+    """Within the block (one web request) the configuration is read once: the request's
+    middleware, its validation and its routing share one snapshot, as current as the request's
+    start. A change this process makes meanwhile (an admin's save) is read at once; another
+    process's change, by the next request."""
+    token = _held.set(_Held())
+    try:
+        yield
+    finally:
+        _held.reset(token)
+
+
+_versions: tuple[RoutingConfig, dict[int, int]] | None = None
+
+
+def rule_versions(config: RoutingConfig, rule_ids: Iterable[int]) -> dict[int, int]:
+    """The version (latest history id) of each of these rules, read once per snapshot for all
+    its rules: a rule's change renews the snapshot's token, so a version read under it stays
+    true."""
+    global _versions
+    if _versions is None or _versions[0] is not config:
+        ids = [rule.id for rule in config.rules]
+        _versions = (config, dict(Rule.history.filter(id__in=ids).order_by().values_list("id")
+                                  .annotate(Max("history_id"))) if ids else {})
+    known = _versions[1]
+    return {rule_id: known[rule_id] for rule_id in rule_ids if rule_id in known}
 
 
 def _window(days: list[str], start, end) -> WeeklyWindow:

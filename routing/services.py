@@ -13,9 +13,9 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q
 
 from agents.models import Agent
 from leads.models import Activity, Lead
@@ -24,8 +24,8 @@ from notifications.models import Notification
 from notifications.services import Message, notify_many
 from routing import engine, recording
 from routing.engine import Decision, ExistingLead, Loads, RoutingConfig
-from routing.models import RotationState, Rule
-from routing.selectors import cursor_of, facts_of, routing_config
+from routing.models import RotationState
+from routing.selectors import cursor_of, facts_of, routing_config, rule_versions
 from routing.signals import leads_routed
 
 
@@ -55,22 +55,7 @@ def _person_keys(lead: Lead) -> list[str]:
 
 def existing_people(leads: Sequence[Lead]) -> dict[str, ExistingLead]:
     """The first stored lead of each person among these leads (same email or same phone)."""
-    emails = {lead.email_normalized for lead in leads if lead.email_normalized}
-    phones = {lead.phone_normalized for lead in leads if lead.phone_normalized}
-    if not emails and not phones:
-        return {}
-    rows = (
-        Lead.objects.filter(Q(email_normalized__in=emails) | Q(phone_normalized__in=phones))
-        .order_by("id")
-        .values_list("id", "owner_id", "status", "email_normalized", "phone_normalized")
-    )
-    found: dict[str, ExistingLead] = {}
-    for lead_id, owner_id, status, email, phone in rows:
-        for key in (f"e:{email}" if email in emails else "", f"p:{phone}" if phone in phones
-                    else ""):
-            if key:
-                found.setdefault(key, ExistingLead(lead_id, owner_id, in_pond(owner_id, status)))
-    return found
+    return people_and_loads(leads, set(), None, "UTC")[0]
 
 
 def in_pond(owner_id: int | None, status: str) -> bool:
@@ -90,19 +75,39 @@ def find_existing(lead: Lead) -> ExistingLead | None:
                key=lambda found: found.id, default=None)
 
 
-def serialize_on(keys: Sequence[str]) -> None:
+def _lock_id(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+def serialize_on(keys: Sequence[str], *, then: Sequence[str] = ()) -> None:
     """Routers that touch the same person or the same capped agent run one after the other.
 
     PostgreSQL: transaction-scoped advisory locks, taken in one statement in a fixed order (so
-    never a deadlock). SQLite needs nothing: its IMMEDIATE transactions are already serial.
+    never a deadlock): ``keys`` in key order, then ``then`` in key order (the intake's
+    idempotency keys come before the person's, see docs/architecture.md). SQLite needs
+    nothing: its IMMEDIATE transactions are already serial.
     """
-    if connection.vendor != "postgresql" or not keys:
+    if connection.vendor != "postgresql" or not (keys or then):
         return
-    ids = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big",
-                                 signed=True) for k in keys})
+    first = sorted({_lock_id(k) for k in keys})
+    ids = first + sorted({_lock_id(k) for k in then} - set(first))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::bigint[]) AS k "
-                       "ORDER BY k) AS keys", [ids])
+        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::bigint[]) "
+                       "WITH ORDINALITY AS t(k, n) ORDER BY n) AS keys", [ids])
+
+
+def arrival_locks(leads: Sequence[Lead], config: RoutingConfig | None = None) -> list[str]:
+    """The advisory locks routing these new leads takes: their people's email and phone, and
+    the capped agents of their candidate rules. A caller that must lock something else first
+    (the intake's idempotency keys) takes these in the same statement (``serialize_on``'s
+    ``then``) and passes them to ``route_leads`` as held."""
+    config = config or routing_config()
+    rules = {r.id: r for lead in leads
+             for r in engine.candidate_rules(config, facts_of(lead))}
+    capped = engine.agents_needing_loads(config, list(rules.values()))
+    return ([k for lead in leads for k in _person_keys(lead)]
+            + [f"agent:{agent_id}" for agent_id in sorted(capped)])
 
 
 def cursor_keys(rules: Sequence[engine.RuleInfo]) -> list[tuple[int, str]]:
@@ -142,19 +147,62 @@ def rotation_states(
 
 def agent_loads(agent_ids: set[int], now: datetime, tz_name: str) -> Loads:
     """Open leads held and leads received today (brokerage time) by each of these agents."""
-    if not agent_ids:
-        return Loads({}, {})
-    local = engine.to_local(now, tz_name)
-    day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    today = Q(assigned_at__gte=day_start, assigned_at__lt=day_start + timedelta(days=1))
-    is_open = Q(status__in=Lead.OPEN_STATUSES)
-    rows = (
-        Lead.objects.filter(owner_id__in=agent_ids).filter(is_open | today)
-        .values("owner_id")
-        .annotate(open=Count("id", filter=is_open), today=Count("id", filter=today))
-    )
-    return Loads({r["owner_id"]: r["open"] for r in rows},
-                 {r["owner_id"]: r["today"] for r in rows})
+    return people_and_loads((), agent_ids, now, tz_name)[1]
+
+
+def people_and_loads(leads: Sequence[Lead], agent_ids: set[int], now: datetime | None,
+                     tz_name: str) -> tuple[dict[str, ExistingLead], Loads]:
+    """``existing_people`` and ``agent_loads`` (``now``: the day counted) in one statement.
+
+    Written in SQL (a ``UNION ALL`` of both reads): every lead routed at arrival runs it, and
+    building it with the ORM cost more CPU than the database spends answering it.
+    """
+    emails = sorted({lead.email_normalized for lead in leads if lead.email_normalized})
+    phones = sorted({lead.phone_normalized for lead in leads if lead.phone_normalized})
+    quote = connection.ops.quote_name
+    table = quote(Lead._meta.db_table)
+    parts: list[str] = []
+    params: list[Any] = []
+
+    def among(column: str, values: Sequence[Any]) -> str:
+        params.extend(values)
+        return f"{quote(column)} IN ({', '.join(['%s'] * len(values))})"
+
+    if emails or phones:
+        who = [among(column, values) for column, values in
+               (("email_normalized", emails), ("phone_normalized", phones)) if values]
+        parts.append(f"SELECT {quote('id')}, {quote('owner_id')}, {quote('status')}, "
+                     f"{quote('email_normalized')}, {quote('phone_normalized')}, 0, 0 "
+                     f"FROM {table} WHERE {' OR '.join(who)}")
+    if agent_ids and now is not None:
+        local = engine.to_local(now, tz_name)
+        day_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        moment = Lead._meta.get_field("assigned_at").get_db_prep_value
+        day = [moment(day_start, connection), moment(day_start + timedelta(days=1), connection)]
+        opened = list(Lead.OPEN_STATUSES)
+        is_open = f"{quote('status')} IN ({', '.join(['%s'] * len(opened))})"
+        today = f"{quote('assigned_at')} >= %s AND {quote('assigned_at')} < %s"
+        params.extend([*opened, *day])
+        owners = among("owner_id", sorted(agent_ids))
+        params.extend([*opened, *day])
+        parts.append(f"SELECT NULL, {quote('owner_id')}, '', '', '', "
+                     f"COUNT(CASE WHEN {is_open} THEN 1 END), "
+                     f"COUNT(CASE WHEN {today} THEN 1 END) FROM {table} "
+                     f"WHERE {owners} AND ({is_open} OR ({today})) GROUP BY {quote('owner_id')}")
+    if not parts:
+        return {}, Loads({}, {})
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    found: dict[str, ExistingLead] = {}
+    for lead_id, owner_id, status, email, phone, _, _ in sorted(
+            (r for r in rows if r[0] is not None), key=lambda r: r[0]):  # the first lead first
+        for key in (f"e:{email}" if email in emails else "", f"p:{phone}" if phone in phones
+                    else ""):
+            if key:
+                found.setdefault(key, ExistingLead(lead_id, owner_id, in_pond(owner_id, status)))
+    loads = [r for r in rows if r[0] is None]
+    return found, Loads({r[1]: r[5] for r in loads}, {r[1]: r[6] for r in loads})
 
 
 def preview(lead: Lead, *, config: RoutingConfig | None = None) -> Decision:
@@ -174,24 +222,30 @@ def route_new_lead(lead: Lead) -> RoutingResult:
     return route_leads([lead])[0]
 
 
-def route_leads(leads: Sequence[Lead]) -> list[RoutingResult]:
+def route_leads(leads: Sequence[Lead], *, savepoint: bool = True,
+                locks_held: Sequence[str] = ()) -> list[RoutingResult]:
     """Route new, validated, unsaved leads in order and save them with their routing records.
 
     They share one arrival day for caps. A person already known (same email or phone, stored
     or earlier in the batch) is not saved again: the first lead gets a "registered again"
     activity and its owner is told.
+
+    ``savepoint=False``: the caller's transaction ends with any failure (the intake API), so
+    no savepoint is needed to undo a failed routing. ``locks_held``: the advisory locks the
+    caller took already in this transaction (``arrival_locks``); any other is taken here.
     """
     if not leads:
         return []
-    with transaction.atomic():
-        batch = _Batch(routing_config(), leads)
+    with transaction.atomic(savepoint=savepoint):
+        batch = _Batch(routing_config(), leads, locks_held)
         return batch.run()
 
 
 class _Batch:
     """The imperative shell around ``engine.decide`` for a list of leads."""
 
-    def __init__(self, config: RoutingConfig, leads: Sequence[Lead]) -> None:
+    def __init__(self, config: RoutingConfig, leads: Sequence[Lead],
+                 locks_held: Sequence[str] = ()) -> None:
         self.config = config
         self.leads = leads
         self.facts = [facts_of(lead) for lead in leads]
@@ -199,18 +253,20 @@ class _Batch:
         for facts in self.facts:
             candidates.update((r.id, r) for r in engine.candidate_rules(config, facts))
         rules = list(candidates.values())
-        self.versions = dict(Rule.history.filter(id__in=candidates).order_by().values_list(
-            "id").annotate(Max("history_id"))) if candidates else {}
+        self.versions = rule_versions(config, candidates)
         capped = engine.agents_needing_loads(config, rules)
-        serialize_on([k for lead in leads for k in _person_keys(lead)]
-                     + [f"agent:{agent_id}" for agent_id in capped])
+        held = set(locks_held)
+        serialize_on([k for lead in leads for k in _person_keys(lead) if k not in held]
+                     + [f"agent:{agent_id}" for agent_id in capped
+                        if f"agent:{agent_id}" not in held])
         # Looked up once the locks are held: a router that held them has committed its leads
-        # by now, so the same person sent twice at once is found, not routed twice.
-        self.known = existing_people(leads)
+        # by now, so the same person sent twice at once is found, not routed twice; and the
+        # capped agents' loads are exact.
+        self.known, loads = people_and_loads(leads, capped, leads[0].received_at,
+                                             config.timezone)
         self.returning = self._lock_returning()
         self.states = rotation_states(cursor_keys(rules), lock=True)
         self.cursors = {key: cursor_of(state) for key, state in self.states.items()}
-        loads = agent_loads(capped, leads[0].received_at, config.timezone)
         self.open_leads, self.leads_today = dict(loads.open_leads), dict(loads.leads_today)
         self.pending: list[tuple[Lead, Decision]] = []
         self.again: list[tuple[Lead, Decision]] = []

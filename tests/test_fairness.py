@@ -132,6 +132,47 @@ def test_a_declined_offer_is_a_missed_turn_and_the_claim_counts_for_the_claimer(
     assert missed_of(claimers, "Ann Lee") == [("declined", "declined")]
 
 
+
+def test_the_latest_missed_turns_in_full_and_every_one_counted_by_reason():
+    """What the Fairness page asks for: the details of only the latest turns, the counts of
+    all of them, by reason (grouped in SQL on PostgreSQL), as when every turn is read."""
+    from routing.claims import decline_offer
+    from routing.models import Offer
+
+    ann = agent("Ann Lee", max_open_leads=1)
+    bob = agent("Bob Ray", max_leads_per_day=2)
+    cat = agent("Cat Cho")
+    RuleFactory(name="Sellers", is_catch_all=True,
+                roster=RosterFactory.with_members([ann, bob, cat]))
+    for i in range(6):  # as above: Ann misses two turns at her cap, Bob one at his daily cap
+        arrive(NOW + timedelta(minutes=i))
+    dee, eve = agent("Dee Fox"), agent("Eve Kim")
+    RuleFactory(name="Claimers", delivery="claim", criteria={"lead_type": ["seller"]},
+                roster=RosterFactory.with_members([dee, eve]))
+    lead = arrive(NOW + timedelta(minutes=10), lead_type="seller").lead
+    decline_offer(Offer.objects.get(lead=lead, agent=dee).pk, dee,
+                  now=NOW + timedelta(minutes=11))
+    since, until = NOW - timedelta(hours=1), NOW + timedelta(hours=1)
+    every = rotation_fairness(since, until)
+    latest = rotation_fairness(since, until, missed_shown=2)
+    counts = {m.name: m.missed_counts for r in latest for m in r.members if m.missed_counts}
+    assert counts == {"Ann Lee": {"at their cap of 1 open lead": 2},
+                      "Bob Ray": {"at their daily cap of 2 leads": 1},
+                      "Dee Fox": {"declined": 1}}
+    assert counts == {m.name: m.missed_counts for r in every for m in r.members
+                      if m.missed_counts}
+    shown = sorted(((t.at, m.name) for r in latest for m in r.members for t in m.missed),
+                   reverse=True)
+    assert shown == [(NOW + timedelta(minutes=10), "Dee Fox"),
+                     (NOW + timedelta(minutes=5), "Ann Lee")]
+    assert [(m.name, m.turns_missed, len(m.missed)) for r in latest for m in r.members
+            if m.name in ("Ann Lee", "Bob Ray")] == [("Ann Lee", 2, 1), ("Bob Ray", 1, 0)]
+    # Narrowed to one agent: the latest of their own turns, not of everyone's.
+    [bobs] = rotation_fairness(since, until, agent_id=bob.pk, missed_shown=2)
+    [(turn, count)] = [(m.missed, m.missed_counts) for m in bobs.members]
+    assert [t.at for t in turn] == [NOW + timedelta(minutes=5)]
+    assert count == {"at their daily cap of 2 leads": 1}
+
 def test_the_period_and_the_rule_filter_bound_the_figures():
     ann, bob = agent("Ann Lee"), agent("Bob Ray")
     rule = RuleFactory(name="Buyers", is_catch_all=True,

@@ -337,7 +337,7 @@ def test_a_server_error_is_kept_in_the_log(team, key, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("routing is down")
 
-    monkeypatch.setattr("leads.intake.idempotency.receive_lead", broken)
+    monkeypatch.setattr("leads.intake.idempotency.route_valid_lead", broken)
     client = Client(raise_request_exception=False)
     response = client.post(URL, data='{"first_name": "Pat"}', content_type="application/json",
                            HTTP_AUTHORIZATION=f"Api-Key {key}")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django_q.models import OrmQ, Schedule
 
 from agents.models import Agent
@@ -202,14 +203,22 @@ def test_the_offer_notice_is_done_when_a_manager_withdraws_the_offer(manager_mov
 # --- Item 9: sending is queued once the change commits; a sweep sends what no task did -------
 
 
-def test_the_send_task_is_queued_only_when_the_change_commits(django_capture_on_commit_callbacks):
+def test_the_send_task_is_committed_with_the_change(django_capture_on_commit_callbacks):
+    ann = agent("Ann")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        notify([ann.pk], E.LEAD_ASSIGNED, "New lead: Pat", now=NOW)
+        assert OrmQ.objects.count() == 1  # the ORM broker's row, in the change's transaction
+    assert callbacks == []
+
+
+def test_with_redis_the_send_task_is_queued_only_when_the_change_commits(
+        django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("notifications.queueing.Conf.ORM", None)  # not transactional
     ann = agent("Ann")
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         notify([ann.pk], E.LEAD_ASSIGNED, "New lead: Pat", now=NOW)
         assert OrmQ.objects.count() == 0  # a Redis worker could not find it yet: not queued
     assert len(callbacks) == 1
-    callbacks[0]()
-    assert OrmQ.objects.count() == 1
 
 
 def test_the_sweep_sends_notifications_whose_task_never_ran():

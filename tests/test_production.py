@@ -23,14 +23,23 @@ from tests.factories import AgentFactory
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def env_lines(text: str) -> dict[str, str]:
+    """The ``KEY=value`` lines of a shell block or an environment file."""
+    pairs = [line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z_]+=", line)]
+    return {key: value.strip().strip("'\"") for key, value in pairs}
+
+
+def readme_section(title: str) -> str:
+    return (ROOT / "README.md").read_text().split(f"## {title}", 1)[1].split("\n## ", 1)[0]
+
+
 def readme_production_env() -> dict[str, str]:
     """The ``KEY=value`` lines of the README's "Production settings" example."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Production settings", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
-    pairs = [line.split("=", 1) for line in block.splitlines()
-             if re.match(r"^[A-Z_]+=", line)]
-    return {key: value.strip().strip("'\"") for key, value in pairs}
+    section = readme_section("Production settings")
+    return env_lines(re.search(r"```sh\n(.*?)```", section, re.S).group(1))
+
+
+DEPLOY = ROOT / "docs" / "deploy"
 
 
 def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -61,6 +70,66 @@ def test_check_deploy_is_clean_with_the_readme_production_settings():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING" not in (result.stdout + result.stderr)
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_is_clean_with_the_deployment_environment_file():
+    """The file every process of a deployment reads (README "Running in production")."""
+    production = env_lines((DEPLOY / "leadrouter.env.example").read_text())
+    assert readme_production_env().items() <= production.items()  # the same, and more
+    assert production["Q_BROKER"] == "redis" and production["REDIS_URL"].startswith("redis://")
+    env = {**{k: v for k, v in os.environ.items() if k != "DEBUG"}, **production}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy",
+                             "--fail-level", "WARNING"],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "WARNING" not in (result.stdout + result.stderr)
+    assert "no issues" in result.stdout
+
+
+def _unit(name: str) -> dict[str, list[str]]:
+    """A systemd unit's ``Key=value`` lines, each key's values in order."""
+    unit: dict[str, list[str]] = {}
+    for line in (DEPLOY / "systemd" / name).read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            unit.setdefault(key, []).append(value)
+    return unit
+
+
+def test_the_systemd_units_start_what_the_procfile_starts():
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines()
+                    if line.strip())
+    assert set(procfile) == {"release", "web", "worker", "clock"}
+    python = "/srv/leadrouter/.venv/bin/python manage.py "
+    expected = {
+        "leadrouter-web.service": ["gunicorn config.wsgi"],
+        "leadrouter-worker.service": [python + "qcluster"],
+        "leadrouter-clock.service": [python + "run_clock --loop"],
+        "leadrouter-release.service": [python + "migrate --noinput",
+                                       python + "createcachetable",
+                                       python + "collectstatic --noinput"],
+    }
+    for name, commands in expected.items():
+        unit = _unit(name)
+        assert unit["EnvironmentFile"] == ["/etc/leadrouter/leadrouter.env"], name
+        assert unit["WorkingDirectory"] == ["/srv/leadrouter"], name
+        assert len(unit["ExecStart"]) == len(commands), name
+        for started, command in zip(unit["ExecStart"], commands, strict=True):
+            assert command in started, (name, started)
+    assert "gunicorn config.wsgi --workers" in procfile["web"]
+    assert procfile["worker"] == "python manage.py qcluster"
+    assert procfile["clock"] == "python manage.py run_clock --loop"
+    assert "migrate --noinput" in procfile["release"]
+    assert "createcachetable" in procfile["release"]
+    wanted = _unit("leadrouter.target")["Wants"][0].split()
+    assert wanted == ["leadrouter-web.service", "leadrouter-worker.service",
+                      "leadrouter-clock.service"]
+    for name in wanted:
+        assert _unit(name)["WantedBy"] == ["leadrouter.target"]
+        assert _unit(name)["Restart"] == ["always"]
+    running = readme_section("Running in production")
+    for path in sorted((DEPLOY / "systemd").iterdir()):
+        assert path.name in running, f"the README does not show how to install {path.name}"
 
 
 def test_https_settings_come_from_the_environment():

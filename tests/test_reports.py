@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import types
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -315,6 +316,14 @@ class FakeMember:
     received: int
     missed: tuple = field(default_factory=tuple)
 
+    @property
+    def missed_counts(self) -> dict[str, int]:
+        return Counter(t.reason for t in self.missed)
+
+    @property
+    def turns_missed(self) -> int:
+        return len(self.missed)
+
 
 @dataclass(frozen=True)
 class FakeRotation:
@@ -330,7 +339,7 @@ def fairness_module(monkeypatch):
     """The fairness figures of one rotation, as ``routing.fairness`` gives them."""
     calls = []
 
-    def rotation_fairness(since, until, *, rule_ids=None, agent_id=None):
+    def rotation_fairness(since, until, *, rule_ids=None, agent_id=None, missed_shown=None):
         calls.append((since, until, rule_ids, agent_id))
         return [FakeRotation("rule", 7, "Zillow buyers", 9, (
             FakeMember(1, "Ann Lee", 2, 2 / 3, 6.0, 5,
@@ -404,3 +413,44 @@ def test_report_queries_do_not_grow_with_the_leads(manager_client, speed_data, s
     with CaptureQueriesContext(connection) as many:
         manager_client.get(url)
     assert len(many) == len(few)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # SET LOCAL ends with the report's own transaction
+def test_reports_run_without_jit_and_with_room_to_sort_on_postgresql():
+    """The settings last as long as the report: the next query on the connection has the
+    server's own again."""
+    from django.db import connection
+
+    def show(name: str) -> str:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SHOW {name}")
+            return cursor.fetchone()[0]
+
+    before = show("work_mem"), show("jit")
+    with common.report_settings():
+        assert (show("jit"), show("work_mem")) == ("off", "32MB")
+    assert (show("work_mem"), show("jit")) == before
+
+
+def test_fairness_page_shows_the_latest_missed_turns_and_the_csv_every_one(
+        manager_client, team, monkeypatch):
+    """More turns missed than the page shows: the page says how many it leaves out, the
+    member's row counts every one with its reason, the CSV lists them all."""
+    from leads.intake import receive_leads
+
+    monkeypatch.setattr(report_fairness, "MISSED_SHOWN", 2)
+    team.rule.criteria.create(field="source", value="Zillow")
+    team.rule.delivery = "assign"
+    team.rule.save()
+    Agent.objects.filter(pk=team.bob.pk).update(accepting_leads=False)
+    receive_leads([{"first_name": "P", "last_name": str(i), "email": f"p{i}@example.org",
+                    "source": "Zillow"} for i in range(5)], channel="file",
+                  received_at=timezone.now())
+    text = manager_client.get("/admin/reports/fairness/?period=today").content.decode()
+    # Ann's turn first, then Bob's four turns passed over while he is paused.
+    assert "The latest 2 of 4 (the CSV has them all)." in text
+    assert "4 paused" in text
+    missed = manager_client.get("/admin/reports/fairness/?period=today&format=csv&table=missed")
+    rows = list(csv.reader(io.StringIO(missed.content.decode())))
+    assert len(rows) == 5 and {r[2:4] for r in map(tuple, rows[1:])} == {("Bob Stone", "paused")}

@@ -40,7 +40,7 @@ from leads.intake.idempotency import (
     Inbound,
     take_lead,
 )
-from leads.intake.keys import SCHEME, check_header, hit_rate_limit
+from leads.intake.keys import SCHEME, check_header, take_key
 from leads.intake.serializers import (
     IntakeErrorsSerializer,
     LeadIntakeAnswerSerializer,
@@ -160,17 +160,17 @@ class LeadIntakeView(APIView):
         limit = settings.INTAKE_MAX_BODY_BYTES
         readable = read_chunked(http, limit)
         raw, inbound.raw_body = read_body(http, limit) if readable else (None, "")
-        check = check_header(http.META.get("HTTP_AUTHORIZATION"))
+        rate = settings.INTAKE_RATE_PER_MINUTE
+        check = take_key(http.META.get("HTTP_AUTHORIZATION"), limit=rate,
+                         now=inbound.received_at)
         inbound.key_prefix = check.prefix
         if check.key is None:
             return inbound.refuse(401, {"key": check.error})
         inbound.source_key, inbound.source_name = check.key, check.key.source.name
-        rate = settings.INTAKE_RATE_PER_MINUTE
-        wait = hit_rate_limit(check.key, limit=rate, now=inbound.received_at)
-        if wait is not None:
+        if check.wait is not None:
             answer = inbound.refuse(
                 429, {"rate": f"More than {rate} requests in a minute for this key."})
-            answer.headers["Retry-After"] = str(wait)
+            answer.headers["Retry-After"] = str(check.wait)
             return answer
         if not readable:
             return inbound.refuse(411, LENGTH_REQUIRED)

@@ -1,7 +1,7 @@
 """Taking a lead exactly once: the one way in for API posts and web forms.
 
 ``take_lead`` answers a retry (same ``Idempotency-Key`` header or same ``external_id`` for the
-source) with the first answer, routes anything new through ``leads.intake.receive_lead``, and
+source) with the first answer, validates and routes anything new (``route_valid_lead``), and
 keeps every request in the inbound log (``Submission``), accepted or not. An
 ``Idempotency-Key`` names one request: sent again with another body (compared by the digest
 kept with the answer) it is refused with 422 and the new request kept, rejected, so that a
@@ -12,13 +12,17 @@ Exactly once: the first answer for each key is stored in ``IdempotencyRecord`` (
 source and key), in the same transaction as the lead. On PostgreSQL a transaction-scoped
 advisory lock on the keys makes a concurrent retry wait for the first request to commit and
 then find its answer; on SQLite, transactions are serial already. Should two requests ever pass
-the lock, the unique constraint refuses the second and it answers from the first.
+the lock, the unique constraint refuses the second and it answers from the first. The keys'
+locks and the ones routing takes (the person, the capped agents) are one statement, the keys'
+first: the lead is validated before the transaction (no database), and its rejection, if any,
+is answered after the retry check, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,9 +33,15 @@ from django.urls import NoReverseMatch, reverse
 
 from leads.forms import external_id_text
 from leads.intake.cleaning import storable, text_errors
-from leads.intake.services import IntakeResult, receive_lead, reject, validate_lead
+from leads.intake.services import (
+    IntakeResult,
+    build_lead,
+    reject,
+    route_valid_lead,
+    validate_lead,
+)
 from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission, WebForm
-from routing.services import serialize_on
+from routing.services import arrival_locks, serialize_on
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -94,19 +104,26 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
         return _rejected(kept.submission, inbound)
     keys = idempotency_keys(inbound.idempotency_key, payload)
     digest = request_digest(payload)
+    data = {**payload, "source": source.name}
+    cleaned, errors = validate_lead(data)  # no database: answered after the retry check
     for attempt in range(2):
         try:
             with transaction.atomic():
-                answers = answers_for(source, keys) if keys else []
+                lead = (build_lead(cleaned, received_at=inbound.received_at)
+                        if cleaned is not None else None)
+                # The keys' locks, then the person's and the capped agents', in one statement.
+                locks = arrival_locks([lead]) if lead is not None and keys else []
+                answers = answers_for(source, keys, then=locks) if keys else []
                 if any(a.kind == IdempotencyRecord.Kind.HEADER and a.request_digest
                        and a.request_digest != digest for a in answers):
                     return inbound.refuse(422, {IDEMPOTENCY_HEADER: KEY_REUSED}, payload)
                 if answers:
                     return _retry(answers[0], payload, inbound)
-                result = receive_lead(payload, channel=inbound.channel,
-                                      received_at=inbound.received_at, source=source.name)
-                if result.status == "rejected":
-                    return _rejected(result.submission, inbound)
+                if lead is None:
+                    kept = reject(data, errors or {}, channel=inbound.channel,
+                                  received_at=inbound.received_at, source=source.name)
+                    return _rejected(kept.submission, inbound)
+                result = route_valid_lead(lead, locks_held=locks)
                 body = answer_body(result)
                 submission = Submission.objects.create(
                     channel=inbound.channel, source=source.name, received_at=inbound.received_at,
@@ -180,14 +197,17 @@ def request_digest(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def answers_for(source: LeadSource, keys: list[tuple[str, str]]) -> list[IdempotencyRecord]:
+def answers_for(source: LeadSource, keys: list[tuple[str, str]], *,
+                then: Sequence[str] = ()) -> list[IdempotencyRecord]:
     """The answers kept under any of these keys, oldest first, after whoever holds the keys
     committed.
 
     Must be called inside a transaction: the advisory lock on the keys (PostgreSQL) is held
-    until it ends, so that the answer about to be kept is the only one.
+    until it ends, so that the answer about to be kept is the only one. ``then``: the locks
+    routing the lead takes (``routing.services.arrival_locks``), taken after the keys' in the
+    same statement.
     """
-    serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys])
+    serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys], then=then)
     return list(IdempotencyRecord.objects.filter(
         source=source, key_hash__in=[d for _, d in keys]).order_by("id"))
 

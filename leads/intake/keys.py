@@ -2,7 +2,9 @@
 
 A key reads ``lr_<prefix>_<secret>``: the 8-character prefix is public and finds the key's
 row; only the SHA-256 of the whole key is stored (the secret has 256 bits of entropy, so a
-plain hash is enough: no slow password hashing on every request), compared in constant time.
+plain hash is enough: no slow password hashing on every request). ``take_key``, on every
+request to the API, finds the key by its prefix and hash and counts the request in one
+statement; ``check_header`` reads the key and compares the hash in constant time.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import LeadSource, SourceKey
@@ -31,6 +33,7 @@ class KeyCheck:
     key: SourceKey | None
     prefix: str = ""  # what the caller sent as the public part, kept in the inbound log
     error: str = ""
+    wait: int | None = None  # over the rate limit (``take_key``): seconds to wait
 
 
 def hash_key(raw_key: str) -> str:
@@ -67,15 +70,23 @@ def parse_prefix(raw_key: str) -> str:
     return ""
 
 
-def check_header(header: str | None) -> KeyCheck:
-    """The active key named by an ``Authorization: Api-Key <key>`` header, or why not."""
+def _parse_header(header: str | None) -> tuple[str, KeyCheck]:
+    """The key an ``Authorization`` header sends and its public part, or why it sends none."""
     if not header:
-        return KeyCheck(None, error=f"Missing API key: send 'Authorization: {SCHEME} <key>'.")
+        return "", KeyCheck(None, error=f"Missing API key: send 'Authorization: {SCHEME} <key>'.")
     scheme, _, raw_key = header.strip().partition(" ")
     raw_key = raw_key.strip()
     if scheme.lower() != SCHEME.lower() or not raw_key:
-        return KeyCheck(None, error=f"Expected 'Authorization: {SCHEME} <key>'.")
-    prefix = parse_prefix(raw_key)
+        return "", KeyCheck(None, error=f"Expected 'Authorization: {SCHEME} <key>'.")
+    return raw_key, KeyCheck(None, parse_prefix(raw_key))
+
+
+def check_header(header: str | None) -> KeyCheck:
+    """The active key named by an ``Authorization: Api-Key <key>`` header, or why not."""
+    raw_key, parsed = _parse_header(header)
+    if parsed.error:
+        return parsed
+    prefix = parsed.prefix
     key = (SourceKey.objects.select_related("source").filter(prefix=prefix).first()
            if prefix else None)
     if key is None or not hmac.compare_digest(key.key_hash, hash_key(raw_key)):
@@ -85,25 +96,72 @@ def check_header(header: str | None) -> KeyCheck:
     return KeyCheck(key, prefix)
 
 
-def hit_rate_limit(key: SourceKey, *, limit: int, now: datetime | None = None) -> int | None:
-    """Count one request in the key's current minute; None if allowed, else seconds to wait.
+def take_key(header: str | None, *, limit: int, now: datetime) -> KeyCheck:
+    """The active key named by an ``Authorization: Api-Key <key>`` header, with this request
+    counted in its minute of the rate limit; or why not. A key over its limit comes with
+    ``wait`` set (the request is not counted).
+
+    One ``UPDATE ... RETURNING`` finds the key by its prefix and hash, checks that it is not
+    revoked, counts the request and returns the key's source (a stub: id and name). Only a
+    refused key costs a second read, to say why. The hash is compared in SQL: it is the
+    SHA-256 of a 256-bit secret, so how much of it matches tells a guesser nothing.
+    """
+    raw_key, check = _parse_header(header)
+    if check.error:
+        return check
+    if check.prefix:
+        found = _count_request(check.prefix, hash_key(raw_key), limit=limit, now=now)
+        if found is not None:
+            return KeyCheck(found, check.prefix)
+    refused = check_header(header)
+    if refused.key is None:
+        return refused
+    return KeyCheck(refused.key, check.prefix, wait=_wait(now))  # over the limit
+
+
+def _count_request(prefix: str, key_hash: str, *, limit: int, now: datetime
+                   ) -> SourceKey | None:
+    """Count one request in the key's current minute, for the unrevoked key of this prefix and
+    hash, and return the key: None if there is no such key or it is over its limit.
 
     A fixed window kept on the key's row and moved by one conditional UPDATE, so it holds
     across server processes. The UPDATE also records ``last_used_at``. ``limit`` <= 0: none.
     """
-    now = now or timezone.now()
-    if limit <= 0:
-        SourceKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return None
+    table, quote = SourceKey._meta.db_table, connection.ops.quote_name
+    sources = LeadSource._meta.db_table
     window = now.replace(second=0, microsecond=0)
-    counted = SourceKey.objects.filter(pk=key.pk).filter(
-        Q(window_start__isnull=True) | ~Q(window_start=window) | Q(window_count__lt=limit)
-    ).update(
-        window_count=Case(When(window_start=window, then=F("window_count") + 1),
-                          default=Value(1)),
-        window_start=window,
-        last_used_at=now,
-    )
-    if counted:
+
+    def moment(value: datetime) -> Any:
+        return SourceKey._meta.get_field("last_used_at").get_db_prep_value(value, connection)
+
+    if limit > 0:
+        counting = (f"{quote('window_count')} = CASE WHEN {quote('window_start')} = %s "
+                    f"THEN {quote('window_count')} + 1 ELSE 1 END, "
+                    f"{quote('window_start')} = %s, ")
+        under = (f" AND ({quote('window_start')} IS NULL OR {quote('window_start')} <> %s "
+                 f"OR {quote('window_count')} < %s)")
+        params: list[Any] = [moment(window), moment(window), moment(now), prefix, key_hash,
+                             moment(window), limit]
+    else:
+        counting, under, params = "", "", [moment(now), prefix, key_hash]
+    sql = (f"UPDATE {quote(table)} SET {counting}{quote('last_used_at')} = %s "
+           f"WHERE {quote('prefix')} = %s AND {quote('key_hash')} = %s "
+           f"AND {quote('revoked_at')} IS NULL{under} "
+           f"RETURNING {quote('id')}, {quote('source_id')}, (SELECT s.{quote('name')} FROM "
+           f"{quote(sources)} s WHERE s.{quote('id')} = {quote(table)}.{quote('source_id')})")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         return None
+    key_id, source_id, source_name = row
+    key = SourceKey(pk=key_id, prefix=prefix, source_id=source_id, key_hash=key_hash,
+                    last_used_at=now)
+    key.source = LeadSource(pk=source_id, name=source_name)
+    return key
+
+
+def _wait(now: datetime) -> int:
+    """Seconds until the next minute's window opens (at least one)."""
+    window = now.replace(second=0, microsecond=0)
     return max(1, int((window + timedelta(minutes=1) - now).total_seconds() + 0.999))

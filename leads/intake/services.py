@@ -161,6 +161,14 @@ def _unsaved_copy(lead: Lead) -> Lead:
     return copy
 
 
+def route_valid_lead(lead: Lead, *, locks_held: Sequence[str] = ()) -> IntakeResult:
+    """Route one validated lead (``validate_lead``, ``build_lead``) in the caller's
+    transaction, which any failure ends, so without a savepoint. ``locks_held``: the advisory
+    locks the caller took already (see ``routing.services.route_leads``)."""
+    routing = route_leads([lead], savepoint=False, locks_held=locks_held)[0]
+    return IntakeResult(routing.status, routing.lead, routing)
+
+
 def receive_lead(
     data: Any, *, channel: str, received_at: datetime, source: str | None = None,
     keep_submission: bool = False,

@@ -2,8 +2,8 @@
 
 ``emit`` / ``emit_many`` are called by the services where things happen: one
 ``WebhookDelivery`` row per active endpoint subscribed to the event, written in the caller's
-transaction, all endpoints sharing the event's id; a task is queued once the transaction
-commits, so a rolled-back change sends nothing. Nothing is sent in the request.
+transaction, all endpoints sharing the event's id; their task is committed with them
+(``queue_with_commit``), so a rolled-back change sends nothing. Nothing is sent in the request.
 
 Payloads name agents and rules. Callers that hold the routing snapshot pass it (``config``) and
 pay no query for those names; without it, the names are read from the models, once per batch.
@@ -18,13 +18,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django_q.tasks import async_task
 
 from agents.models import Agent
 from leads.models import Lead
 from notifications.links import absolute_url
 from notifications.models import WebhookDelivery, WebhookEvent
+from notifications.queueing import queue_with_commit
 from notifications.sms import e164
 from notifications.webhooks.subscribers import subscribers
 from routing.engine import AgentInfo, Decision, RoutingConfig
@@ -123,7 +123,7 @@ def emit_many(events: Iterable[Event], *, now: datetime,
         return []
     WebhookDelivery.objects.bulk_create(rows)
     delivery_ids = [row.pk for row in rows]
-    transaction.on_commit(lambda: queue_sending(delivery_ids), robust=True)
+    queue_with_commit(lambda: queue_sending(delivery_ids))
     return rows
 
 

@@ -24,6 +24,7 @@ from routing.reports.common import (
     percent_column,
     share,
     text_column,
+    with_report_settings,
 )
 from routing.reports.speed import leads_in, speed_to_lead
 
@@ -122,6 +123,7 @@ def lost_leads(period: Period, filters: Filters, *, limit: int = LOST_SHOWN
     return total, rows
 
 
+@with_report_settings
 def report(period: Period, filters: Filters, now: datetime) -> Report:
     total, lost = lost_leads(period, filters)
     return Report("accountability", "Accountability", (

@@ -17,7 +17,13 @@ from notifications.models import Delivery, WebhookDelivery
 from routing import engine
 from routing.engine import Reason
 from routing.models import Offer, RotationState, RoutingRecord
-from routing.reports.common import Filters, Table, duration_text, period_of
+from routing.reports.common import (
+    Filters,
+    Table,
+    duration_text,
+    period_of,
+    with_report_settings,
+)
 from routing.reports.speed import speed_table
 
 EXPIRING_MINUTES = 5
@@ -56,6 +62,7 @@ def waited_text(since: datetime, now: datetime) -> str:
     return f"oldest waiting {duration_text(now - since)}"
 
 
+@with_report_settings
 def attention(*, now: datetime, tz_name: str) -> list[Attention]:
     """The counts above the dashboard, each a link to the filtered list."""
     pond = Lead.objects.filter(owner__isnull=True, status=Lead.Status.UNASSIGNED).aggregate(
@@ -91,6 +98,7 @@ def attention(*, now: datetime, tz_name: str) -> list[Attention]:
     ]
 
 
+@with_report_settings
 def unreachable_rules(*, now: datetime) -> list[Unreachable]:
     """Active rules whose members are none of them able to receive a lead arriving now: the
     engine's own check (``preview_rotation``, as the roster page uses it), over today's loads.
@@ -121,6 +129,7 @@ def unreachable_rules(*, now: datetime) -> list[Unreachable]:
     return found
 
 
+@with_report_settings
 def leads_by_source(*, now: datetime, tz_name: str) -> list[tuple[str, Table]]:
     """Today's and this week's leads by source, with speed to lead (the speed report's
     selector)."""

@@ -21,6 +21,7 @@ from routing.reports.common import (
     percent_column,
     share,
     text_column,
+    with_report_settings,
 )
 
 
@@ -77,6 +78,7 @@ COLUMNS = [
 ]
 
 
+@with_report_settings
 def report(period: Period, filters: Filters, now: datetime) -> Report:
     chart = Chart("bar", ("claimed", "declined", "expired"), horizontal=True, stacked=True)
     return Report("offers", "Offers", (

@@ -20,6 +20,7 @@ from routing.reports.common import (
     percent_column,
     share,
     text_column,
+    with_report_settings,
 )
 from routing.reports.speed import leads_in
 
@@ -56,6 +57,7 @@ def source_counts(period: Period, filters: Filters) -> list[dict[str, Any]]:
     return result
 
 
+@with_report_settings
 def report(period: Period, filters: Filters, now: datetime) -> Report:
     return Report("sources", "Sources", (
         "What each source sent in the period and what became of it. Claimed in time: an agent "

@@ -24,6 +24,7 @@ from routing.reports.common import (
     grouped,
     names_of,
     text_column,
+    with_report_settings,
 )
 
 GROUPINGS = {"agent": "owner_id", "isa": "isa_id", "source": "source", "rule": "rule_id",
@@ -134,6 +135,7 @@ def speed_table(period: Period, filters: Filters, by: str, *, slug: str | None =
                  speed_to_lead(period, filters, by=by), chart=chart)
 
 
+@with_report_settings
 def report(period: Period, filters: Filters, now: datetime) -> Report:
     tables = [speed_table(period, filters, by) for by in ("agent", "isa", "source", "rule",
                                                            "hour")]

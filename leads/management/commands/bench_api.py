@@ -29,6 +29,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from agents.models import Agent, Roster, RosterMember
+from leads.intake.bench import CPU_HEADER, QUERIES_HEADER
 from leads.intake.keys import create_key
 from leads.models import Lead
 from routing.management.commands.serve import stop_process
@@ -60,6 +61,7 @@ class Command(BaseCommand):
         if leads < 1 or clients < 1 or workers < 1:
             raise CommandError("--leads, --clients and --workers must be positive.")
         deadline = time.monotonic() + timeout
+        load_at_start = os.getloadavg()[0]
         vendor = connection.vendor
         test_settings = connection.settings_dict.setdefault("TEST", {})
         scratch = Path(tempfile.mkdtemp(prefix="bench_api_"))  # the server's log, SQLite's file
@@ -90,19 +92,29 @@ class Command(BaseCommand):
                  deadline)
             self.stdout.write(f"  {'endpoint':<54} {'leads/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
                               f"{'done':>7} {'errors':>7}")
-            routed = _run(base, ROUTED_PATH, routed_payloads, keys, clients, deadline)
+            routed = _run(base, ROUTED_PATH, routed_payloads, keys, clients, deadline, server)
             self._line("POST /api/v1/leads/ (key, log, exactly once, routed)", routed, leads)
-            bare = _run(base, BARE_PATH, bare_payloads, None, clients, deadline)
+            bare = _run(base, BARE_PATH, bare_payloads, None, clients, deadline, server)
             self._line("bare DRF create (ModelSerializer, save, no routing)", bare, leads)
             if routed.rate and bare.rate:
                 self.stdout.write(f"  ratio routed/bare throughput: {routed.rate / bare.rate:.2f}"
                                   f"; p50 latency: {routed.p(50) / max(bare.p(50), 1e-9):.1f}x")
+            self.stdout.write(f"\n  {'per request':<54} {'routed':>8} {'bare':>8} {'ratio':>7}")
+            for label, of in (("SQL statements (BEGIN and COMMIT included)", _Result.queries),
+                              ("server CPU ms (gunicorn workers, /proc)", _Result.cpu_ms),
+                              ("  of which inside Django (process_time)", _Result.django_ms)):
+                mine, theirs = of(routed), of(bare)
+                self.stdout.write(f"  {label:<54} {mine:8.1f} {theirs:8.1f} "
+                                  f"{mine / theirs if theirs else 0:7.2f}")
             statuses = Counter(routed.statuses)
             self.stdout.write("  routed outcomes: " + ", ".join(
                 f"{status} {count:,}" for status, count in sorted(statuses.items())))
             stored = Lead.objects.filter(external_id__startswith="bench-r-").count()
             self.stdout.write(f"  routed leads stored: {stored:,} of {routed.done:,} answered "
                               f"(exactly once per external id)")
+            self.stdout.write(f"  load average (1 min) at the start and the end: "
+                              f"{load_at_start:.1f}, "
+                              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
             if time.monotonic() > deadline:
                 self.stdout.write(self.style.WARNING("Stopped at --timeout: partial figures."))
             finished = True
@@ -231,6 +243,18 @@ class _Result:
         self.errors = 0
         self.failures: list[str] = []
         self.elapsed = 0.0
+        self.statements: list[int] = []  # per answered request, from the server's meter
+        self.django_us: list[int] = []
+        self.worker_seconds = 0.0  # CPU of the gunicorn workers over the run
+
+    def queries(self) -> float:
+        return sum(self.statements) / len(self.statements) if self.statements else 0.0
+
+    def cpu_ms(self) -> float:
+        return self.worker_seconds * 1000 / self.done if self.done else 0.0
+
+    def django_ms(self) -> float:
+        return sum(self.django_us) / 1000 / len(self.django_us) if self.django_us else 0.0
 
     @property
     def done(self) -> int:
@@ -248,10 +272,25 @@ class _Result:
         return ordered[min(len(ordered) - 1, int(len(ordered) * percent / 100))] * 1000
 
 
+def worker_cpu_seconds(master: subprocess.Popen) -> float:
+    """User and system CPU time of the server's workers (the master's children), from /proc;
+    0 where there is no /proc."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # ended meanwhile
+        if int(fields[1]) == master.pid:  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def _run(base: str, path: str, payloads: list[dict[str, Any]], keys: dict[str, str] | None,
-         clients: int, deadline: float) -> _Result:
+         clients: int, deadline: float, server: subprocess.Popen | None = None) -> _Result:
     """Post every payload from ``clients`` threads at once (each with its own session)."""
     result = _Result()
+    cpu_before = worker_cpu_seconds(server) if server is not None else 0.0
     lock = threading.Lock()
     next_index = iter(range(len(payloads)))
 
@@ -277,6 +316,9 @@ def _run(base: str, path: str, payloads: list[dict[str, Any]], keys: dict[str, s
                 if ok:
                     result.latencies.append(took)
                     result.statuses.append(status)
+                    if QUERIES_HEADER in response.headers:
+                        result.statements.append(int(response.headers[QUERIES_HEADER]))
+                        result.django_us.append(int(response.headers[CPU_HEADER]))
                 else:
                     result.errors += 1
                     result.failures.append(problem)
@@ -289,4 +331,6 @@ def _run(base: str, path: str, payloads: list[dict[str, Any]], keys: dict[str, s
     for thread in threads:
         thread.join()
     result.elapsed = time.perf_counter() - start
+    if server is not None:
+        result.worker_seconds = worker_cpu_seconds(server) - cpu_before
     return result

@@ -6,6 +6,7 @@ product's own data is never touched.
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -49,8 +50,12 @@ class Command(BaseCommand):
         connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
         try:
             self.stdout.write(f"Database: {vendor}")
+            load_at_start = os.getloadavg()[0]
             self.query_counts(stored)
             self.throughput(leads)
+            self.stdout.write(f"  load average (1 min) at the start and the end: "
+                              f"{load_at_start:.1f}, {os.getloadavg()[0]:.1f} on "
+                              f"{os.cpu_count()} CPUs")
         finally:
             connection.creation.destroy_test_db(old_name, verbosity=0)
 

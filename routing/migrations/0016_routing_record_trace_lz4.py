@@ -28,7 +28,7 @@ def _set_compression(method: str):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("routing", "0014_routing_record_fairness")]
+    dependencies = [("routing", "0015_report_indexes")]
 
     operations = [
         migrations.RunPython(_set_compression("lz4"), _set_compression("default")),
