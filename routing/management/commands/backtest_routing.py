@@ -12,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from routing.backtest import DEFAULT_DAYS, Backtest, Row, backtest, between, last_days
-from routing.config_file import RoutingFileError, file_as_config, load_routing_file
+from routing.config_file import file_as_config
+from routing.management.routing_files import read_routing_file
 from routing.selectors import routing_config
 
 #: Progress on stderr every this many leads (a long run says how far it is).
@@ -39,18 +40,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, file: Path, days: int | None, since: date | None,
                until: date | None, as_json: bool, **options: Any) -> None:
-        try:
-            text = file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"{file}: {exc}") from exc
-        try:
-            data = load_routing_file(text)
-        except RoutingFileError as exc:
-            for error in exc.errors:
-                self.stderr.write(f"{file}: {error}")
-            count = len(exc.errors)
-            raise CommandError(f"{file}: {count} error{'s' if count != 1 else ''}, "
-                               "nothing back-tested") from exc
+        data = read_routing_file(self, file, nothing_done="nothing back-tested",
+                                 name_the_file=True)
         today = routing_config()
         start, end = self._period(days, since, until, today.timezone)
         result = backtest(file_as_config(data, today), since=start, until=end, today=today,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from routing.config_file import RoutingFileError, apply_routing_file, load_routing_file
+from routing.config_file import apply_routing_file
+from routing.management.routing_files import read_routing_file
 
 
 class Command(BaseCommand):
@@ -22,19 +23,7 @@ class Command(BaseCommand):
                             help="Only validate the file; change nothing.")
 
     def handle(self, *args: Any, file: Path, check: bool, **options: Any) -> None:
-        try:
-            text = file.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"{file}: {exc}") from exc
-        try:
-            data = load_routing_file(text)
-        except RoutingFileError as exc:
-            for error in exc.errors:
-                self.stderr.write(error)
-            count = len(exc.errors)
-            raise CommandError(
-                f"{file}: {count} error{'s' if count != 1 else ''}, nothing changed"
-            ) from exc
+        data = read_routing_file(self, file, nothing_done="nothing changed")
         if check:
             self.stdout.write(f"{file}: valid ({len(data.agents)} agents, {len(data.rosters)} "
                               f"rosters, {len(data.shifts)} shifts, {len(data.rules)} rules)")
