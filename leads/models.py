@@ -122,6 +122,10 @@ class Lead(models.Model):
             # The dashboard's pond: how many wait, and since when (a small part of the leads).
             models.Index(fields=["received_at"], name="lead_pond_received", include=["id"],
                          condition=models.Q(owner__isnull=True, status="unassigned")),
+            # The admin's lead list filtered by status or source, newest first, and its
+            # source filter's choices.
+            models.Index(fields=["status", "-received_at"], name="lead_status_received"),
+            models.Index(fields=["source", "-received_at"], name="lead_source_received"),
         ]
 
     def __str__(self) -> str:
