@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -126,6 +128,8 @@ class Lead(models.Model):
             # source filter's choices.
             models.Index(fields=["status", "-received_at"], name="lead_status_received"),
             models.Index(fields=["source", "-received_at"], name="lead_source_received"),
+            # The manager API's source filter (any case), newest first.
+            models.Index(Upper("source"), F("received_at").desc(), name="lead_source_any_case"),
         ]
 
     def __str__(self) -> str:
