@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import phonenumbers
 from django import forms
@@ -17,16 +18,20 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, models
 from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.lookups import Contains
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.text import smart_split, unescape_string_literal
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
 from agents.models import Agent
@@ -244,6 +249,16 @@ class LeadListQuerySet(QuerySet):
         return years[::-1] if order == "DESC" else years
 
 
+class LeadChangeList(ChangeList):
+    """While searching, no date drill-down: the first and last date of a few found leads
+    would be read by walking the date index through a million leads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.query:
+            self.date_hierarchy = None
+
+
 # --- The lead admin ---------------------------------------------------------------------------
 
 
@@ -301,12 +316,19 @@ class LeadAdmin(admin.ModelAdmin):
             return f"⚠ overdue since {local_text(lead.first_contact_due_at)}"
         return f"due {local_text(lead.first_contact_due_at)}"
 
+    def get_changelist(self, request, **kwargs):
+        return LeadChangeList
+
     def get_queryset(self, request):
         leads = super().get_queryset(request)
         return LeadListQuerySet(model=leads.model, query=leads.query, using=leads.db)
 
     def get_search_results(self, request, queryset, search_term):
-        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if connection.vendor == "postgresql":
+            found, may_have_duplicates = queryset.filter(words_query(search_term)), False
+        else:
+            found, may_have_duplicates = super().get_search_results(request, queryset,
+                                                                    search_term)
         phone = phone_query(search_term)
         if phone is not None:
             found = found | queryset.filter(phone)
@@ -438,6 +460,25 @@ class LeadAdmin(admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/leads/lead/routing_actions.html", context)
+
+
+#: A lead's name, email and phone as one text, as the trigram index on PostgreSQL reads it
+#: (migration leads 0011 writes the same expression).
+LEAD_SEARCH_SQL = "upper({})".format(" || ' ' || ".join(
+    f'"leads_lead"."{column}"'
+    for column in ("first_name", "last_name", "email", "email_normalized", "phone_normalized")))
+
+
+def words_query(term: str) -> Q:
+    """Every word of the term (or "quoted phrase") somewhere in the lead's name, email or
+    phone, in any case: the admin's search over its search fields, read from one index."""
+    text = RawSQL(LEAD_SEARCH_SQL, [], output_field=models.CharField())
+    query = Q()
+    for bit in smart_split(term or ""):
+        if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+            bit = unescape_string_literal(bit)
+        query &= Q(Contains(text, bit.upper()))
+    return query
 
 
 def phone_query(term: str) -> Q | None:

@@ -3,6 +3,29 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
+#: Must read exactly as leads.admin.LEAD_SEARCH_SQL (the planner matches the expression).
+SEARCH_TEXT = ("upper(\"leads_lead\".\"first_name\" || ' ' || \"leads_lead\".\"last_name\" || ' ' "
+               "|| \"leads_lead\".\"email\" || ' ' || \"leads_lead\".\"email_normalized\" || ' ' "
+               "|| \"leads_lead\".\"phone_normalized\")")
+
+
+def add_search_indexes(apps, schema_editor) -> None:
+    """PostgreSQL: trigram indexes for the lead search (any part of a name, email or phone)."""
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    schema_editor.execute(f"CREATE INDEX IF NOT EXISTS lead_search_trgm ON leads_lead "
+                          f"USING gin (({SEARCH_TEXT}) gin_trgm_ops)")
+    schema_editor.execute("CREATE INDEX IF NOT EXISTS lead_phone_trgm ON leads_lead "
+                          "USING gin (phone_normalized gin_trgm_ops)")
+
+
+def drop_search_indexes(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute("DROP INDEX IF EXISTS lead_search_trgm")
+    schema_editor.execute("DROP INDEX IF EXISTS lead_phone_trgm")
+
 
 class Migration(migrations.Migration):
 
@@ -23,6 +46,9 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='lead',
-            index=models.Index(django.db.models.functions.text.Upper('source'), models.OrderBy(models.F('received_at'), descending=True), name='lead_source_any_case'),
+            index=models.Index(django.db.models.functions.text.Upper('source'),
+                               models.OrderBy(models.F('received_at'), descending=True),
+                               name='lead_source_any_case'),
         ),
+        migrations.RunPython(add_search_indexes, drop_search_indexes),
     ]
