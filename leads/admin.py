@@ -215,9 +215,14 @@ def distinct_sources() -> list[str]:
         return [source for (source,) in cursor.fetchall()]
 
 
+#: Below this many rows (as the planner estimates them) every list is counted exactly.
+ESTIMATE_FROM_ROWS = 100_000
+
+
 class EstimatedCountPaginator(Paginator):
-    """On PostgreSQL, the unfiltered list's count is the planner's estimate (pg_class), not
-    a count of every row; a filtered or searched list is still counted exactly."""
+    """On PostgreSQL, the unfiltered list's count of a big table is the planner's estimate
+    (pg_class), not a count of every row; a small table, a filtered or a searched list is
+    still counted exactly."""
 
     @cached_property
     def count(self) -> int:
@@ -227,7 +232,7 @@ class EstimatedCountPaginator(Paginator):
                 cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
                                [self.object_list.model._meta.db_table])
                 row = cursor.fetchone()
-            if row and row[0] > 0:
+            if row and row[0] >= ESTIMATE_FROM_ROWS:
                 return int(row[0])
         return super().count
 
