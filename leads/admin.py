@@ -8,9 +8,13 @@ lead's timeline with the manager's name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django import forms
@@ -48,11 +52,27 @@ PHONE_LIKE = re.compile(r"^[\d\s()+.\-/]+$")
 MIN_PHONE_DIGITS = 4
 
 
+#: The brokerage's zone, read once for a page that shows many moments (see ``rendered_in_zone``).
+PAGE_ZONE: ContextVar[ZoneInfo | None] = ContextVar("page_zone", default=None)
+
+
 def local_text(moment: datetime | None) -> str:
     """A moment in brokerage time, as the admin shows it."""
     if moment is None:
         return "-"
-    return f"{moment.astimezone(brokerage_tz()):%a %Y-%m-%d %H:%M}"
+    return f"{moment.astimezone(PAGE_ZONE.get() or brokerage_tz()):%a %Y-%m-%d %H:%M}"
+
+
+def rendered_in_zone(view: Callable[[], HttpResponse]) -> HttpResponse:
+    """The admin page, rendered with the brokerage's zone read once (not once a row)."""
+    token = PAGE_ZONE.set(brokerage_tz())
+    try:
+        response = view()
+        if isinstance(response, TemplateResponse):
+            response.render()
+        return response
+    finally:
+        PAGE_ZONE.reset(token)
 
 
 def acting_agent(request: HttpRequest) -> Agent | None:
@@ -324,6 +344,9 @@ class LeadAdmin(admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return LeadChangeList
 
+    def changelist_view(self, request, extra_context=None):
+        return rendered_in_zone(partial(super().changelist_view, request, extra_context))
+
     def get_queryset(self, request):
         leads = super().get_queryset(request)
         return LeadListQuerySet(model=leads.model, query=leads.query, using=leads.db)
@@ -380,7 +403,8 @@ class LeadAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "routing_actions_url": reverse(
             "admin:leads_lead_routing_actions", args=[object_id])}
-        return super().change_view(request, object_id, form_url, extra_context)
+        return rendered_in_zone(partial(super().change_view, request, object_id, form_url,
+                                        extra_context))
 
     # --- moving leads: shared by the list's actions and the lead's own page
 
