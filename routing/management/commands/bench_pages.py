@@ -127,6 +127,7 @@ class Command(BaseCommand):
             ("Manager API leads", as_manager, api),
             ("Manager API leads, status and source", as_manager,
              f"{api}?status=assigned&source={source}"),
+            ("Manager API leads, search by name", as_manager, f"{api}?search={some.last_name}"),
         ]
 
 
