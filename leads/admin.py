@@ -8,8 +8,13 @@ lead's timeline with the manager's name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from django import forms
@@ -17,13 +22,20 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.core.paginator import Paginator
+from django.db import connection, models
+from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.lookups import Contains
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.text import smart_split, unescape_string_literal
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
 from agents.models import Agent
@@ -40,11 +52,27 @@ PHONE_LIKE = re.compile(r"^[\d\s()+.\-/]+$")
 MIN_PHONE_DIGITS = 4
 
 
+#: The brokerage's zone, read once for a page that shows many moments (see ``rendered_in_zone``).
+PAGE_ZONE: ContextVar[ZoneInfo | None] = ContextVar("page_zone", default=None)
+
+
 def local_text(moment: datetime | None) -> str:
     """A moment in brokerage time, as the admin shows it."""
     if moment is None:
         return "-"
-    return f"{moment.astimezone(brokerage_tz()):%a %Y-%m-%d %H:%M}"
+    return f"{moment.astimezone(PAGE_ZONE.get() or brokerage_tz()):%a %Y-%m-%d %H:%M}"
+
+
+def rendered_in_zone(view: Callable[[], HttpResponse]) -> HttpResponse:
+    """The admin page, rendered with the brokerage's zone read once (not once a row)."""
+    token = PAGE_ZONE.set(brokerage_tz())
+    try:
+        response = view()
+        if isinstance(response, TemplateResponse):
+            response.render()
+        return response
+    finally:
+        PAGE_ZONE.reset(token)
 
 
 def acting_agent(request: HttpRequest) -> Agent | None:
@@ -167,6 +195,95 @@ class ReassignForm(forms.Form):
             lambda a: f"{a.name} ({a.get_role_display()}, {availability_text(a)})")
 
 
+# --- The lead list at a million leads -----------------------------------------------------------
+# Django's admin asks the whole table for its counts, its filters' choices and its date
+# years; each of these answers them from indexes (or the planner's estimate) instead.
+
+
+class UsedRelatedFilter(admin.RelatedOnlyFieldListFilter):
+    """The people (or rules) that hold at least one lead, asked one index probe each rather
+    than by reading every lead's owner."""
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        used = Exists(model_admin.model._default_manager.filter(**{field.name: OuterRef("pk")}))
+        return field.get_choices(include_blank=False, limit_choices_to=Q(used),
+                                 ordering=ordering)
+
+
+class SourceFilter(admin.AllValuesFieldListFilter):
+    """Every source a lead came from; on PostgreSQL read by hopping along the source index
+    (one probe a source) instead of reading every lead."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        super().__init__(field, request, params, model, model_admin, field_path)
+        if connection.vendor == "postgresql" and field_path == "source":
+            self.lookup_choices = distinct_sources()
+
+
+def distinct_sources() -> list[str]:
+    table = Lead._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            WITH RECURSIVE s(source) AS (
+                (SELECT source FROM {table} ORDER BY source LIMIT 1)
+                UNION ALL
+                SELECT (SELECT l.source FROM {table} l WHERE l.source > s.source
+                        ORDER BY l.source LIMIT 1)
+                FROM s WHERE s.source IS NOT NULL)
+            SELECT source FROM s WHERE source IS NOT NULL""")
+        return [source for (source,) in cursor.fetchall()]
+
+
+#: Below this many rows (as the planner estimates them) every list is counted exactly.
+ESTIMATE_FROM_ROWS = 100_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """On PostgreSQL, the unfiltered list's count of a big table is the planner's estimate
+    (pg_class), not a count of every row; a small table, a filtered or a searched list is
+    still counted exactly."""
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if connection.vendor == "postgresql" and query is not None and not query.where:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE relname = %s",
+                               [self.object_list.model._meta.db_table])
+                row = cursor.fetchone()
+            if row and row[0] >= ESTIMATE_FROM_ROWS:
+                return int(row[0])
+        return super().count
+
+
+class LeadListQuerySet(QuerySet):
+    """The date hierarchy's years from the first and last lead (indexed) and one indexed
+    probe a year, instead of truncating every lead's date."""
+
+    def datetimes(self, field_name, kind, order="ASC", tzinfo=None):
+        if kind != "year":
+            return super().datetimes(field_name, kind, order, tzinfo)
+        span = self.aggregate(first=Min(field_name), last=Max(field_name))
+        if span["first"] is None:
+            return []
+        zone = tzinfo or timezone.get_current_timezone()
+        first, last = (timezone.localtime(span[end], zone).year for end in ("first", "last"))
+        years = [datetime(year, 1, 1, tzinfo=zone) for year in range(first, last + 1)
+                 if self.filter(**{f"{field_name}__year": year}).exists()]
+        return years[::-1] if order == "DESC" else years
+
+
+class LeadChangeList(ChangeList):
+    """While searching, no date drill-down: the first and last date of a few found leads
+    would be read by walking the date index through a million leads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.query:
+            self.date_hierarchy = None
+
+
 # --- The lead admin ---------------------------------------------------------------------------
 
 
@@ -179,10 +296,11 @@ class LeadAdmin(admin.ModelAdmin):
     form = LeadForm
     list_display = ("__str__", "email", "phone", "source", "status", "owner", "rule",
                     "received_at", "first_contact")
-    list_filter = ("status", PondFilter, OverdueFilter, OfferEndingFilter, "source",
-                   ("owner", admin.RelatedOnlyFieldListFilter),
-                   ("rule", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("status", PondFilter, OverdueFilter, OfferEndingFilter, ("source", SourceFilter),
+                   ("owner", UsedRelatedFilter), ("rule", UsedRelatedFilter))
     list_select_related = ("owner", "rule")
+    show_full_result_count = False  # a second count of a million rows on every filtered list
+    paginator = EstimatedCountPaginator
     search_fields = ("first_name", "last_name", "email", "email_normalized", "phone_normalized")
     search_help_text = "Name, email or phone (written any way)."
     date_hierarchy = "received_at"
@@ -223,8 +341,22 @@ class LeadAdmin(admin.ModelAdmin):
             return f"⚠ overdue since {local_text(lead.first_contact_due_at)}"
         return f"due {local_text(lead.first_contact_due_at)}"
 
+    def get_changelist(self, request, **kwargs):
+        return LeadChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        return rendered_in_zone(partial(super().changelist_view, request, extra_context))
+
+    def get_queryset(self, request):
+        leads = super().get_queryset(request)
+        return LeadListQuerySet(model=leads.model, query=leads.query, using=leads.db)
+
     def get_search_results(self, request, queryset, search_term):
-        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if connection.vendor == "postgresql":
+            found, may_have_duplicates = queryset.filter(words_query(search_term)), False
+        else:
+            found, may_have_duplicates = super().get_search_results(request, queryset,
+                                                                    search_term)
         phone = phone_query(search_term)
         if phone is not None:
             found = found | queryset.filter(phone)
@@ -271,7 +403,8 @@ class LeadAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "routing_actions_url": reverse(
             "admin:leads_lead_routing_actions", args=[object_id])}
-        return super().change_view(request, object_id, form_url, extra_context)
+        return rendered_in_zone(partial(super().change_view, request, object_id, form_url,
+                                        extra_context))
 
     # --- moving leads: shared by the list's actions and the lead's own page
 
@@ -358,6 +491,25 @@ class LeadAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/leads/lead/routing_actions.html", context)
 
 
+#: A lead's name, email and phone as one text, as the trigram index on PostgreSQL reads it
+#: (migration leads 0011 writes the same expression).
+LEAD_SEARCH_SQL = "upper({})".format(" || ' ' || ".join(
+    f'"leads_lead"."{column}"'
+    for column in ("first_name", "last_name", "email", "email_normalized", "phone_normalized")))
+
+
+def words_query(term: str) -> Q:
+    """Every word of the term (or "quoted phrase") somewhere in the lead's name, email or
+    phone, in any case: the admin's search over its search fields, read from one index."""
+    text = RawSQL(LEAD_SEARCH_SQL, [], output_field=models.CharField())
+    query = Q()
+    for bit in smart_split(term or ""):
+        if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+            bit = unescape_string_literal(bit)
+        query &= Q(Contains(text, bit.upper()))
+    return query
+
+
 def phone_query(term: str) -> Q | None:
     """A search term that looks like a phone number, however written, as a query."""
     term = (term or "").strip()
@@ -387,6 +539,7 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_display = ("received_at", "channel", "source", "outcome", "reason", "lead")
     list_filter = ("outcome", "channel", "source")
     list_select_related = ("lead",)
+    show_full_result_count = False
     search_fields = ("source", "lead__email_normalized")
     date_hierarchy = "received_at"
     fields = ("received_at", "channel", "source", "outcome", "errors", "payload", "lead")
@@ -456,6 +609,7 @@ class AutoResponseAdmin(admin.ModelAdmin):
 class AutoReplyAdmin(admin.ModelAdmin):
     """What was sent to whom, and what waits for the window (read only)."""
 
+    show_full_result_count = False
     list_display = ["lead", "channel", "status", "due_at", "sent_at", "to", "last_error"]
     list_filter = ["status", "channel"]
     search_fields = ["to", "lead__first_name", "lead__last_name"]

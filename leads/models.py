@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import Upper
 from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -122,6 +124,12 @@ class Lead(models.Model):
             # The dashboard's pond: how many wait, and since when (a small part of the leads).
             models.Index(fields=["received_at"], name="lead_pond_received", include=["id"],
                          condition=models.Q(owner__isnull=True, status="unassigned")),
+            # The admin's lead list filtered by status or source, newest first, and its
+            # source filter's choices.
+            models.Index(fields=["status", "-received_at"], name="lead_status_received"),
+            models.Index(fields=["source", "-received_at"], name="lead_source_received"),
+            # The manager API's source filter (any case), newest first.
+            models.Index(Upper("source"), F("received_at").desc(), name="lead_source_any_case"),
         ]
 
     def __str__(self) -> str:

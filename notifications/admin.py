@@ -53,6 +53,7 @@ class ReadFilter(admin.SimpleListFilter):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
+    show_full_result_count = False
     list_display = ("recipient", "event", "title", "is_read", "created_at")
     list_filter = ("event", ReadFilter, "deliveries__status")
     search_fields = ("title", "recipient__name", "recipient__email")
@@ -122,6 +123,7 @@ class TextOptOutAdmin(admin.ModelAdmin):
 class DeliveryAdmin(admin.ModelAdmin):
     """The deliveries, opening on the failed ones; "Retry now" queues them for the next minute."""
 
+    show_full_result_count = False
     list_display = ("notification", "recipient", "channel", "status", "attempts", "last_error",
                     "next_attempt_at", "sent_at")
     list_filter = (DeliveryStatusFilter, "channel")
@@ -238,6 +240,7 @@ def test_failure(delivery: WebhookDelivery) -> str:
 class WebhookDeliveryAdmin(admin.ModelAdmin):
     """Read-only, opening on the failed deliveries; "Retry now" sends them again at once."""
 
+    show_full_result_count = False
     list_display = ("event", "endpoint", "lead", "status", "attempts", "last_status_code",
                     "last_error", "next_attempt_at", "sent_at", "created_at")
     list_filter = (DeliveryStatusFilter, "event", "endpoint")

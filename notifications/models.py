@@ -50,7 +50,11 @@ class Notification(models.Model):
         ordering = ["-created_at", "-id"]
         # Reports count a period's notices of one kind (idle reassignments).
         indexes = [models.Index(fields=["event", "created_at"],
-                                name="notification_event_created")]
+                                name="notification_event_created"),
+                   # Every page's unread count (and newest unread) for the person, read from
+                   # the index alone.
+                   models.Index(fields=["recipient", "id"], name="notification_unread",
+                                condition=models.Q(read_at__isnull=True))]
 
     def __str__(self) -> str:
         return f"{self.recipient.name}: {self.title}"

@@ -139,6 +139,27 @@ def test_search_by_name_and_email(mc):
     assert listed(mc, "?q=JORDAN%40Example.org") == {lead.pk}
 
 
+def test_filters_offer_only_the_owners_and_sources_leads_have(mc, ann):
+    AgentFactory(name="Cy Idle", email="cy@example.com")
+    LeadFactory(status=Lead.Status.ASSIGNED, owner=ann, source="Realtor")
+    page = text(mc.get(LEADS_URL))
+    assert "Ann Lee" in page and "Realtor" in page
+    assert "Cy Idle" not in page
+
+
+def test_the_date_drill_down_steps_aside_while_searching(mc):
+    LeadFactory(first_name="Jordan")
+    assert mc.get(LEADS_URL).context["cl"].date_hierarchy == "received_at"
+    searching = mc.get(LEADS_URL + "?q=jordan")
+    assert searching.context["cl"].date_hierarchy is None
+    assert len(searching.context["cl"].result_list) == 1
+
+
+def test_the_lead_list_counts_a_small_table_exactly(mc):
+    LeadFactory.create_batch(3)
+    assert "3 leads" in text(mc.get(LEADS_URL))
+
+
 # --- A lead's page ----------------------------------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -94,3 +95,17 @@ def test_refuses_sqlite(monkeypatch):
 
     with pytest.raises(CommandError, match="needs PostgreSQL"):
         call_command("build_scale_data", "--leads", "10", stdout=StringIO())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_bench_pages_answers_every_page_and_leaves_no_login_behind(unmarked_database):
+    scale_data.build(leads=200, activities=600, using="default", now=NOW)
+    out = StringIO()
+    call_command("bench_pages", "--runs", "1", stdout=out)
+    printed = out.getvalue()
+    for page in ("Offers", "My leads", "Admin lead list, search by phone", "Admin lead page",
+                 "Manager API leads, status and source"):
+        assert page in printed
+    assert "NO (" not in printed  # every page answered 200
+    assert not get_user_model().objects.exists()

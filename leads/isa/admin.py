@@ -44,6 +44,7 @@ class HandoffTargetAdmin(admin.ModelAdmin):
 
 @admin.register(Handoff)
 class HandoffAdmin(admin.ModelAdmin):
+    show_full_result_count = False
     list_display = ("lead", "isa", "target_name", "agent", "status", "created_at",
                     "contact_due_at", "contacted_at")
     list_filter = ("status", "target")

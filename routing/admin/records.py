@@ -34,6 +34,7 @@ class WhenFilter(admin.SimpleListFilter):
 
 @admin.register(RoutingRecord)
 class RoutingRecordAdmin(admin.ModelAdmin):
+    show_full_result_count = False
     list_display = ("lead", "created_at", "outcome", "reason", "rule_name", "version", "agent")
     list_filter = ("outcome", "reason", WhenFilter)
     readonly_fields = [f.name for f in RoutingRecord._meta.fields]
