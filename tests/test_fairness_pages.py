@@ -19,8 +19,8 @@ _n = iter(range(1, 1_000_000))
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _fast_passwords(fast_passwords):
+    """Every test here logs in: the suite's fast hasher."""
 
 
 @pytest.fixture

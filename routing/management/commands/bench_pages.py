@@ -23,7 +23,7 @@ from agents.models import Agent
 from agents.services import ensure_login
 from leads.models import Activity, Lead
 from routing import scale_data
-from routing.management.commands.build_scale_data import use_database_url
+from routing.management.commands.build_scale_data import ready_scale_data
 
 #: The speed goal of every page, with 1,000,000 leads and 5,000,000 timeline entries stored.
 GOAL_MS = 300.0
@@ -57,17 +57,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, leads: int, runs: int, database_url: str | None,
                **options: Any) -> None:
-        use_database_url(database_url)
-        using = "default"
-        try:
-            scale_data.check_database(using)
-        except scale_data.ScaleDataRefused as refused:
-            raise CommandError(str(refused)) from refused
-        if scale_data.built_size(using) is None:
-            self.stdout.write(f"Building {leads:,} leads (once; kept for the next runs):")
-            report = scale_data.build(leads=leads, using=using,
-                                      progress=lambda line: self.stdout.write(f"  {line}"))
-            self.stdout.write(f"Built in {report.seconds:.0f} s.")
+        using = ready_scale_data(self, database_url, leads=leads)
         if "testserver" not in settings.ALLOWED_HOSTS:
             settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
         counts = scale_data.stored_counts(using)

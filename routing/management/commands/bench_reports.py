@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from routing import scale_data
-from routing.management.commands.build_scale_data import use_database_url
+from routing.management.commands.build_scale_data import ready_scale_data
 from routing.models import Brokerage
 from routing.reports import dashboard
 from routing.reports.common import Filters, Period, report_settings
@@ -63,19 +63,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, leads: int, activities: int | None, days: int, runs: int,
                database_url: str | None, queries: bool, **options: Any) -> None:
-        use_database_url(database_url)
-        using = "default"
-        try:
-            scale_data.check_database(using)
-        except scale_data.ScaleDataRefused as refused:
-            raise CommandError(str(refused)) from refused
-        built = scale_data.built_size(using)
-        if built is None or built[0] != leads or (activities is not None
-                                                   and built[1] != activities):
-            self.stdout.write(f"Building {leads:,} leads (once; kept for the next runs):")
-            report = scale_data.build(leads=leads, activities=activities, using=using,
-                                      progress=lambda line: self.stdout.write(f"  {line}"))
-            self.stdout.write(f"Built in {report.seconds:.0f} s.")
+        using = ready_scale_data(self, database_url, leads=leads, activities=activities,
+                                 same_size=True)
         counts = scale_data.stored_counts(using)
         until = scale_data.built_at(using) or timezone.now()
         since = until - timedelta(days=days)

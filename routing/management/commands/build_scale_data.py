@@ -24,6 +24,26 @@ def use_database_url(url: str | None) -> None:
     del connections["default"]
 
 
+def ready_scale_data(command: BaseCommand, database_url: str | None, *, leads: int,
+                     activities: int | None = None, same_size: bool = False) -> str:
+    """The benchmarks' start: the scale database (refused unless it built it), built when it
+    holds none, or with ``same_size`` when it holds another size; the connection's alias."""
+    use_database_url(database_url)
+    using = "default"
+    try:
+        scale_data.check_database(using)
+    except scale_data.ScaleDataRefused as refused:
+        raise CommandError(str(refused)) from refused
+    built = scale_data.built_size(using)
+    if built is None or same_size and (built[0] != leads or (
+            activities is not None and built[1] != activities)):
+        command.stdout.write(f"Building {leads:,} leads (once; kept for the next runs):")
+        report = scale_data.build(leads=leads, activities=activities, using=using,
+                                  progress=lambda line: command.stdout.write(f"  {line}"))
+        command.stdout.write(f"Built in {report.seconds:.0f} s.")
+    return using
+
+
 class Command(BaseCommand):
     help = ("Empty a PostgreSQL database and fill it with a brokerage of about 60 people, 15 "
             "rules and a year of leads with their offers, records and timelines. Refuses "
