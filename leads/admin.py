@@ -722,7 +722,7 @@ class SourceKeyInline(admin.TabularInline):
 
     @admin.display(description="rate limit")
     def rate_limit(self, key: SourceKey) -> str:
-        return f"{getattr(settings, 'INTAKE_RATE_LIMIT', '-')}/min"
+        return f"{settings.INTAKE_RATE_PER_MINUTE}/min"
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -762,7 +762,9 @@ class SourceKeyAdmin(admin.ModelAdmin):
     def revoke_action(self, request: HttpRequest, queryset: QuerySet[SourceKey]) -> None:
         for key in queryset:
             source_keys.revoke(key)
-        messages.success(request, f"Revoked {queryset.count()} key(s): the API refuses them.")
+        count = queryset.count()
+        keys_word = "key" if count == 1 else "keys"
+        messages.success(request, f"Revoked {count} {keys_word}: the API refuses them.")
 
 
 def form_snippet(form: WebForm) -> str:
