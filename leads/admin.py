@@ -40,8 +40,21 @@ from django.utils.text import smart_split, unescape_string_literal
 from agents.admin import CommaListField, availability_text, brokerage_tz
 from agents.models import Agent
 from leads.autoresponder import PLACEHOLDERS, unknown_placeholders
+from leads.forms import KNOWN_FIELDS
+from leads.intake import keys as source_keys
+from leads.intake.replay import replay_submission
 from leads.intake.services import normalize_email
-from leads.models import Activity, AutoReply, AutoResponse, Lead, LeadSource, Submission
+from leads.intake.web_forms import FORM_FIELDS, HONEYPOT_FIELD
+from leads.models import (
+    Activity,
+    AutoReply,
+    AutoResponse,
+    Lead,
+    LeadSource,
+    SourceKey,
+    Submission,
+    WebForm,
+)
 from notifications.models import Notification
 from routing.claims import assign_lead, move_to_pond, return_to_routing
 from routing.engine import render_trace
@@ -563,6 +576,81 @@ class SubmissionAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
+    def get_urls(self):
+        fix = self.admin_site.admin_view(self.fix_view)
+        return [path("<path:object_id>/fix/", fix, name="leads_submission_fix"),
+                *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        submission = self.get_object(request, unquote(object_id))
+        fixable = bool(submission and submission.outcome == Submission.Outcome.REJECTED
+                       and submission.replayed_at is None)
+        return super().change_view(request, object_id, form_url,
+                                   {**(extra_context or {}), "fixable": fixable})
+
+    def fix_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Fix and route again: the stored body in a form, intake's errors per field."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        submission = self.get_object(request, unquote(object_id))
+        if submission is None:
+            raise Http404
+        back = reverse("admin:leads_submission_change", args=[submission.pk])
+        if submission.outcome != Submission.Outcome.REJECTED or submission.replayed_at:
+            messages.warning(request, "This submission is not a rejected one waiting for a fix.")
+            return HttpResponseRedirect(back)
+        body = submission.payload if isinstance(submission.payload, dict) else {}
+        form = FixSubmissionForm(request.POST or None, initial=fix_initial(body))
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = replay_submission(submission, form.payload(), by=request.user)
+            except ValueError as exc:
+                messages.error(request, str(exc))
+                return HttpResponseRedirect(back)
+            if result.lead is not None:
+                messages.success(request, f"Routed again as lead {result.lead}.")
+                return HttpResponseRedirect(back)
+            for name, text in (result.errors or {}).items():
+                form.add_error(name if name in form.fields else None, str(text))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "submission": submission, "form": form,
+                   "title": "Fix and route again"}
+        return TemplateResponse(request, "admin/leads/submission/fix.html", context)
+
+
+def fix_initial(body: dict[str, Any]) -> dict[str, str]:
+    """The stored body as the form's text: lists joined by commas, booleans as checkboxes."""
+    initial: dict[str, Any] = {}
+    for name in KNOWN_FIELDS:
+        value = body.get(name)
+        if value is None:
+            continue
+        initial[name] = (", ".join(map(str, value)) if isinstance(value, list)
+                         else value if name == "consent" else str(value))
+    return initial
+
+
+class FixSubmissionForm(forms.Form):
+    """One text field per lead field: validation is intake's own, run by the replay."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in KNOWN_FIELDS:
+            self.fields[name] = (forms.BooleanField(required=False) if name == "consent"
+                                 else forms.CharField(required=False))
+
+    def payload(self) -> dict[str, Any]:
+        """The corrected lead: empty fields left out, tags as a list."""
+        data: dict[str, Any] = {}
+        for name, value in self.cleaned_data.items():
+            if name == "consent":
+                if value:
+                    data[name] = True
+            elif value.strip():
+                data[name] = ([t.strip() for t in value.split(",") if t.strip()]
+                              if name == "tags" else value.strip())
+        return data
+
 
 from leads.isa import admin as isa_admin  # noqa: E402,F401  (hand-off targets)
 
@@ -622,9 +710,84 @@ class AutoReplyAdmin(admin.ModelAdmin):
         return False
 
 
+class SourceKeyInline(admin.TabularInline):
+    """A source's keys: read only here (created by the action, so the key is shown once)."""
+
+    model = SourceKey
+    extra = 0
+    fields = readonly_fields = ["label", "prefix", "created_at", "last_used_at", "revoked_at",
+                                "rate_limit"]
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="rate limit")
+    def rate_limit(self, key: SourceKey) -> str:
+        return f"{settings.INTAKE_RATE_PER_MINUTE}/min"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(LeadSource)
 class LeadSourceAdmin(admin.ModelAdmin):
     list_display = ["name", "requires_consent", "created_at"]
     list_editable = ["requires_consent"]
     search_fields = ["name"]
     fields = ["name", "requires_consent"]
+    inlines = [SourceKeyInline]
+    actions = ["create_key_action"]
+
+    @admin.action(description="Create a key (shown once)")
+    def create_key_action(self, request: HttpRequest, queryset: QuerySet[LeadSource]) -> None:
+        for source in queryset:
+            key, raw = source_keys.create_key(source, label=f"admin {request.user}")
+            messages.warning(request, f"New key for {source}: {raw} (copy it now: it is "
+                                      "not stored and will not be shown again).")
+
+
+@admin.register(SourceKey)
+class SourceKeyAdmin(admin.ModelAdmin):
+    """Keys are made by "Create a key" on sources; here they are seen and revoked."""
+
+    list_display = ["source", "label", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["source"]
+    readonly_fields = ["source", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = ["source", "label", "prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke_action"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke_action(self, request: HttpRequest, queryset: QuerySet[SourceKey]) -> None:
+        for key in queryset:
+            source_keys.revoke(key)
+        count = queryset.count()
+        keys_word = "key" if count == 1 else "keys"
+        messages.success(request, f"Revoked {count} {keys_word}: the API refuses them.")
+
+
+def form_snippet(form: WebForm) -> str:
+    """The HTML a brokerage pastes on its site: the fields intake reads and the honeypot."""
+    inputs = "\n".join(f'  <label>{name.replace("_", " ")} <input name="{name}"></label>'
+                        for name in FORM_FIELDS)
+    return (f'<form method="post" action="/intake/{form.slug}/">\n{inputs}\n'
+            f'  <input name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off" '
+            'style="position:absolute;left:-9999px" aria-hidden="true">\n'
+            '  <button type="submit">Send</button>\n</form>')
+
+
+@admin.register(WebForm)
+class WebFormAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "source", "thank_you_url", "active"]
+    list_filter = ["active", "source"]
+    prepopulated_fields = {"slug": ["name"]}
+    fields = ["name", "slug", "source", "thank_you_url", "active", "snippet"]
+    readonly_fields = ["snippet"]
+
+    @admin.display(description="HTML to paste on the site")
+    def snippet(self, form: WebForm) -> str:
+        if not form.pk:
+            return "Save the form to get its HTML."
+        return render_to_string("admin/leads/webform/snippet.html",
+                                {"snippet": form_snippet(form)})
