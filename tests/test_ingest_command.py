@@ -356,27 +356,22 @@ def test_show_lead_unknown_id():
         run("show_lead", "999")
 
 
-def test_ingest_csv_names_unknown_columns(team, tmp_path):
+def test_ingest_csv_reads_another_crms_column_names(team, tmp_path):
+    """``First Name, Last Name, Phone`` are read as the lead's fields, not rejected."""
     path = tmp_path / "other-crm.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["First Name", "Last Name", "email", "Phone", " lead_type "])
-        writer.writerow(["Pat", "Lee", "", "(212) 555-0101", "buyer"])
-        writer.writerow(["Sam", "Roe", "sam@example.org", "", "seller"])
+        writer.writerow(["First Name", "Last Name", "email", "Phone", " lead_type ", "Shoe"])
+        writer.writerow(["Pat", "Lee", "", "(212) 555-0101", "buyer", "9"])
+        writer.writerow(["Sam", "Roe", "sam@example.org", "", "seller", ""])
     err = StringIO()
     out = StringIO()
     call_command("ingest_leads", str(path), "--now", NOW_ARG, stdout=out, stderr=err)
     answers = [json.loads(line) for line in out.getvalue().splitlines()]
-    unknown = ("Unknown columns: First Name, Last Name, Phone (known: first_name, last_name, "
-               "source, city, county, neighborhood, zip_code, mls_region, property_type, site, "
-               "listing_ref, message, external_id, email, phone, tags, lead_type, price, score, "
-               "assigned_to, tracking_agent, listing_agent, consent).")
-    assert answers[0]["status"] == "rejected"
-    assert answers[0]["errors"] == {
-        "contact": "Give at least a name, an email or a phone number.", "columns": unknown}
-    assert answers[1]["status"] == "assigned" and answers[1]["errors"] is None
-    assert Submission.objects.get(outcome="rejected").errors["columns"] == unknown
-    assert err.getvalue().strip() == f"{path.name}: {unknown[:-1]}: they are ignored."
+    assert [a["status"] for a in answers] == ["assigned", "assigned"]
+    assert Lead.objects.get(first_name="Pat").last_name == "Lee"
+    assert "Shoe: 9" in Lead.objects.get(first_name="Pat").message
+    assert "Mapping: plain" in err.getvalue() and "Unknown columns" in err.getvalue()
 
 
 # --- A returning person (routed again) ----------------------------------------------------------

@@ -11,34 +11,46 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from leads.forms import KNOWN_FIELDS
+from agents.models import Agent
 from leads.intake import BATCH_SIZE, receive_leads, reject
+from leads.intake.columns import FORMATS, ColumnMap, build_map, map_row
 from leads.models import Submission
 from leads.timeparse import parse_now
 
 
-def unknown_columns(path: Path) -> list[str]:
-    """The CSV header's columns that are no lead field (another CRM's ``First Name``, say):
-    their values would be ignored, so they are named instead of leaving every row without
-    a contact for no visible reason."""
+def csv_header(path: Path) -> list[str]:
+    """The CSV file's header line ([] for JSON Lines)."""
     if path.suffix.lower() != ".csv":
         return []
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle), [])
-    return [name.strip() for name in header if name.strip() and name.strip() not in KNOWN_FIELDS]
+        return [name.strip() for name in next(csv.reader(handle), [])]
 
 
-def columns_message(unknown: list[str]) -> str:
-    return f"Unknown columns: {', '.join(unknown)} (known: {', '.join(KNOWN_FIELDS)})."
+def load_map(path: Path) -> dict[str, str | None]:
+    """A --map file, YAML or JSON: {"Their Column": "our_field", "Ignore Me": null}."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CommandError(f"--map {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CommandError(f"--map {path}: expected an object of column -> field")
+    return {str(k): (None if v is None else str(v)) for k, v in data.items()}
 
 
-def read_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
-    """(line number, the record or its raw text, a parse error or None) for each lead."""
+def read_records(path: Path, columns: ColumnMap | None = None,
+                 agent_emails: dict[str, str] | None = None,
+                 ) -> Iterator[tuple[int, Any, str | None]]:
+    """(line number, the record or its raw text, a parse error or None) for each lead;
+    CSV rows are read through the column mapping."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
         if path.suffix.lower() == ".csv":
             for number, row in enumerate(csv.DictReader(handle), start=1):
                 extra = row.pop(None, None)
                 record = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+                if columns is not None:
+                    record = map_row(record, columns, agent_emails)
                 yield number, record, ("More values than columns" if extra else None)
             return
         for number, line in enumerate(handle, start=1):
@@ -57,17 +69,39 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("file", type=Path)
         parser.add_argument("--now", help="Arrival time, ISO-8601 (default: now).")
+        parser.add_argument("--format", choices=sorted(FORMATS),
+                            help="The CSV's export format (default: detected from its header).")
+        parser.add_argument("--map", type=Path, dest="map_file",
+                            help='YAML/JSON {"Their Column": "our_field", "Ignore": null}.')
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Print the mapping and the first rows' fields; route nothing.")
 
-    def handle(self, *args: Any, file: Path, now: str | None, **options: Any) -> None:
+    def handle(self, *args: Any, file: Path, now: str | None, format: str | None = None,
+               map_file: Path | None = None, dry_run: bool = False, **options: Any) -> None:
         if not file.exists():
             raise CommandError(f"{file}: no such file")
         received_at = parse_now(now)
-        unknown = unknown_columns(file)
-        self.columns_error = columns_message(unknown) if unknown else ""
-        if unknown:
-            self.stderr.write(f"{file.name}: {self.columns_error[:-1]}: they are ignored.")
+        header = csv_header(file)
+        columns = None
+        agent_emails: dict[str, str] = {}
+        if header:
+            try:
+                columns = build_map(header, format, load_map(map_file) if map_file else None)
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stderr.write(f"{file.name}: " + "\n".join(columns.describe()))
+            if columns.unknown:
+                self.columns_error = f"Unknown columns: {', '.join(columns.unknown)}."
+            agent_emails = {n.lower(): e for n, e in Agent.objects.values_list("name", "email")}
+        if dry_run:
+            for number, record, problem in read_records(file, columns, agent_emails):
+                if number > 5:
+                    break
+                self.stdout.write(json.dumps({"line": number, "fields": record,
+                                              "problem": problem}))
+            return
         chunk: list[tuple[int, Any, str | None]] = []
-        for item in read_records(file):
+        for item in read_records(file, columns, agent_emails):
             chunk.append(item)
             if len(chunk) == BATCH_SIZE:
                 self._ingest(chunk, received_at)

@@ -1,0 +1,57 @@
+"""Another CRM's CSV export is read through its column names instead of rejected."""
+
+from __future__ import annotations
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from leads.intake.columns import build_map, detect_format, map_row
+from leads.models import Lead
+from tests.factories import AgentFactory
+
+FIXTURES = Path(__file__).parent / "fixtures" / "csv"
+
+
+def test_plain_headers_case_and_space_insensitive_with_full_name_split():
+    columns = build_map(["full name", " EMAIL ", "Phone Number"])
+    assert columns.fmt == "plain" and not columns.unknown
+    record = map_row({"full name": "Ann Lee Ray", " EMAIL ": "a@x.com", "Phone Number": "1"},
+                     build_map(["full name", " EMAIL ", "Phone Number"]))
+    assert record["first_name"] == "Ann" and record["last_name"] == "Lee Ray"
+
+
+def test_fub_detected_and_extra_emails_unknown_columns_kept_in_the_note():
+    header = (FIXTURES / "fub.csv").read_text().splitlines()[0].split(",")
+    assert detect_format(header) == "fub"
+    columns = build_map(header)
+    assert columns.unknown == ["Favorite Color"]
+
+
+def test_map_file_wins_over_the_built_ins(tmp_path):
+    columns = build_map(["Email", "Ignore Me"], overrides={"Email": None, "Ignore Me": "city"})
+    assert columns.fields == {"Email": None, "Ignore Me": "city"}
+
+
+@pytest.mark.django_db
+def test_fub_export_routes_with_its_fields():
+    AgentFactory(name="Bob", email="bob@example.com")
+    out, err = StringIO(), StringIO()
+    call_command("ingest_leads", str(FIXTURES / "fub.csv"), stdout=out, stderr=err)
+    assert "Mapping: fub" in err.getvalue()
+    assert json.loads(out.getvalue())["agent"] == "bob@example.com"
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.email, lead.source) == ("Jane", "jane@example.com", "Zillow")
+    assert "jane.work@example.com" in lead.message and "Favorite Color: blue" in lead.message
+
+
+@pytest.mark.django_db
+def test_dry_run_routes_nothing():
+    out = StringIO()
+    call_command("ingest_leads", str(FIXTURES / "fub.csv"), "--dry-run", stdout=out,
+                 stderr=StringIO())
+    assert json.loads(out.getvalue().splitlines()[0])["fields"]["email"] == "jane@example.com"
+    assert not Lead.objects.exists()
