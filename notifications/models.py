@@ -4,6 +4,7 @@ Also the outbound webhooks (``notifications.webhooks``): endpoints managers regi
 event's signed delivery to them.
 """
 
+import base64
 import secrets
 
 from django.db import models
@@ -176,7 +177,9 @@ class WebhookEvent(models.TextChoices):
 
 
 def new_webhook_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(32)
+    """``whsec_`` and 24 random bytes in standard base64, the form Standard Webhooks libraries
+    decode (older secrets, URL-safe base64, still work: ``webhooks.signing.standard_key``)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
 class WebhookEndpoint(models.Model):

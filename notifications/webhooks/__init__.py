@@ -8,7 +8,8 @@
   someone does.
 * ``sending``: the queued task and the every-minute retry POST the deliveries, with back-off;
   a failing endpoint rests a minute between attempts.
-* ``signing``: the ``Leadrouter-Signature`` header and ``verify_signature`` for receivers.
+* ``signing``: the ``Leadrouter-Signature`` header and ``verify_signature`` for receivers, and
+  the Standard Webhooks headers (``standard_headers``).
 * ``addresses``: public addresses only (SSRF), unless ``WEBHOOK_ALLOWED_HOSTS`` allows a host;
   checked on the admin's form and again at every connection.
 
@@ -58,11 +59,15 @@ from notifications.webhooks.signing import (
     SIGNATURE_TOLERANCE,
     sign,
     signature_header,
+    standard_headers,
+    standard_key,
     verify_signature,
 )
 from notifications.webhooks.subscribers import endpoints_changed, subscribers, wanted
 
 __all__ = [
+    "standard_headers",
+    "standard_key",
     "BACKOFF", "COULD_NOT_CONNECT", "DELIVERY_HEADER", "ENDPOINT_REST", "ERROR_CHARS",
     "EVENT_HEADER", "FAILED", "MAX_ATTEMPTS", "PER_ENDPOINT", "RefusedAddress", "SEND_TASK", "SENT",
     "SIGNATURE_HEADER", "SIGNATURE_TOLERANCE", "SKIPPED", "TASK_SECONDS", "TIMEOUT", "USER_AGENT",

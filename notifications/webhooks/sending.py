@@ -1,4 +1,5 @@
-"""Sending webhook deliveries: POSTed signed, retried with back-off, never twice.
+"""Sending webhook deliveries: POSTed signed (ours and Standard Webhooks), retried with
+back-off, never twice.
 
 * ``send_webhook_deliveries`` (the task ``emit`` queues) and ``retry_webhook_deliveries``
   (scheduled every minute): a worker claims a delivery with the conditional update of
@@ -40,7 +41,7 @@ from notifications.webhooks.addresses import (
     RefusedAddress,
 )
 from notifications.webhooks.events import iso, lead_data
-from notifications.webhooks.signing import SIGNATURE_HEADER, signature_header
+from notifications.webhooks.signing import SIGNATURE_HEADER, signature_header, standard_headers
 
 logger = logging.getLogger(__name__)
 
@@ -191,12 +192,14 @@ def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | No
     that it could not connect (details in the server log); never the answer's body, so a
     webhook cannot be used to read or map what answers behind the server."""
     body = body_of(delivery)
+    timestamp = int(time.time())
     request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         EVENT_HEADER: delivery.event,
         DELIVERY_HEADER: str(delivery.pk),
-        SIGNATURE_HEADER: signature_header(endpoint.secret, body, timestamp=int(time.time())),
+        SIGNATURE_HEADER: signature_header(endpoint.secret, body, timestamp=timestamp),
+        **standard_headers(endpoint.secret, delivery.pk, body, timestamp=timestamp),
     })
     start = time.monotonic()
     try:
