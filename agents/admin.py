@@ -34,6 +34,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from agents.models import Agent, Roster, RosterMember, Shift
 from agents.services import end_logins, ensure_login, set_accepting_leads, sync_access
+from config.text import plural
 from leads.models import Lead
 from routing import engine
 from routing.departures import (
@@ -43,7 +44,6 @@ from routing.departures import (
     history_of,
     live_offers_of,
     open_leads_of,
-    plural,
     reactivate_agent,
 )
 from routing.models import Brokerage, RotationState
@@ -524,7 +524,8 @@ def _rotation_view(config, rule, kind, members, state, local, loads) -> Rotation
         member = preview.current
         name = state.agent.name if state.agent else "a deleted agent"
         if member is None:
-            view.turn = (f"{name}'s turn, {state.given} lead(s) given (no longer on the roster: "
+            given = plural(state.given, "lead")
+            view.turn = (f"{name}'s turn, {given} given (no longer on the roster: "
                          "the next lead goes to the following position)")
         else:
             view.turn = f"{name}'s turn: {state.given} of {member.leads_per_round} leads given"

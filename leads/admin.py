@@ -39,6 +39,7 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
 from agents.models import Agent
+from config.text import plural
 from leads.autoresponder import PLACEHOLDERS, unknown_placeholders
 from leads.forms import KNOWN_FIELDS
 from leads.intake import keys as source_keys
@@ -425,7 +426,7 @@ class LeadAdmin(admin.ModelAdmin):
         by, now = acting_agent(request), timezone.now()
         for lead in leads:
             assign_lead(lead.pk, agent, by=by, now=now)
-        self.message_user(request, f"{len(leads)} lead(s) assigned to {agent.name}.",
+        self.message_user(request, f"{plural(len(leads), 'lead')} assigned to {agent.name}.",
                           messages.SUCCESS)
 
     def _return(self, request, leads) -> None:
@@ -439,7 +440,8 @@ class LeadAdmin(admin.ModelAdmin):
         by, now = acting_agent(request), timezone.now()
         for lead in leads:
             move_to_pond(lead.pk, by=by, now=now)
-        self.message_user(request, f"{len(leads)} lead(s) moved to the pond.", messages.SUCCESS)
+        self.message_user(request, f"{plural(len(leads), 'lead')} moved to the pond.",
+                          messages.SUCCESS)
 
     @admin.action(description="Reassign to an agent…", permissions=["change"])
     def reassign(self, request: HttpRequest, queryset: QuerySet[Lead]):

@@ -19,6 +19,7 @@ from django.db import models, transaction
 from agents.models import Agent
 from agents.services import end_logins, reopen_login
 from config.errors import ApplicationError
+from config.text import plural
 from leads.models import Activity, Lead
 from notifications.models import Notification
 from notifications.services import Message, close_offer_notices, notify_many
@@ -51,10 +52,6 @@ class Departure:
     offers_withdrawn: int
     leads_released: int
     summary: str
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def live_offers_of(agent: Agent | int) -> models.QuerySet[Offer]:

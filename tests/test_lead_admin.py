@@ -243,7 +243,7 @@ def test_reassign_action_asks_for_the_agent_then_assigns(mc, manager, ann, bob):
     assert "Reassign leads" in text(page) and "Bob Ray" in text(page)
 
     response = mc.post(LEADS_URL, {**selected, "apply": "1", "agent": bob.pk}, follow=True)
-    assert "2 lead(s) assigned to Bob Ray." in text(response)
+    assert "2 leads assigned to Bob Ray." in text(response)
     for item in (lead, other):
         item.refresh_from_db()
         assert (item.owner_id, item.status) == (bob.pk, Lead.Status.ASSIGNED)
@@ -280,7 +280,7 @@ def test_move_to_pond_action(mc, manager, ann):
     lead = routed([ann])
     response = mc.post(LEADS_URL, {"action": "move_to_pond_action",
                                    "_selected_action": [lead.pk]}, follow=True)
-    assert "1 lead(s) moved to the pond." in text(response)
+    assert "1 lead moved to the pond." in text(response)
     lead.refresh_from_db()
     assert (lead.owner, lead.status) == (None, Lead.Status.UNASSIGNED)
     entry = latest_entry(lead)

@@ -145,6 +145,7 @@ def test_restoring_an_earlier_version_brings_back_its_criteria_and_windows(manag
     response = manager.post(reverse("admin:routing_rule_simple_history",
                                     args=[zillow.pk, version_a.history_id]), follow=True)
     assert "is back as it was on" in unescape(response.content.decode())
+    assert "with 2 criteria and 0 day-and-time windows." in unescape(response.content.decode())
     zillow.refresh_from_db()
     assert (zillow.name, zillow.roster, zillow.delivery, zillow.priority) == (
         "Zillow", setup["team"], "assign", priority)

@@ -24,6 +24,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 
 from agents.models import Agent, Roster
 from config.errors import ApplicationError
+from config.text import plural
 from routing.describe import criteria_text, days_text, when_text, window_text
 from routing.engine import FIELD_LABELS
 from routing.models import Rule, RuleCriterion, RuleWindow
@@ -281,7 +282,8 @@ def restore_view(model_admin: Any, request: HttpRequest, object_id: str,
             when = timezone.localtime(version.history_date)
             model_admin.message_user(
                 request, f"Rule '{rule.name}' is back as it was on {when:%Y-%m-%d %H:%M}, "
-                f"with {criteria} criteria and {windows} day-and-time windows.",
+                f"with {plural(criteria, 'criterion', 'criteria')} and "
+                f"{plural(windows, 'day-and-time window')}.",
                 messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:routing_rule_change", args=[rule.pk]))
     then_criteria, then_windows = version_state(version)
