@@ -59,11 +59,13 @@ class _MetaReader(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "meta":
             values = dict(attrs)
-            name = (values.get("name") or "").lower().removeprefix("lead_info:")
-            if not name.startswith("lead_"):
-                name = f"lead_{name}" if values.get("name", "").lower().startswith("lead_info:") else name
-            if name in META_FIELDS and values.get("content"):
-                self.meta[name] = (values["content"] or "").strip()
+            raw_name = (values.get("name") or "").strip().lower()
+            name = raw_name.removeprefix("lead_info:")
+            if raw_name.startswith("lead_info:") and not name.startswith("lead_"):
+                name = f"lead_{name}"  # lead_info:first_name -> lead_first_name
+            content = (values.get("content") or "").strip()
+            if name in META_FIELDS and content:
+                self.meta[name] = content
         elif tag in ("br", "p", "tr", "div", "li"):
             self.text.append("\n")
 
