@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import transaction
+
 from leads.intake.email_leads import parse_bytes, read_lead, recipient_source
 from leads.intake.services import receive_lead, reject
 from leads.models import Submission
+from routing.services import serialize_on
 
 RAW_LIMIT = 200_000  # characters of the raw message kept with the submission
 
@@ -25,11 +28,22 @@ class EmailResult:
 
 
 def receive_email(raw: bytes, *, received_at: datetime, source: str | None = None) -> EmailResult:
-    """Route the lead in one raw RFC 822 message, or keep the message with the reason."""
+    """Route the lead in one raw RFC 822 message, or keep the message with the reason.
+
+    One transaction: the lead, its submission and the raw message are kept together, and two
+    deliveries of one Message-ID at once run one after the other (an advisory lock on
+    PostgreSQL), so the second finds the first.
+    """
+    with transaction.atomic():
+        return _receive_email(raw, received_at=received_at, source=source)
+
+
+def _receive_email(raw: bytes, *, received_at: datetime, source: str | None) -> EmailResult:
     message = parse_bytes(raw)
     parsed = read_lead(message)
     text = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")[:RAW_LIMIT]
     if parsed.message_id:
+        serialize_on([f"email:{parsed.message_id}"])
         first = Submission.objects.filter(channel=Submission.Channel.EMAIL,
                                           idempotency_key=parsed.message_id[:255]).first()
         if first is not None:
