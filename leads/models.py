@@ -258,6 +258,7 @@ class Submission(models.Model):
         FILE = "file", "File import"
         API = "api", "REST API"
         FORM = "form", "Web form"
+        EMAIL = "email", "E-mail"
 
     class Outcome(models.TextChoices):
         ACCEPTED = "accepted", "Accepted"
