@@ -126,11 +126,12 @@ def fub_event_to_lead(body: Mapping[str, Any], *, agents: AgentDirectory | None 
         if found.email:
             fields["assigned_to"] = found.email
         else:
-            notes.append(f"Assigned to {agent} in Follow Up Boss: {found.problem} "
+            notes.append(f"Follow Up Boss assigned this person to {agent}. {found.problem} "
                          "Routed by the rules instead.")
     elif person.get("assignedUserId") not in (None, ""):
-        notes.append(f"Assigned to Follow Up Boss user {person['assignedUserId']}: not an agent "
-                     "here. Routed by the rules instead.")
+        notes.append(f"Follow Up Boss assigned this person to its user "
+                     f"{person['assignedUserId']}, who is no agent here. Routed by the rules "
+                     "instead.")
 
     _property_fields(prop, fields, notes, errors)
     _search_fields(search, fields, notes)
