@@ -15,6 +15,8 @@ from django.test import Client
 from agents.directory import AgentDirectory
 from leads.intake.fub import TYPE_MAP, fub_event_to_lead
 from leads.intake.keys import create_key
+from agents.models import Agent
+from agents.services import sync_access
 from leads.models import Activity, Lead, LeadSource, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.threads import together
@@ -242,6 +244,22 @@ def test_a_source_set_to_ignore_events_is_answered_204_and_kept(key):
     assert (sub.channel, sub.outcome, sub.http_status) == ("events", "ignored", 204)
     assert sub.errors == {"ignored": "The source Zillow is set to ignore events."}
     assert sub.payload["email"] == "maria.delgado@example.com"
+
+
+def test_a_manager_switches_ignore_events_on_in_the_admin(key, client):
+    manager = AgentFactory(name="Mia", email="mia@example.com", role=Agent.Role.MANAGER)
+    sync_access(manager)
+    client.force_login(manager.user)
+    source = LeadSource.objects.get(name="Zillow")
+    page = client.get(f"/admin/leads/leadsource/{source.pk}/change/")
+    assert b'name="ignore_events"' in page.content
+    response = client.post(f"/admin/leads/leadsource/{source.pk}/change/",
+                           {"name": "Zillow", "ignore_events": "on", "keys-TOTAL_FORMS": "1",
+                            "keys-INITIAL_FORMS": "1", "keys-0-id": source.keys.get().pk,
+                            "keys-0-source": source.pk})
+    assert response.status_code == 302
+    assert post(fixture("zillow_property_inquiry"), key).status_code == 204
+    assert not Lead.objects.exists()
 
 
 def test_an_unsubscribed_event_makes_no_lead(key):
