@@ -13,10 +13,10 @@ import pytest
 from django.test import Client
 
 from agents.directory import AgentDirectory
-from leads.intake.fub import TYPE_MAP, fub_event_to_lead
-from leads.intake.keys import create_key
 from agents.models import Agent
 from agents.services import sync_access
+from leads.intake.fub import TYPE_MAP, fub_event_to_lead
+from leads.intake.keys import create_key
 from leads.models import Activity, Lead, LeadSource, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.threads import together
