@@ -17,6 +17,7 @@ from agents.models import Agent
 from agents.services import sync_access
 from leads.intake.fub import TYPE_MAP, fub_event_to_lead
 from leads.intake.keys import create_key
+from leads.intake.replay import replay_submission
 from leads.models import Activity, Lead, LeadSource, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.threads import together
@@ -306,6 +307,18 @@ def test_an_invalid_lead_is_422_and_kept_rejected_with_the_reason(key):
     assert (sub.channel, sub.outcome, sub.http_status) == ("events", "rejected", 422)
     assert sub.payload["message"] == "Call me" and sub.errors["contact"]
     assert not Lead.objects.exists()
+
+
+def test_a_rejected_event_is_fixed_and_routed_again(key):
+    post({"type": "Seller Inquiry", "person": {"emails": [{"value": "not-an-email"}]},
+          "property": {"city": "Austin", "code": "78705"}}, key)
+    sub = last_submission()
+    assert (sub.outcome, sub.errors) == ("rejected", {"email": "Enter a valid email address."})
+    result = replay_submission(sub, {**sub.payload, "email": "derek@example.net"})
+    lead = result.lead
+    assert (lead.email, lead.source, lead.lead_type, lead.zip_code) == (
+        "derek@example.net", "Zillow", "seller", "78705")
+    assert lead.owner is not None
 
 
 def test_a_malformed_person_is_422_naming_the_field(key):

@@ -37,7 +37,7 @@ class EventInbound(Inbound):
 
 def error_message(errors: dict[str, str]) -> str:
     """Every error in one sentence per field, for clients that read only ``errorMessage``."""
-    return " ".join(f"{name}: {text}" if name not in ("contact", "body", "key", "rate")
+    return " ".join(f"{name}: {text}" if name not in ("contact", "body", "key", "rate", "server")
                     else text for name, text in errors.items())
 
 
