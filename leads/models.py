@@ -267,7 +267,7 @@ class Submission(models.Model):
         REJECTED = "rejected", "Rejected"
         DUPLICATE = "duplicate", "Retry (first answer returned)"
         SPAM = "spam", "Spam (honeypot filled)"
-        IGNORED = "ignored", "Ignored (the source's events are ignored)"
+        IGNORED = "ignored", "Ignored (makes no lead)"
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     source = models.CharField(max_length=100, blank=True)

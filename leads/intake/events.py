@@ -35,10 +35,13 @@ class EventInbound(Inbound):
         return {"errorMessage": error_message(errors), "errors": errors}
 
 
+SENTENCES = ("contact", "body", "key", "rate", "server")  # errors that read without a name
+
+
 def error_message(errors: dict[str, str]) -> str:
     """Every error in one sentence per field, for clients that read only ``errorMessage``."""
-    return " ".join(f"{name}: {text}" if name not in ("contact", "body", "key", "rate", "server")
-                    else text for name, text in errors.items())
+    return " ".join(text if name in SENTENCES else f"{name}: {text}"
+                    for name, text in errors.items())
 
 
 def take_event(body: dict[str, Any], source: LeadSource, inbound: EventInbound) -> Answer:
