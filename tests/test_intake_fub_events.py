@@ -125,7 +125,8 @@ def test_registration_reads_the_saved_search():
     fields = fub_event_to_lead(fixture("registration")).fields
     assert (fields["city"], fields["price"], fields["property_type"], fields["lead_type"]) == (
         "Round Rock", 425000, "Townhouse", "buyer")
-    assert "Search: type Townhouse, city Round Rock" in fields["message"]
+    assert ("Search: type Townhouse, city Round Rock, state TX, min price 300000, max price "
+            "425000, min bedrooms 3") in fields["message"]
     assert "Came from: https://www.google.com/" in fields["message"]
 
 
@@ -281,6 +282,12 @@ def test_bad_auth_is_401_and_kept(key, authorization):
     assert response.json()["errorMessage"]
     assert not Lead.objects.exists()
     assert (last_submission().channel, last_submission().http_status) == ("events", 401)
+
+
+def test_the_x_system_header_names_the_site_when_the_body_does_not(key):
+    event = {"type": "General Inquiry", "person": {"firstName": "Lee", "phones": ["5125550111"]}}
+    assert post(event, key, **{"X-System": "BoomTown"}).status_code == 201
+    assert Lead.objects.get().site == "BoomTown"
 
 
 def test_the_password_is_ignored_and_api_key_header_works_too(key):

@@ -44,9 +44,13 @@ def error_message(errors: dict[str, str]) -> str:
                     for name, text in errors.items())
 
 
-def take_event(body: dict[str, Any], source: LeadSource, inbound: EventInbound) -> Answer:
-    """Route the lead of this Follow Up Boss event, keep it, or say why not."""
+def take_event(body: dict[str, Any], source: LeadSource, inbound: EventInbound, *,
+               system: str = "") -> Answer:
+    """Route the lead of this Follow Up Boss event, keep it, or say why not. ``system``: the
+    ``X-System`` header, the lead's site when the body names neither source nor system."""
     inbound.source_name = source.name
+    if system.strip() and not body.get("source") and not body.get("system"):
+        body = {**body, "system": system.strip()}
     config = routing_config()
     mapped = fub_event_to_lead(body, agents=AgentDirectory.of(config.agents.values()),
                                received_at=inbound.received_at, tz=ZoneInfo(config.timezone))

@@ -206,7 +206,8 @@ class FubEventsView(APIView):
         if len(key) > IDEMPOTENCY_KEY_MAX or bad_string(key):
             return inbound.refuse(400, {IDEMPOTENCY_HEADER: f"Use up to {IDEMPOTENCY_KEY_MAX} "
                                                             "printable characters."}, payload)
-        return take_event(payload, check.key.source, inbound)
+        return take_event(payload, check.key.source, inbound,
+                          system=http.headers.get("X-System", ""))
 
 
 @extend_schema_view(post=extend_schema(exclude=True))

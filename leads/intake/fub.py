@@ -11,6 +11,7 @@ lead's arrival, from which speed to lead is counted, is when leadrouter received
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -136,7 +137,7 @@ def fub_event_to_lead(body: Mapping[str, Any], *, agents: AgentDirectory | None 
     _property_fields(prop, fields, notes, errors)
     _search_fields(search, fields, notes)
     if campaign:
-        parts = [f"{k} {_plain(v)}" for k, v in campaign.items() if _plain(v)]
+        parts = [f"{_words(k)} {_plain(v)}" for k, v in campaign.items() if _plain(v)]
         if parts:
             notes.append(f"Campaign: {', '.join(parts)}")
     for label, name in (("Page", "pageTitle"), ("Page address", "pageUrl"),
@@ -171,6 +172,11 @@ def _plain(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return " ".join(str(value).split())
+
+
+def _words(name: str) -> str:
+    """Follow Up Boss's camelCase names in words: ``maxPrice`` -> ``max price``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name)).lower()
 
 
 def _text(data: Mapping[str, Any], name: str, errors: dict[str, str], path: str = "") -> str:
@@ -251,7 +257,7 @@ def _search_fields(search: Mapping[str, Any], fields: dict[str, Any], notes: lis
     top = search.get("maxPrice")
     if "price" not in fields and top not in (None, "") and not isinstance(top, dict | list):
         fields["price"] = top
-    parts = [f"{k} {_plain(v)}" for k, v in search.items() if _plain(v)]
+    parts = [f"{_words(k)} {_plain(v)}" for k, v in search.items() if _plain(v)]
     if parts:
         notes.append(f"Search: {', '.join(parts)}")
 
