@@ -20,6 +20,7 @@ from leads.intake.keys import create_key
 from leads.intake.replay import replay_submission
 from leads.models import Activity, Lead, LeadSource, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.test_intake_bodies import chunked
 from tests.threads import together
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fub"
@@ -359,6 +360,16 @@ def test_too_large_is_413(key, settings):
     settings.INTAKE_MAX_BODY_BYTES = 200
     response = post(fixture("zillow_property_inquiry"), key)
     assert response.status_code == 413 and Lead.objects.count() == 0
+
+
+def test_chunked_events_are_read_or_answered_411(key):
+    body = (FIXTURES / "seller_inquiry.json").read_bytes()
+    read = chunked(URL, body, "application/json", HTTP_AUTHORIZATION=basic(key))
+    assert read.status_code == 201
+    unread = chunked(URL, body, "application/json", terminated=False,
+                     HTTP_AUTHORIZATION=basic(key))
+    assert unread.status_code == 411 and "Content-Length" in unread.json()["errorMessage"]
+    assert Lead.objects.count() == 1
 
 
 # --- At once (PostgreSQL) -----------------------------------------------------------------------
