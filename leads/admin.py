@@ -732,10 +732,10 @@ class SourceKeyInline(admin.TabularInline):
 
 @admin.register(LeadSource)
 class LeadSourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "requires_consent", "created_at"]
+    list_display = ["name", "requires_consent", "ignore_events", "created_at"]
     list_editable = ["requires_consent"]
     search_fields = ["name"]
-    fields = ["name", "requires_consent"]
+    fields = ["name", "requires_consent", "ignore_events"]
     inlines = [SourceKeyInline]
     actions = ["create_key_action"]
 

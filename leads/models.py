@@ -259,6 +259,7 @@ class Submission(models.Model):
         API = "api", "REST API"
         FORM = "form", "Web form"
         EMAIL = "email", "E-mail"
+        EVENTS = "events", "Follow Up Boss events"
 
     class Outcome(models.TextChoices):
         ACCEPTED = "accepted", "Accepted"
@@ -266,6 +267,7 @@ class Submission(models.Model):
         REJECTED = "rejected", "Rejected"
         DUPLICATE = "duplicate", "Retry (first answer returned)"
         SPAM = "spam", "Spam (honeypot filled)"
+        IGNORED = "ignored", "Ignored (makes no lead)"
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     source = models.CharField(max_length=100, blank=True)
@@ -310,6 +312,11 @@ class LeadSource(models.Model):
     requires_consent = models.BooleanField(
         default=False,
         help_text="Its leads get an auto-reply only when they arrive with `consent: true`.",
+    )
+    ignore_events = models.BooleanField(
+        default=False,
+        help_text="Follow Up Boss events from this source are kept but make no lead (answered "
+        "204, as Follow Up Boss does for an archived lead flow).",
     )
 
     class Meta:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from agents.directory import AgentDirectory
 from leads.intake.columns import build_map, detect_format, map_row
 from leads.models import Lead
 from tests.factories import AgentFactory
@@ -46,6 +47,20 @@ def test_fub_export_routes_with_its_fields():
     lead = Lead.objects.get()
     assert (lead.first_name, lead.email, lead.source) == ("Jane", "jane@example.com", "Zillow")
     assert "jane.work@example.com" in lead.message and "Favorite Color: blue" in lead.message
+
+
+def test_agent_column_names_an_agent_by_name_or_email_or_says_why_not():
+    class A:
+        name, email = "Bob Stone", "bob@example.com"
+
+    agents = AgentDirectory.of([A()])
+    columns = build_map(["Email", "Assigned To"], "fub")
+    for value in ("bob stone", "BOB@example.com"):
+        record = map_row({"Email": "a@x.com", "Assigned To": value}, columns, agents)
+        assert record["assigned_to"] == "bob@example.com"
+    record = map_row({"Email": "a@x.com", "Assigned To": "zed@example.com"}, columns, agents)
+    assert "assigned_to" not in record  # routed by the rules, not rejected
+    assert record["message"] == "Assigned To: zed@example.com. No agent with email zed@example.com."
 
 
 @pytest.mark.django_db

@@ -1,6 +1,7 @@
 """The REST API, mounted at ``/api/``: schema, docs, and the versioned endpoints under ``v1/``.
 
-``v1/leads/`` is the vendors' intake (a public contract: keep it as it is); ``v1/auth/token/``
+``v1/leads/`` is the vendors' intake (a public contract: keep it as it is), ``v1/events`` the
+same for vendors that speak Follow Up Boss's Events API; ``v1/auth/token/``
 and ``v1/agent/...`` serve the agents' phone app; ``v1/manager/...`` is the managers' read API.
 Add further endpoints (webhooks) to ``urlpatterns`` under ``v1/``.
 """
@@ -18,6 +19,7 @@ from config.api import agent, manager
 from config.api.base import docs_page
 from leads.intake.api import LeadIntakeView
 from leads.intake.bench import BareLeadCreateView
+from leads.intake.events_api import FubEventsSlashView, FubEventsView
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -26,6 +28,9 @@ urlpatterns = [
     path("redoc/", docs_page(SpectacularRedocView.as_view(url_name="api-schema")),
          name="api-redoc"),
     path("v1/leads/", LeadIntakeView.as_view(), name="api-lead-intake"),
+    # Follow Up Boss's Events API, as lead providers post it (no slash), and with one.
+    path("v1/events", FubEventsView.as_view(), name="api-fub-events"),
+    path("v1/events/", FubEventsSlashView.as_view(), name="api-fub-events-slash"),
     path("v1/auth/token/", agent.TokenView.as_view(), name="api-token"),
     # The agent API: the phone app's offers, leads, pond, availability and fairness.
     path("v1/agent/offers/", agent.OffersView.as_view(), name="api-agent-offers"),

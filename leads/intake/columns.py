@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from agents.directory import AgentDirectory
 from leads.forms import KNOWN_FIELDS
 
 # Pseudo-fields: a row's pieces that need joining before they are an intake field.
@@ -154,10 +155,11 @@ def build_map(headers: Sequence[str], fmt: str | None = None,
 
 
 def map_row(row: Mapping[str, str], columns: ColumnMap,
-            agent_emails: Mapping[str, str] | None = None) -> dict[str, str]:
+            agents: AgentDirectory | None = None) -> dict[str, str]:
     """One CSV row as an intake record. The first e-mail and phone are the lead's, the rest,
     the stage, notes, address and unknown columns go into its message so nothing is lost;
-    an agent column becomes ``assigned_to`` when it is an e-mail or a known agent's name."""
+    an agent column becomes ``assigned_to`` when it names an agent (by e-mail or name), else
+    it goes into the note with the reason and the lead is routed by the rules."""
     record: dict[str, str] = {}
     emails: list[str] = []
     phones: list[str] = []
@@ -186,11 +188,11 @@ def map_row(row: Mapping[str, str], columns: ColumnMap,
         elif target == STATE:
             state = value
         elif target == AGENT:
-            email = value if "@" in value else (agent_emails or {}).get(value.lower(), "")
-            if email:
-                record["assigned_to"] = email
+            found = (agents or AgentDirectory()).find(value)
+            if found.email:
+                record["assigned_to"] = found.email
             else:
-                notes.append(f"{header}: {value} (no such agent)")
+                notes.append(f"{header}: {value}. {found.problem}")
         else:
             record[target] = value
     if emails:

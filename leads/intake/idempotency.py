@@ -61,6 +61,12 @@ class Inbound:
     web_form: WebForm | None = None
     source_name: str = ""
     status_map: dict[int, int] = field(default_factory=dict)  # answer status -> HTTP status
+    returning_status: int = 201  # a person already known (Follow Up Boss events: 200)
+    invalid_status: int = 400  # a lead that fails validation (Follow Up Boss events: 422)
+
+    def error_body(self, errors: dict[str, str]) -> dict[str, Any]:
+        """The body of a refusal (each field's error)."""
+        return {"errors": errors}
 
     def log_fields(self, status: int, body: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -72,7 +78,7 @@ class Inbound:
 
     def refuse(self, status: int, errors: dict[str, str], payload: Any = None) -> Answer:
         """Keep a request refused before routing (no key, rate limit, size, not JSON...)."""
-        body = {"errors": errors}
+        body = self.error_body(errors)
         submission = Submission.objects.create(
             channel=self.channel, source=self.source_name, received_at=self.received_at,
             payload=storable(payload) if isinstance(payload, dict) else {},
@@ -82,7 +88,7 @@ class Inbound:
 
 @dataclass
 class Answer:
-    status: int  # 201 new, 200 a retry's first answer, 4xx refused
+    status: int  # 201 new, 200 a retry's first answer (or a known person's), 4xx refused
     body: dict[str, Any]
     submission: Submission
     headers: dict[str, str] = field(default_factory=dict)
@@ -125,16 +131,17 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                     return _rejected(kept.submission, inbound)
                 result = route_valid_lead(lead, locks_held=locks)
                 body = answer_body(result)
+                status = inbound.returning_status if result.returning else 201
                 submission = Submission.objects.create(
                     channel=inbound.channel, source=source.name, received_at=inbound.received_at,
                     payload=payload, lead=result.lead,
                     outcome=(Submission.Outcome.EXISTING if result.status == "existing"
                              else Submission.Outcome.ACCEPTED),
-                    **inbound.log_fields(201, body))
+                    **inbound.log_fields(status, body))
                 if keys:
                     keep_answer(source, keys, body=body, lead=result.lead,
                                 submission=submission, at=inbound.received_at, digest=digest)
-                return Answer(201, body, submission)
+                return Answer(status, body, submission)
         except IntegrityError:
             if attempt or not keys:
                 raise
@@ -151,12 +158,12 @@ def _retry(first: IdempotencyRecord, payload: dict[str, Any], inbound: Inbound) 
 
 def _rejected(submission: Submission, inbound: Inbound) -> Answer:
     """Complete the rejected submission ``reject`` kept with the request's details."""
-    body = {"errors": submission.errors}
-    fields = inbound.log_fields(400, body)
+    body = inbound.error_body(submission.errors)
+    fields = inbound.log_fields(inbound.invalid_status, body)
     for name, value in fields.items():
         setattr(submission, name, value)
     submission.save(update_fields=list(fields))
-    return Answer(400, body, submission)
+    return Answer(inbound.invalid_status, body, submission)
 
 
 def answer_body(result: IntakeResult) -> dict[str, Any]:

@@ -112,3 +112,89 @@ class BareLeadSerializer(serializers.ModelSerializer):
                   "lead_type", "price", "city", "county", "neighborhood", "zip_code",
                   "mls_region", "property_type", "site", "listing_ref", "message", "score",
                   "external_id"]
+
+
+# --- Follow Up Boss events (``POST /api/v1/events``): documentation of Follow Up Boss's body;
+# the reading is ``leads.intake.fub``'s, the validation ``LeadForm``'s.
+
+class FubValueSerializer(serializers.Serializer):
+    value = serializers.CharField(max_length=254)
+    type = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                 help_text="mobile, home, work...: not kept.")
+
+
+class FubPersonSerializer(serializers.Serializer):
+    """The person: the first e-mail and phone are the lead's, the others go into its message."""
+
+    id = serializers.IntegerField(required=False, help_text="Follow Up Boss's id: not kept.")
+    firstName = _text(100)  # noqa: N815 (Follow Up Boss's names)
+    lastName = _text(100)  # noqa: N815
+    emails = FubValueSerializer(many=True, required=False)
+    phones = FubValueSerializer(many=True, required=False)
+    tags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    assignedTo = _text(200, "An agent's name or email: the lead is pre-assigned to them. "  # noqa: N815
+                       "Unknown: said in the message, routed by the rules.")
+    assignedUserId = serializers.IntegerField(  # noqa: N815
+        required=False, help_text="A Follow Up Boss user: not an agent here, noted.")
+
+
+class FubPropertySerializer(serializers.Serializer):
+    """The property asked about."""
+
+    street = _text(200, "Into the message, with the state.")
+    city = _text(100)
+    state = _text(40)
+    code = _text(20, "The postal code: the lead's zip code.")
+    mlsNumber = _text(100, "The lead's listing reference.")  # noqa: N815
+    price = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0,
+                                     coerce_to_string=False, required=False, allow_null=True)
+    forRent = serializers.BooleanField(required=False)  # noqa: N815
+    url = serializers.URLField(required=False, allow_blank=True, max_length=500)
+    type = _text(100, "The lead's property type.")
+    bedrooms = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    bathrooms = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    area = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    lot = serializers.CharField(required=False, allow_blank=True, max_length=40)
+
+
+class FubCampaignSerializer(serializers.Serializer):
+    source = _text(200)
+    medium = _text(200)
+    term = _text(200)
+    content = _text(200)
+    campaign = _text(200)
+
+
+class FubEventSerializer(serializers.Serializer):
+    """A Follow Up Boss event. Give the person at least a name, an email or a phone number."""
+
+    source = _text(200, "The site or portal, e.g. Zillow: kept as the lead's site (the lead's "
+                        "source is the key's).")
+    system = _text(200, "The sending system: the site when no source is given.")
+    type = _text(100, "Registration, Inquiry, Seller Inquiry, Property Inquiry, General "
+                      "Inquiry, Viewed Property, Saved Property, Visited Website, Incoming "
+                      "Call, Unsubscribed (makes no lead), Property Search, Saved Property "
+                      "Search, Visited Open House or Viewed Page: the lead type and a tag. "
+                      "Another type is kept as a tag.")
+    message = _text(10000)
+    description = _text(10000, "Added to the message.")
+    person = FubPersonSerializer()
+    property = FubPropertySerializer(required=False)
+    propertySearch = serializers.DictField(  # noqa: N815
+        required=False, help_text="city, code, neighborhood, type and maxPrice are read when no "
+        "property gives them; all of it goes into the message.")
+    campaign = FubCampaignSerializer(required=False)
+    pageTitle = _text(500)  # noqa: N815
+    pageUrl = _text(2000)  # noqa: N815
+    pageReferrer = _text(2000)  # noqa: N815
+    pageDuration = serializers.IntegerField(required=False, help_text="Seconds: not kept.")
+    occurredAt = serializers.DateTimeField(  # noqa: N815
+        required=False, help_text="When it happened: written in the message in the brokerage's "
+        "time. Speed to lead counts from the arrival here.")
+
+
+class FubErrorSerializer(serializers.Serializer):
+    """Follow Up Boss's error body, with each field's error for people."""
+
+    errorMessage = serializers.CharField()  # noqa: N815
+    errors = serializers.DictField(child=serializers.CharField(), required=False)

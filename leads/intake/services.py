@@ -29,6 +29,11 @@ class IntakeResult:
     errors: dict[str, str] | None = None
     submission: Submission | None = None
 
+    @property
+    def returning(self) -> bool:
+        """The person was known already: the lead is their first one (routed again or not)."""
+        return self.routing is not None and self.routing.decision.existing_lead_id is not None
+
     def as_dict(self) -> dict[str, Any]:
         """The answer printed by ``ingest_leads`` (and returned by the API)."""
         routing = self.routing

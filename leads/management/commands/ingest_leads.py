@@ -11,11 +11,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from agents.models import Agent
+from agents.directory import AgentDirectory
 from leads.intake import BATCH_SIZE, receive_leads, reject
 from leads.intake.columns import FORMATS, ColumnMap, build_map, map_row
 from leads.models import Submission
 from leads.timeparse import parse_now
+from routing.selectors import routing_config
 
 
 def csv_header(path: Path) -> list[str]:
@@ -40,7 +41,7 @@ def load_map(path: Path) -> dict[str, str | None]:
 
 
 def read_records(path: Path, columns: ColumnMap | None = None,
-                 agent_emails: dict[str, str] | None = None,
+                 agents: AgentDirectory | None = None,
                  ) -> Iterator[tuple[int, Any, str | None]]:
     """(line number, the record or its raw text, a parse error or None) for each lead;
     CSV rows are read through the column mapping."""
@@ -50,7 +51,7 @@ def read_records(path: Path, columns: ColumnMap | None = None,
                 extra = row.pop(None, None)
                 record = {k.strip(): (v or "").strip() for k, v in row.items() if k}
                 if columns is not None:
-                    record = map_row(record, columns, agent_emails)
+                    record = map_row(record, columns, agents)
                 yield number, record, ("More values than columns" if extra else None)
             return
         for number, line in enumerate(handle, start=1):
@@ -83,7 +84,7 @@ class Command(BaseCommand):
         received_at = parse_now(now)
         header = csv_header(file)
         columns = None
-        agent_emails: dict[str, str] = {}
+        agents = AgentDirectory()
         if header:
             try:
                 columns = build_map(header, format, load_map(map_file) if map_file else None)
@@ -92,16 +93,16 @@ class Command(BaseCommand):
             self.stderr.write(f"{file.name}: " + "\n".join(columns.describe()))
             if columns.unknown:
                 self.columns_error = f"Unknown columns: {', '.join(columns.unknown)}."
-            agent_emails = {n.lower(): e for n, e in Agent.objects.values_list("name", "email")}
+            agents = AgentDirectory.of(routing_config().agents.values())
         if dry_run:
-            for number, record, problem in read_records(file, columns, agent_emails):
+            for number, record, problem in read_records(file, columns, agents):
                 if number > 5:
                     break
                 self.stdout.write(json.dumps({"line": number, "fields": record,
                                               "problem": problem}))
             return
         chunk: list[tuple[int, Any, str | None]] = []
-        for item in read_records(file, columns, agent_emails):
+        for item in read_records(file, columns, agents):
             chunk.append(item)
             if len(chunk) == BATCH_SIZE:
                 self._ingest(chunk, received_at)
