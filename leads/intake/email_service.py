@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leads.intake.email_leads import parse_bytes, read_lead, recipient_source
+from leads.intake.email_rules import RULE_FIELDS, ParsingRule
 from leads.intake.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX, Inbound, take_lead
-from leads.models import LeadSource, SourceKey, Submission
+from leads.models import EmailParsingRule, LeadSource, SourceKey, Submission
 
 RAW_LIMIT = 200_000  # characters of the raw message kept with the submission
 DEFAULT_SOURCE = "email"  # for a message that names no source (no recipient, no tag)
@@ -29,21 +30,39 @@ class EmailResult:
     submission: Submission
 
 
+def as_rule(row: EmailParsingRule) -> ParsingRule:
+    """A manager's rule as plain data, for the parsing (``email_rules``)."""
+    patterns = {name: value for name in RULE_FIELDS
+                if (value := getattr(row, f"{name}_pattern").strip())}
+    return ParsingRule(
+        name=row.name, from_contains=row.from_contains, to_contains=row.to_contains,
+        subject_contains=row.subject_contains, patterns=patterns, lead_type=row.lead_type,
+        tags=tuple(t.strip() for t in row.tags.split(",") if t.strip()), source=row.source.name)
+
+
+def parsing_rules() -> list[ParsingRule]:
+    """The active parsing rules in the order they are tried."""
+    rows = EmailParsingRule.objects.filter(active=True).select_related("source")
+    return [as_rule(row) for row in rows.order_by("position", "id")]
+
+
 def receive_email(raw: bytes, *, received_at: datetime, source: str | None = None,
-                  key: SourceKey | None = None, key_prefix: str = "") -> EmailResult:
+                  fallback: str | None = None, key: SourceKey | None = None,
+                  key_prefix: str = "") -> EmailResult:
     """Route the lead in one raw RFC 822 message, or keep the message with the reason.
 
-    ``source``: the source to use whatever the message says (a key's source over HTTP, or
-    ``--source``); otherwise the message's lead tag or its recipient names it. The raw message
-    is written with its submission, in ``take_lead``'s one transaction.
+    The lead's source: ``source`` if given (``--source``), else the parsing rule's that read
+    the message, else ``fallback`` if given (the key's source over HTTP: the message's own
+    claims are not trusted), else the message's lead tag or its recipient. The raw message is
+    written with its submission, in ``take_lead``'s one transaction.
     """
     message = parse_bytes(raw)
-    parsed = read_lead(message)
-    chosen = (source or parsed.fields.pop("source", "") or recipient_source(message)
-              or DEFAULT_SOURCE)[:100]
-    parsed.fields.pop("source", None)
+    parsed = read_lead(message, parsing_rules())
+    claimed = parsed.fields.pop("source", "") or recipient_source(message)
+    chosen = (source or parsed.rule_source or fallback or claimed or DEFAULT_SOURCE)[:100]
     inbound = Inbound(
         Submission.Channel.EMAIL, received_at, source_key=key, key_prefix=key_prefix,
+        status_map={400: 422},
         raw_body=raw.decode("utf-8", "replace").replace("\x00", "\ufffd")[:RAW_LIMIT],
         idempotency_key=parsed.message_id[:IDEMPOTENCY_KEY_MAX], source_name=chosen)
     if parsed.reason:
