@@ -864,6 +864,13 @@ class EmailParsingRuleAdmin(admin.ModelAdmin):
             ("the subject", rule.subject_contains)) if value.strip()]
         return " and ".join(parts)
 
+    @staticmethod
+    def field_label(name: str) -> str:
+        """A lead field as the rule's form names it ("listing (MLS #)")."""
+        if name in RULE_FIELDS:
+            return str(EmailParsingRule._meta.get_field(f"{name}_pattern").verbose_name)
+        return name.replace("_", " ")
+
     def get_urls(self) -> list:
         return [path("<path:object_id>/try/", self.admin_site.admin_view(self.try_view),
                      name="leads_emailparsingrule_try"), *super().get_urls()]
@@ -879,8 +886,9 @@ class EmailParsingRuleAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             raw = form.cleaned_data["message"].lstrip().encode("utf-8", "replace")
             preview = preview_rule(as_rule(rule), raw)
-        found = [(name.replace("_", " "), ", ".join(value) if isinstance(value, list) else value)
-                 for name, value in (preview.parsed.fields.items() if preview else [])]
+        fields = preview.parsed.fields if preview else {}
+        found = [(self.field_label(name), ", ".join(value) if isinstance(value, list) else value)
+                 for name in (*RULE_FIELDS, "lead_type", "tags") if (value := fields.get(name))]
         return TemplateResponse(request, "admin/leads/emailparsingrule/try.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "title": f"Try \"{rule}\" on a message", "rule": rule, "form": form,

@@ -460,9 +460,6 @@ class EmailParsingRule(models.Model):
     """A manager's rule for reading one portal's lead e-mails that carry no leadmetadata.org
     tags: which messages it reads, where each field is, what every lead it reads gets."""
 
-    PATTERN_HELP = ('A label ("Phone:": the value after it, or on the next line) or a regular '
-                    'expression with a named group, e.g. "Call (?P<phone>[0-9 ().-]+)".')
-
     name = models.CharField(max_length=100)
     source = models.ForeignKey(LeadSource, on_delete=models.CASCADE, related_name="email_rules",
                                help_text="The leads this rule reads come from this source.")
@@ -478,8 +475,10 @@ class EmailParsingRule(models.Model):
         help_text='E.g. "realtor@leads.". Empty: any recipient.')
     subject_contains = models.CharField(
         max_length=200, blank=True, help_text='E.g. "New lead". Empty: any subject.')
-    name_pattern = models.CharField("full name", max_length=200, blank=True,
-                                    help_text=PATTERN_HELP)
+    # Where each field is: a label ("Phone:") or a regular expression with a named group.
+    name_pattern = models.CharField(
+        "full name", max_length=200, blank=True,
+        help_text="First and last name together: split at the first space.")
     first_name_pattern = models.CharField("first name", max_length=200, blank=True)
     last_name_pattern = models.CharField("last name", max_length=200, blank=True)
     email_pattern = models.CharField("email", max_length=200, blank=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qsl
@@ -54,19 +55,29 @@ def key_sent(request: HttpRequest, url_key: str) -> str:
     return ""
 
 
+def form_fields(content_type: str, body: bytes) -> dict[str, bytes]:
+    """A form post's fields as bytes, read without Django's in-memory limit on fields (a raw
+    message with its photos is larger than ``DATA_UPLOAD_MAX_MEMORY_SIZE``)."""
+    if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+        return {name.decode("latin-1"): value
+                for name, value in parse_qsl(body, keep_blank_values=True)}
+    head = b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n"
+    form = BytesParser(policy=HTTP).parsebytes(head + body)
+    fields: dict[str, bytes] = {}
+    if not isinstance(form, EmailMessage) or not form.is_multipart():
+        return fields
+    for part in form.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields.setdefault(name, payload)
+    return fields
+
+
 def raw_message(content_type: str, body: bytes) -> tuple[bytes | None, str]:
     """The raw RFC 822 message in a request's body, or None and why not (pure)."""
     kind = content_type.split(";")[0].strip().lower()
-    if kind == "multipart/form-data":
-        form = BytesParser(policy=HTTP).parsebytes(
-            b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + body)
-        fields = {str(part.get_param("name", header="content-disposition") or ""):
-                  part.get_payload(decode=True) or b""
-                  for part in form.iter_parts()} if form.is_multipart() else {}  # type: ignore[attr-defined]
-    elif kind == "application/x-www-form-urlencoded":
-        fields = dict(parse_qsl(body, keep_blank_values=True))  # type: ignore[arg-type]
-        fields = {k.decode("latin-1"): v for k, v in fields.items()}  # type: ignore[union-attr]
-    elif kind == "application/json":
+    if kind == "application/json":
         try:
             data = json.loads(body)
         except ValueError:
@@ -76,11 +87,12 @@ def raw_message(content_type: str, body: bytes) -> tuple[bytes | None, str]:
             return None, ("No RawEmail in the JSON: switch on \"Include raw email content\" "
                           "in the inbound settings.")
         return raw.encode("utf-8"), ""
-    else:
+    if kind not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         return (body, "") if body.strip() else (None, "The body is empty: send the raw message.")
+    fields = form_fields(content_type, body)
     for name in RAW_FIELDS:
         if (value := fields.get(name)) and value.strip():
-            return bytes(value), ""
+            return value, ""
     return None, ("No raw message in the form: send it in an 'email' field (SendGrid: \"POST "
                   "the raw, full MIME message\") or 'body-mime' (Mailgun: a URL ending in mime).")
 
