@@ -104,7 +104,7 @@ def answer(result: EmailResult) -> tuple[int, dict]:
     if result.status == "duplicate":
         return 200, body
     if result.status == "rejected":
-        return 422, body
+        return 422, {"errors": result.errors, "submission": result.submission.pk}
     return 201, body
 
 

@@ -8,7 +8,7 @@ reads it, the portal's or the mail service's next delivery routes it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from leads.intake.email_leads import parse_bytes, read_lead, recipient_source
@@ -28,6 +28,7 @@ class EmailResult:
     agent: str | None
     reason: str
     submission: Submission
+    errors: dict[str, str] = field(default_factory=dict)  # a rejected message's, per field
 
 
 def as_rule(row: EmailParsingRule) -> ParsingRule:
@@ -68,7 +69,8 @@ def receive_email(raw: bytes, *, received_at: datetime, source: str | None = Non
     if parsed.reason:
         answer = inbound.refuse(422, {"email": parsed.reason},
                                 {"subject": str(message.get("Subject", ""))})
-        return EmailResult("rejected", None, None, f"email: {parsed.reason}", answer.submission)
+        return EmailResult("rejected", None, None, f"email: {parsed.reason}", answer.submission,
+                           {"email": parsed.reason})
     lead_source, _ = LeadSource.objects.get_or_create(name=chosen)
     answer = take_lead(parsed.fields, lead_source, inbound)
     body, submission = answer.body, answer.submission
@@ -80,5 +82,5 @@ def receive_email(raw: bytes, *, received_at: datetime, source: str | None = Non
         errors = {"email": MESSAGE_ID_REUSED}
     if errors:
         reason = "; ".join(f"{k}: {v}" for k, v in errors.items())
-        return EmailResult("rejected", None, None, reason, submission)
+        return EmailResult("rejected", None, None, reason, submission, errors)
     return EmailResult(body["status"], body["lead"], body.get("agent"), "", submission)
