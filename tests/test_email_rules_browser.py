@@ -52,6 +52,10 @@ def try_on_the_pasted_message(chrome, live_server, rule, name: str) -> None:
     fields = chrome.find_element(By.ID, "try-fields").text
     assert "luis.navarro@example.org" in fields and "Luis" in fields and "9921-AB" in fields
     screenshot(chrome, f"{name}-try")
+    button = chrome.find_element(By.CSS_SELECTOR, "input[type=submit][value='Try it']")
+    chrome.execute_script("arguments[0].scrollIntoView();", button)
+    screenshot(chrome, f"{name}-try-form")
+    assert button.size["height"] >= 44
 
 
 def test_a_manager_tries_a_rule_on_a_desktop(driver, live_server, rule):
