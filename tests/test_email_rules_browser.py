@@ -43,7 +43,9 @@ def try_on_the_pasted_message(chrome, live_server, rule, name: str) -> None:
     log_in_to_admin(chrome, live_server, "manager@example.com",
                     f"/admin/leads/emailparsingrule/{rule.pk}/change/")
     screenshot(chrome, f"{name}-rule")
-    chrome.find_element(By.ID, "try-rule-link").click()
+    link = chrome.find_element(By.ID, "try-rule-link")
+    assert link.size["height"] >= 44
+    link.click()
     WebDriverWait(chrome, WAIT).until(ec.url_contains("/try/"))
     box = chrome.find_element(By.NAME, "message")
     chrome.execute_script("arguments[0].value = arguments[1];", box, HOMES)
