@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -143,7 +144,13 @@ def email_intake(request: HttpRequest, key: str = "") -> HttpResponse:
     raw, problem = raw_message(request.META.get("CONTENT_TYPE", ""), body)
     if raw is None:
         return _refused(inbound, 400, {"body": problem})
-    result = receive_email(raw, received_at=inbound.received_at, fallback=check.key.source.name,
-                           key=check.key, key_prefix=check.prefix)
+    try:
+        result = receive_email(raw, received_at=inbound.received_at,
+                               fallback=check.key.source.name, key=check.key,
+                               key_prefix=check.prefix)
+    except Exception:  # keep even this message (if the database lets us), then surface it
+        with contextlib.suppress(Exception):
+            inbound.refuse(500, {"server": "Internal error."})
+        raise
     status, content = answer(result)
     return JsonResponse(content, status=status)
