@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from leads.intake.cleaning import storable
 from leads.intake.email_leads import parse_bytes, read_lead, recipient_source
 from leads.intake.email_rules import RULE_FIELDS, ParsingRule
 from leads.intake.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX, Inbound, take_lead
@@ -64,7 +65,7 @@ def receive_email(raw: bytes, *, received_at: datetime, source: str | None = Non
     inbound = Inbound(
         Submission.Channel.EMAIL, received_at, source_key=key, key_prefix=key_prefix,
         status_map={400: 422},
-        raw_body=raw.decode("utf-8", "replace").replace("\x00", "\ufffd")[:RAW_LIMIT],
+        raw_body=storable(raw.decode("utf-8", "replace"))[:RAW_LIMIT],
         idempotency_key=parsed.message_id[:IDEMPOTENCY_KEY_MAX], source_name=chosen)
     if parsed.reason:
         answer = inbound.refuse(422, {"email": parsed.reason},
