@@ -43,6 +43,9 @@ from config.text import plural
 from leads.autoresponder import PLACEHOLDERS, unknown_placeholders
 from leads.forms import KNOWN_FIELDS
 from leads.intake import keys as source_keys
+from leads.intake.email_leads import preview_rule
+from leads.intake.email_rules import CONTACT_FIELDS, RULE_FIELDS, pattern_problem
+from leads.intake.email_service import as_rule
 from leads.intake.replay import replay_submission
 from leads.intake.services import normalize_email
 from leads.intake.web_forms import FORM_FIELDS, HONEYPOT_FIELD
@@ -50,6 +53,7 @@ from leads.models import (
     Activity,
     AutoReply,
     AutoResponse,
+    EmailParsingRule,
     Lead,
     LeadSource,
     SourceKey,
@@ -793,3 +797,101 @@ class WebFormAdmin(admin.ModelAdmin):
             return "Save the form to get its HTML."
         return render_to_string("admin/leads/webform/snippet.html",
                                 {"snippet": form_snippet(form)})
+
+
+class EmailParsingRuleForm(forms.ModelForm):
+    """Refuses a rule that could not read anything: a broken pattern, no contact field, or no
+    condition (it would read every message, newsletters too)."""
+
+    class Meta:
+        model = EmailParsingRule
+        fields = ["name", "source", "active", "position", "from_contains", "to_contains",
+                  "subject_contains", *(f"{name}_pattern" for name in RULE_FIELDS),
+                  "lead_type", "tags"]
+        widgets = {f"{name}_pattern": forms.TextInput(attrs={"size": 60})
+                   for name in RULE_FIELDS}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in RULE_FIELDS:
+            field = f"{name}_pattern"
+            if (value := (data.get(field) or "").strip()) and (problem := pattern_problem(value)):
+                self.add_error(field, problem)
+        if not any((data.get(f"{name}_pattern") or "").strip() for name in CONTACT_FIELDS):
+            self.add_error("email_pattern", "Say where at least the name, the email or the "
+                                            "phone is.")
+        if not any((data.get(name) or "").strip()
+                   for name in ("from_contains", "to_contains", "subject_contains")):
+            self.add_error("from_contains", "Say which messages this rule reads: by their "
+                                            "sender, recipient or subject.")
+        return data
+
+
+class TryRuleForm(forms.Form):
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 16, "cols": 90, "spellcheck": "false"}),
+        help_text="Paste the whole message (in your mail program: \"Show original\" or "
+                  "\"View source\"), or just its text. Nothing is saved.")
+
+
+@admin.register(EmailParsingRule)
+class EmailParsingRuleAdmin(admin.ModelAdmin):
+    """Where a portal's lead e-mails (without leadmetadata.org tags) keep each field, with a
+    "Try it" page that reads a pasted message with the rule as saved."""
+
+    form = EmailParsingRuleForm
+    list_display = ["name", "source", "position", "active", "reads"]
+    list_editable = ["position", "active"]
+    list_filter = ["active", "source"]
+    search_fields = ["name", "from_contains", "to_contains", "subject_contains"]
+    fieldsets = [
+        ("Which messages", {"fields": ["name", "source", "active", "position", "from_contains",
+                                       "to_contains", "subject_contains"]}),
+        ("Where each field is", {
+            "fields": [f"{name}_pattern" for name in RULE_FIELDS],
+            "description": "Per field, a label (the value is what follows it on its line, or "
+                           "the next line when the label stands alone, as in a table) or a "
+                           "regular expression with a named group, e.g. "
+                           "<code>Call (?P&lt;phone&gt;[0-9 ().-]+)</code>. "
+                           "Leave empty what the portal does not send."}),
+        ("Given to every lead it reads", {"fields": ["lead_type", "tags"]}),
+    ]
+
+    @admin.display(description="reads messages where")
+    def reads(self, rule: EmailParsingRule) -> str:
+        parts = [f"{what} contains \"{value}\"" for what, value in (
+            ("the sender", rule.from_contains), ("the recipient", rule.to_contains),
+            ("the subject", rule.subject_contains)) if value.strip()]
+        return " and ".join(parts)
+
+    @staticmethod
+    def field_label(name: str) -> str:
+        """A lead field as the rule's form names it ("listing (MLS #)")."""
+        if name in RULE_FIELDS:
+            return str(EmailParsingRule._meta.get_field(f"{name}_pattern").verbose_name)
+        return name.replace("_", " ")
+
+    def get_urls(self) -> list:
+        return [path("<path:object_id>/try/", self.admin_site.admin_view(self.try_view),
+                     name="leads_emailparsingrule_try"), *super().get_urls()]
+
+    def try_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        rule = self.get_object(request, unquote(object_id))
+        if rule is None:
+            raise Http404("No such rule.")
+        if not self.has_view_or_change_permission(request, rule):
+            raise PermissionDenied
+        form = TryRuleForm(request.POST or None)
+        preview = None
+        if request.method == "POST" and form.is_valid():
+            raw = form.cleaned_data["message"].lstrip().encode("utf-8", "replace")
+            preview = preview_rule(as_rule(rule), raw)
+        fields = preview.parsed.fields if preview else {}
+        found = [(self.field_label(name), ", ".join(value) if isinstance(value, list) else value)
+                 for name in (*RULE_FIELDS, "lead_type", "tags") if (value := fields.get(name))]
+        return TemplateResponse(request, "admin/leads/emailparsingrule/try.html", {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "title": f"Try \"{rule}\" on a message", "rule": rule, "form": form,
+            "preview": preview, "found": found,
+            "change_url": reverse("admin:leads_emailparsingrule_change", args=[rule.pk]),
+        })

@@ -461,3 +461,49 @@ class AutoReply(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} auto-reply to lead {self.lead_id}: {self.status}"
+
+
+class EmailParsingRule(models.Model):
+    """A manager's rule for reading one portal's lead e-mails that carry no leadmetadata.org
+    tags: which messages it reads, where each field is, what every lead it reads gets."""
+
+    name = models.CharField(max_length=100)
+    source = models.ForeignKey(LeadSource, on_delete=models.CASCADE, related_name="email_rules",
+                               help_text="The leads this rule reads come from this source.")
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(
+        default=1, help_text="Rules are tried in this order, 1 first: the first that matches "
+                             "the message reads it.")
+    from_contains = models.CharField(
+        "sender contains", max_length=200, blank=True,
+        help_text='E.g. "@realtor.example.com". Empty: any sender.')
+    to_contains = models.CharField(
+        "recipient contains", max_length=200, blank=True,
+        help_text='E.g. "realtor@leads.". Empty: any recipient.')
+    subject_contains = models.CharField(
+        max_length=200, blank=True, help_text='E.g. "New lead". Empty: any subject.')
+    # Where each field is: a label ("Phone:") or a regular expression with a named group.
+    name_pattern = models.CharField(
+        "full name", max_length=200, blank=True,
+        help_text="First and last name together: split at the first space.")
+    first_name_pattern = models.CharField("first name", max_length=200, blank=True)
+    last_name_pattern = models.CharField("last name", max_length=200, blank=True)
+    email_pattern = models.CharField("email", max_length=200, blank=True)
+    phone_pattern = models.CharField("phone", max_length=200, blank=True)
+    message_pattern = models.CharField("message", max_length=200, blank=True)
+    city_pattern = models.CharField("city", max_length=200, blank=True)
+    zip_code_pattern = models.CharField("ZIP code", max_length=200, blank=True)
+    listing_ref_pattern = models.CharField("listing (MLS #)", max_length=200, blank=True)
+    price_pattern = models.CharField("price", max_length=200, blank=True)
+    lead_type = models.CharField(max_length=10, choices=Lead.LeadType.choices, blank=True,
+                                 help_text="Every lead this rule reads is of this type.")
+    tags = models.CharField(max_length=200, blank=True,
+                            help_text="Comma-separated, given to every lead this rule reads.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "e-mail parsing rule"
+
+    def __str__(self) -> str:
+        return self.name

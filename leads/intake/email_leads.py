@@ -1,19 +1,30 @@
 """Reading a lead out of a portal's lead e-mail: pure, no database (message -> fields or reason).
 
-Two honest sources of fields, in order: the leadmetadata.org ``<meta>`` tags that portals put
-in the HTML part, then a labelled body ("Name: ...", "Email: ...", "Phone: ..."). An e-mail
-that yields neither is no lead: the caller keeps it with the reason.
+Three sources of fields, in order: the leadmetadata.org ``<meta>`` tags that portals put in
+the HTML part; else the first of the managers' parsing rules (``email_rules``) that matches the
+sender, recipient and subject; else a labelled body ("Name: ...", "Email: ...", "Phone: ...").
+An e-mail that yields none is no lead: the caller keeps it with the reason.
 """
 
 from __future__ import annotations
 
 import email
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default
 from html.parser import HTMLParser
 from typing import Any
+
+from leads.intake.email_rules import (
+    ParsingRule,
+    apply_rule,
+    has_contact,
+    mismatches,
+    no_contact_reason,
+)
+from leads.intake.services import validate_lead
 
 # leadmetadata.org names (with or without the ``lead_info:`` prefix) -> lead fields.
 META_FIELDS = {
@@ -31,7 +42,8 @@ LABELS = {
     "price": "price",
 }
 LABEL_LINE = re.compile(r"^\s*([A-Za-z][A-Za-z #-]{0,20}?)\s*:\s*(.+?)\s*$")
-NO_LEAD = "No lead found: no leadmetadata.org tags and no labelled Name/Email/Phone lines."
+NO_LEAD = ("No lead found: no leadmetadata.org tags, no parsing rule for this sender, recipient "
+           "or subject, and no labelled Name/Email/Phone lines.")
 
 
 @dataclass
@@ -41,7 +53,10 @@ class ParsedEmail:
     message_id: str
     fields: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
-    method: str = ""  # leadmetadata | labels
+    method: str = ""  # leadmetadata | rule | labels
+    rule: str = ""  # the parsing rule that read it
+    rule_source: str = ""  # the source that rule gives its leads
+    missing: list[str] = field(default_factory=list)  # what the rule looked for, not found
 
 
 def parse_bytes(raw: bytes) -> EmailMessage:
@@ -105,8 +120,36 @@ def labelled_fields(text: str) -> dict[str, Any]:
     return _split_name(found)
 
 
-def read_lead(message: EmailMessage) -> ParsedEmail:
-    """The lead in one message (leadmetadata tags first, then labelled lines), or why none."""
+def headers(message: EmailMessage) -> dict[str, str]:
+    """The sender, the recipients and the subject, as a parsing rule matches them."""
+    recipients = " ".join(str(message.get(name) or "") for name in
+                          ("Delivered-To", "X-Original-To", "To", "Cc"))
+    return {"sender": str(message.get("From") or ""), "recipients": recipients,
+            "subject": str(message.get("Subject") or "")}
+
+
+def matching_rule(message: EmailMessage, rules: Sequence[ParsingRule]) -> ParsingRule | None:
+    """The first rule whose sender, recipient and subject conditions the message meets."""
+    found = headers(message)
+    return next((rule for rule in rules if not mismatches(rule, **found)), None)
+
+
+def read_by_rule(parsed: ParsedEmail, rule: ParsingRule, plain: str, html: str) -> ParsedEmail:
+    reading = apply_rule(rule, plain=plain, html=html)
+    parsed.rule, parsed.rule_source, parsed.missing = rule.name, rule.source, reading.missing
+    if not has_contact(reading.fields):
+        parsed.reason = no_contact_reason(rule, reading)
+        return parsed
+    found: dict[str, Any] = dict(reading.fields)
+    if rule.tags:
+        found["tags"] = list(rule.tags)
+    parsed.fields, parsed.method = _split_name(found), "rule"
+    return parsed
+
+
+def read_lead(message: EmailMessage, rules: Sequence[ParsingRule] = ()) -> ParsedEmail:
+    """The lead in one message (leadmetadata tags, else the first matching parsing rule, else
+    labelled lines), or why none."""
     parsed = ParsedEmail(message_id=str(message.get("Message-ID", "") or "").strip())
     plain, html = _parts(message)
     reader = _MetaReader()
@@ -117,13 +160,38 @@ def read_lead(message: EmailMessage) -> ParsedEmail:
         if found.get("lead_type"):
             found["lead_type"] = str(found["lead_type"]).lower()
         parsed.fields, parsed.method = _split_name(found), "leadmetadata"
+        return parsed
+    rule = matching_rule(message, rules)
+    if rule is not None:
+        return read_by_rule(parsed, rule, plain, html)
+    found = labelled_fields(plain or "".join(reader.text))
+    if any(found.get(k) for k in ("first_name", "last_name", "email", "phone")):
+        parsed.fields, parsed.method = found, "labels"
     else:
-        found = labelled_fields(plain or "".join(reader.text))
-        if any(found.get(k) for k in ("first_name", "last_name", "email", "phone")):
-            parsed.fields, parsed.method = found, "labels"
-    if not parsed.fields:
         parsed.reason = NO_LEAD
     return parsed
+
+
+@dataclass
+class Preview:
+    """A rule tried on a pasted message (the admin's "Try it"): nothing is saved."""
+
+    parsed: ParsedEmail
+    mismatches: list[str]  # why the rule would not read this message (empty: it would)
+    errors: dict[str, str]  # the lead's fields the intake would refuse
+
+
+def preview_rule(rule: ParsingRule, raw: bytes) -> Preview:
+    """What ``rule`` reads in a raw message, whether it would be picked for it, and what the
+    intake would refuse in the result (``validate_lead``: no database for these fields)."""
+    message = parse_bytes(raw)
+    parsed = ParsedEmail(message_id=str(message.get("Message-ID", "") or "").strip())
+    plain, html = _parts(message)
+    read_by_rule(parsed, rule, plain, html)
+    errors: dict[str, str] = {}
+    if parsed.fields:
+        errors = validate_lead({**parsed.fields, "source": rule.source})[1] or {}
+    return Preview(parsed, mismatches(rule, **headers(message)), errors)
 
 
 def recipient_source(message: EmailMessage) -> str:

@@ -1,21 +1,25 @@
-"""Taking a lead e-mail in: parse, route through the intake service, keep what yields no lead.
+"""Taking a lead e-mail in: parse, take it like any lead, keep what yields no lead.
 
-The same Message-ID is taken once: a second delivery answers "duplicate" with the first lead.
+A message is taken exactly once through the intake's one way in (``take_lead``), its
+Message-ID standing for the request's idempotency key: a second delivery answers "duplicate"
+with the first lead. A message that yielded no lead is not remembered, so once a parsing rule
+reads it, the portal's or the mail service's next delivery routes it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
-
+from leads.intake.cleaning import storable
 from leads.intake.email_leads import parse_bytes, read_lead, recipient_source
-from leads.intake.services import receive_lead, reject
-from leads.models import Submission
-from routing.services import serialize_on
+from leads.intake.email_rules import RULE_FIELDS, ParsingRule
+from leads.intake.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX, Inbound, take_lead
+from leads.models import EmailParsingRule, LeadSource, SourceKey, Submission
 
 RAW_LIMIT = 200_000  # characters of the raw message kept with the submission
+DEFAULT_SOURCE = "email"  # for a message that names no source (no recipient, no tag)
+MESSAGE_ID_REUSED = "This Message-ID came before with other details: the message is kept."
 
 
 @dataclass
@@ -25,45 +29,59 @@ class EmailResult:
     agent: str | None
     reason: str
     submission: Submission
+    errors: dict[str, str] = field(default_factory=dict)  # a rejected message's, per field
 
 
-def receive_email(raw: bytes, *, received_at: datetime, source: str | None = None) -> EmailResult:
+def as_rule(row: EmailParsingRule) -> ParsingRule:
+    """A manager's rule as plain data, for the parsing (``email_rules``)."""
+    patterns = {name: value for name in RULE_FIELDS
+                if (value := getattr(row, f"{name}_pattern").strip())}
+    return ParsingRule(
+        name=row.name, from_contains=row.from_contains, to_contains=row.to_contains,
+        subject_contains=row.subject_contains, patterns=patterns, lead_type=row.lead_type,
+        tags=tuple(t.strip() for t in row.tags.split(",") if t.strip()), source=row.source.name)
+
+
+def parsing_rules() -> list[ParsingRule]:
+    """The active parsing rules in the order they are tried."""
+    rows = EmailParsingRule.objects.filter(active=True).select_related("source")
+    return [as_rule(row) for row in rows.order_by("position", "id")]
+
+
+def receive_email(raw: bytes, *, received_at: datetime, source: str | None = None,
+                  fallback: str | None = None, key: SourceKey | None = None,
+                  key_prefix: str = "") -> EmailResult:
     """Route the lead in one raw RFC 822 message, or keep the message with the reason.
 
-    One transaction: the lead, its submission and the raw message are kept together, and two
-    deliveries of one Message-ID at once run one after the other (an advisory lock on
-    PostgreSQL), so the second finds the first.
+    The lead's source: ``source`` if given (``--source``), else the parsing rule's that read
+    the message, else ``fallback`` if given (the key's source over HTTP: the message's own
+    claims are not trusted), else the message's lead tag or its recipient. The raw message is
+    written with its submission, in ``take_lead``'s one transaction.
     """
-    with transaction.atomic():
-        return _receive_email(raw, received_at=received_at, source=source)
-
-
-def _receive_email(raw: bytes, *, received_at: datetime, source: str | None) -> EmailResult:
     message = parse_bytes(raw)
-    parsed = read_lead(message)
-    text = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")[:RAW_LIMIT]
-    if parsed.message_id:
-        serialize_on([f"email:{parsed.message_id}"])
-        first = Submission.objects.filter(channel=Submission.Channel.EMAIL,
-                                          idempotency_key=parsed.message_id[:255]).first()
-        if first is not None:
-            return EmailResult("duplicate", first.lead_id, None, "Already received (same "
-                               "Message-ID).", first)
-    chosen = source or parsed.fields.get("source") or recipient_source(message)
+    parsed = read_lead(message, parsing_rules())
+    claimed = parsed.fields.pop("source", "") or recipient_source(message)
+    chosen = (source or parsed.rule_source or fallback or claimed or DEFAULT_SOURCE)[:100]
+    inbound = Inbound(
+        Submission.Channel.EMAIL, received_at, source_key=key, key_prefix=key_prefix,
+        status_map={400: 422},
+        raw_body=storable(raw.decode("utf-8", "replace"))[:RAW_LIMIT],
+        idempotency_key=parsed.message_id[:IDEMPOTENCY_KEY_MAX], source_name=chosen)
     if parsed.reason:
-        result = reject({"subject": str(message.get("Subject", ""))}, {"email": parsed.reason},
-                        channel=Submission.Channel.EMAIL, received_at=received_at,
-                        source=str(chosen or ""))
-    else:
-        data = {**parsed.fields, "source": chosen or ""}
-        result = receive_lead(data, channel=Submission.Channel.EMAIL, received_at=received_at,
-                              keep_submission=True)
-    submission = result.submission
-    assert submission is not None
-    submission.raw_body = text
-    submission.idempotency_key = parsed.message_id[:255]
-    submission.save(update_fields=["raw_body", "idempotency_key"])
-    agent = result.routing.agent.email if result.routing and result.routing.agent else None
-    reason = "; ".join(f"{k}: {v}" for k, v in (result.errors or {}).items())
-    return EmailResult(result.status, result.lead.pk if result.lead else None, agent, reason,
-                       submission)
+        answer = inbound.refuse(422, {"email": parsed.reason},
+                                {"subject": str(message.get("Subject", ""))})
+        return EmailResult("rejected", None, None, f"email: {parsed.reason}", answer.submission,
+                           {"email": parsed.reason})
+    lead_source, _ = LeadSource.objects.get_or_create(name=chosen)
+    answer = take_lead(parsed.fields, lead_source, inbound)
+    body, submission = answer.body, answer.submission
+    if answer.replayed:
+        return EmailResult("duplicate", submission.lead_id, body.get("agent"),
+                           "Already received (same Message-ID).", submission)
+    errors = dict(body.get("errors") or {})
+    if IDEMPOTENCY_HEADER in errors:
+        errors = {"email": MESSAGE_ID_REUSED}
+    if errors:
+        reason = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        return EmailResult("rejected", None, None, reason, submission, errors)
+    return EmailResult(body["status"], body["lead"], body.get("agent"), "", submission)
