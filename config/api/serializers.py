@@ -19,6 +19,7 @@ from leads.forms import ActivityForm
 from leads.models import Activity, Lead
 from leads.selectors import why_chapters
 from leads.services import speed_to_lead
+from routing.claims import PASS_NOTE_MAX, PassRefused, pass_reason
 from routing.describe import criteria_text, when_text
 from routing.engine import render_trace, step_text
 from routing.models import Offer, Rule, RuleCriterion
@@ -119,9 +120,31 @@ class OfferSerializer(serializers.Serializer):
                                    "lead is claimed.")
 
 
+class DeclineSerializer(serializers.Serializer):
+    """Why the agent passes: one of the offer card's reasons, or `other` with a few words."""
+
+    reason = serializers.ChoiceField(
+        choices=[c for c in Offer.PassReason.choices if c[0]], required=False, default="",
+        help_text="Optional for older apps; kept on the offer and counted in the offers report.")
+    note = serializers.CharField(required=False, allow_blank=True, default="",
+                                 max_length=PASS_NOTE_MAX,
+                                 help_text="The reason in the agent's words; required for "
+                                           "`other`.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The service's own check decides, so the page and the API say the same."""
+        try:
+            reason, note = pass_reason(attrs.get("reason"), attrs.get("note"))
+        except PassRefused as refused:
+            raise serializers.ValidationError(
+                {refused.extra.get("field", "reason"): str(refused)}) from None
+        return {"reason": reason, "note": note}
+
+
 class DeclineAnswerSerializer(serializers.Serializer):
     offer = serializers.IntegerField()
     status = serializers.CharField(help_text="Always `declined`.")
+    reason = serializers.CharField(allow_blank=True, help_text="The reason kept (empty when none was given).")
     message = serializers.CharField()
 
 
