@@ -26,6 +26,7 @@ from agents.models import Agent
 from agents.pages import agent_required, render_page
 from leads.display import area, clock_time, duration, essentials, money, short_age, time_left
 from leads.forms import ActivityForm
+from leads.isa.progress import second_contact
 from leads.models import Activity, Lead
 from leads.selectors import get_visible_lead, visible_leads, why_chapters
 from leads.services import log_activity, speed_to_lead
@@ -261,6 +262,7 @@ def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = 
         "overdue": bool(figures["contact_due"] and figures["contact_due"] <= now),
         "activities": lead.activities.select_related("actor"),
         "records": records,
+        "second_contact": second_contact(lead),
         "form": form or ActivityForm(),
         "can_log": request.agent is not None,
         "is_owner": request.agent is not None and lead.owner_id == request.agent.pk,

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from agents.models import Agent, Roster
 from leads.display import area
 from leads.forms import ActivityForm
+from leads.isa.progress import second_contact
 from leads.models import Activity, Lead
 from leads.selectors import why_chapters
 from leads.services import speed_to_lead
@@ -198,6 +199,17 @@ class LeadFactsSerializer(serializers.Serializer):
     score = serializers.IntegerField(allow_null=True)
 
 
+class SecondContactSerializer(serializers.Serializer):
+    """The ISA who handed the lead to its owner: whom else to ask about it."""
+
+    name = serializers.CharField()
+    phone = serializers.CharField(source="phone_e164", allow_blank=True,
+                                  help_text="E.164; empty when the ISA has no phone.")
+    email = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True, help_text="The ISA's hand-off note.")
+    handed_off_at = serializers.DateTimeField()
+
+
 class AgentLeadDetailSerializer(LeadFactsSerializer, AgentLeadSerializer):
     """A lead's page: everything about it, and why it came to its owner."""
 
@@ -205,6 +217,13 @@ class AgentLeadDetailSerializer(LeadFactsSerializer, AgentLeadSerializer):
     speed_to_lead_seconds = serializers.SerializerMethodField(
         help_text="From arrival to the owner's first logged contact; null until then.")
     routing = serializers.SerializerMethodField()
+    second_contact = serializers.SerializerMethodField(
+        help_text="The ISA who handed the lead off to its owner; null when no ISA did.")
+
+    @extend_schema_field(SecondContactSerializer(allow_null=True))
+    def get_second_contact(self, lead: Lead) -> dict[str, Any] | None:
+        contact = second_contact(lead)
+        return SecondContactSerializer(contact).data if contact else None
 
     def get_speed_to_lead_seconds(self, lead: Lead) -> int | None:
         speed = speed_to_lead(lead)
