@@ -11,7 +11,6 @@ from agents.models import Agent
 from agents.pages import agent_required, render_page
 from agents.services import set_accepting_leads
 
-
 #: The page each role starts its day on (the home page and the login lead there).
 LANDING = {Agent.Role.ISA: "isa-queue"}
 

@@ -145,7 +145,8 @@ class DeclineSerializer(serializers.Serializer):
 class DeclineAnswerSerializer(serializers.Serializer):
     offer = serializers.IntegerField()
     status = serializers.CharField(help_text="Always `declined`.")
-    reason = serializers.CharField(allow_blank=True, help_text="The reason kept (empty when none was given).")
+    reason = serializers.CharField(allow_blank=True,
+                                   help_text="The reason kept (empty when none was given).")
     message = serializers.CharField()
 
 

@@ -74,7 +74,7 @@ def latest_steps(handoffs: Sequence[Handoff], *, limit: int = LATEST_SHOWN
         return {}
     by_lead: dict[tuple[int, int], list[Handoff]] = {}
     for h in wanted.values():
-        by_lead.setdefault((h.lead_id, h.agent_id), []).append(h)  # type: ignore[arg-type]
+        by_lead.setdefault((h.lead_id, h.agent_id or 0), []).append(h)
     since = min(h.created_at for h in wanted.values())
     rows: Iterable[Activity] = (
         Activity.objects.filter(lead_id__in={h.lead_id for h in wanted.values()},
