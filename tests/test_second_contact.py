@@ -94,7 +94,7 @@ def test_an_isa_without_a_phone_is_reached_by_email(client, team):
 
 
 def test_a_claimed_target_hand_off_shows_the_isa_to_whoever_claimed(client, team):
-    HandoffTarget.objects.filter(pk=team.target.pk).update(selection="round_robin",
+    HandoffTarget.objects.filter(pk=team.target.pk).update(selection="rotation",
                                                            delivery="first_to_claim")
     lead = route()
     hand_off(lead.pk, isa=team.ivy, target=team.target.pk, note="Hot, call now",
