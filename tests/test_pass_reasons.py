@@ -236,3 +236,22 @@ def test_a_pass_by_the_service_without_a_reason_still_counts(ann, bob):
     week = period_of("7d", now=now, tz_name=NY)
     rows = offers.pass_counts(week, Filters())
     assert [(r["name"], r["passes"], r["reason_"]) for r in rows] == [(offer.agent.name, 1, 1)]
+
+
+# --- fairness ---------------------------------------------------------------------------------
+
+
+def test_a_missed_turn_for_a_pass_says_why_and_still_counts_as_declined(ann, bob):
+    from routing.fairness import rotation_fairness
+
+    lead = route([ann, bob])
+    offer = first_offer(lead)
+    decline_offer(offer.pk, offer.agent, now=timezone.now(), reason="too_busy")
+    now = timezone.now()
+    [rotation] = rotation_fairness(now - timedelta(hours=1), now + timedelta(hours=1))
+    member = next(m for m in rotation.members if m.agent_id == offer.agent_id)
+    assert [(t.code, t.reason) for t in member.missed] == [("declined", "declined (too busy)")]
+    assert member.missed_counts == {"declined": 1}
+    [mine] = rotation_fairness(now - timedelta(hours=1), now + timedelta(hours=1),
+                               agent_id=offer.agent_id, for_agent=True)
+    assert [t.reason for t in mine.members[0].missed] == ["you declined (too busy)"]
