@@ -131,7 +131,7 @@ def test_isa_hands_off_agent_claims_and_sees_the_isa_isa_sees_progress(
     assert fits_the_phone(isa)
     isa.execute_script("document.querySelector('[id^=agent-progress-]').scrollIntoView()")
     screenshot(isa, "isa-lead-progress")
-    why.location_once_scrolled_into_view
+    isa.execute_script("arguments[0].scrollIntoView()", why)
     screenshot(isa, "isa-lead-why")
 
     # The same pages on a desktop screen.

@@ -255,3 +255,19 @@ def test_a_missed_turn_for_a_pass_says_why_and_still_counts_as_declined(ann, bob
     [mine] = rotation_fairness(now - timedelta(hours=1), now + timedelta(hours=1),
                                agent_id=offer.agent_id, for_agent=True)
     assert [t.reason for t in mine.members[0].missed] == ["you declined (too busy)"]
+
+
+# --- what managers see ------------------------------------------------------------------------
+
+
+def test_managers_see_the_reason_in_the_admin_and_the_manager_api(manager_client, ann, bob):
+    lead = route([ann, bob])
+    offer = first_offer(lead)
+    decline_offer(offer.pk, offer.agent, now=timezone.now(), reason="other",
+                  note="Knows the seller")
+    html = manager_client.get(f"/admin/leads/lead/{lead.pk}/change/").content.decode()
+    assert "Declined: Knows the seller" in html
+    body = manager_client.get(f"/api/v1/manager/leads/{lead.pk}/").json()
+    passed_offer = next(o for o in body["offers"] if o["id"] == offer.pk)
+    assert (passed_offer["pass_reason"], passed_offer["pass_note"]) == ("other",
+                                                                         "Knows the seller")

@@ -453,6 +453,10 @@ class ManagerOfferSerializer(serializers.Serializer):
     offered_at = serializers.DateTimeField()
     deadline = serializers.DateTimeField()
     responded_at = serializers.DateTimeField(allow_null=True)
+    pass_reason = serializers.CharField(
+        allow_blank=True, help_text="Why the agent passed (declined offers): a `reason` of the "
+                                    "agent decline endpoint; empty when none was given.")
+    pass_note = serializers.CharField(allow_blank=True, help_text="Their words, for `other`.")
 
 
 class ManagerLeadDetailSerializer(LeadFactsSerializer, ManagerLeadSerializer):
