@@ -3,9 +3,8 @@
 from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path
-from django.views.generic import RedirectView
 
-from agents.views import availability
+from agents.views import availability, home
 from config.logins import LoginForm
 from leads.sms_views import inbound_sms
 from notifications.twilio_webhooks import sms_status
@@ -18,7 +17,7 @@ from notifications.views import (
 )
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="offers"), name="home"),
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     # The login page counts tries (config.logins); the rest of the accounts pages as Django's.
     path("accounts/login/", LoginView.as_view(authentication_form=LoginForm), name="login"),

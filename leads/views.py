@@ -26,12 +26,14 @@ from agents.models import Agent
 from agents.pages import agent_required, render_page
 from leads.display import area, clock_time, duration, essentials, money, short_age, time_left
 from leads.forms import ActivityForm
+from leads.isa.progress import second_contact
 from leads.models import Activity, Lead
 from leads.selectors import get_visible_lead, visible_leads, why_chapters
 from leads.services import log_activity, speed_to_lead
 from notifications.services import unread_for
 from routing.claims import (
     ClaimRefused,
+    PassRefused,
     claim_from_pond,
     claim_offer,
     decline_offer,
@@ -42,6 +44,9 @@ from routing.models import Brokerage, Handoff, Offer
 from routing.selectors import countdown, routing_config
 
 LEADS_PER_PAGE = 50
+#: The reasons the offer card's pass sheet offers as one tap each ("other" has its own field).
+PASS_REASONS = [(value, label) for value, label in Offer.PassReason.choices
+                if value not in (Offer.PassReason.NOT_GIVEN, Offer.PassReason.OTHER)]
 
 # --- Offers --------------------------------------------------------------------------------
 
@@ -121,6 +126,7 @@ def offers(request: HttpRequest) -> HttpResponse:
             "refresh_seconds": refresh,
             "noscript_refresh_seconds": max(refresh, NOSCRIPT_REFRESH_MIN),
             "unread_count": unread_for(request.agent.pk).count(),
+            "pass_reasons": PASS_REASONS,
         }
         if fragment:
             response = render(request, "offers/_list.html", context)
@@ -149,11 +155,13 @@ def offer_claim(request: HttpRequest, offer_id: int) -> HttpResponse:
 @require_POST
 @agent_required
 def offer_decline(request: HttpRequest, offer_id: int) -> HttpResponse:
+    """A pass, with the reason tapped on the offer card's sheet (kept on the offer)."""
     try:
-        decline_offer(offer_id, request.agent, now=timezone.now())
+        decline_offer(offer_id, request.agent, now=timezone.now(),
+                      reason=request.POST.get("reason", ""), note=request.POST.get("note", ""))
     except Offer.DoesNotExist:
         raise Http404("No such offer.") from None
-    except ClaimRefused as refused:
+    except (ClaimRefused, PassRefused) as refused:
         messages.error(request, str(refused))
     else:
         messages.info(request, "You passed on this lead; it goes to the next agent.")
@@ -254,6 +262,7 @@ def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = 
         "overdue": bool(figures["contact_due"] and figures["contact_due"] <= now),
         "activities": lead.activities.select_related("actor"),
         "records": records,
+        "second_contact": second_contact(lead),
         "form": form or ActivityForm(),
         "can_log": request.agent is not None,
         "is_owner": request.agent is not None and lead.owner_id == request.agent.pk,

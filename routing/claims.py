@@ -102,20 +102,64 @@ def _withdraw_others(lead_id: int, kept_offer_id: int | None, now: datetime) -> 
                          "The offer is withdrawn.", lead_id=lead_id)], now=now)
 
 
-def decline_offer(offer_id: int, agent: Agent, *, now: datetime) -> None:
-    """The agent passes: the lead moves on at once to the next agent (or escalates)."""
+class PassRefused(ApplicationError):
+    """The reason given for a pass is not one we know, or "other" came without words."""
+
+    status_code = 400
+
+
+#: The longest reason in the agent's own words (``Offer.pass_note``).
+PASS_NOTE_MAX = 200
+
+
+def pass_reason(reason: str | None, note: str | None) -> tuple[str, str]:
+    """The reason and note to keep for a pass, or PassRefused in words for the agent.
+
+    No reason is allowed (an instant call's "press 2", an older app); "other" needs the
+    agent's words, and only "other" keeps them."""
+    reason, note = (reason or "").strip(), " ".join((note or "").split())
+    if reason not in Offer.PassReason.values:
+        raise PassRefused("Choose why you pass: " + ", ".join(
+            f"{value} ({label.lower()})" for value, label in Offer.PassReason.choices
+            if value) + ".", extra={"field": "reason"})
+    if reason != Offer.PassReason.OTHER:
+        return reason, ""
+    if not note:
+        raise PassRefused("Say in a few words why you pass.", extra={"field": "note"})
+    if len(note) > PASS_NOTE_MAX:
+        raise PassRefused(f"Keep the reason under {PASS_NOTE_MAX} characters.",
+                          extra={"field": "note"})
+    return reason, note
+
+
+def pass_words(reason: str, note: str) -> str:
+    """A kept pass reason as people read it ("" when none was given)."""
+    if reason == Offer.PassReason.OTHER:
+        return note
+    return Offer.PassReason(reason).label if reason else ""
+
+
+def decline_offer(offer_id: int, agent: Agent, *, now: datetime, reason: str = "",
+                  note: str = "") -> None:
+    """The agent passes (with a reason, kept on the offer and the timeline): the lead moves on
+    at once to the next agent (or escalates)."""
+    reason, note = pass_reason(reason, note)
     with transaction.atomic():
         offer = Offer.objects.filter(pk=offer_id, agent=agent).first()
         if offer is None:
             raise Offer.DoesNotExist
         lock_lead(offer.lead_id)
         declined = Offer.objects.filter(pk=offer.pk, status=Offer.Status.OFFERED).update(
-            status=Offer.Status.DECLINED, responded_at=now)
+            status=Offer.Status.DECLINED, responded_at=now, pass_reason=reason, pass_note=note)
         if not declined:
             offer.refresh_from_db(fields=["status"])
             raise ClaimRefused(REFUSALS.get(offer.status, REFUSALS[Offer.Status.EXPIRED]))
+        words = pass_words(reason, note)
         Activity.objects.record(lead_id=offer.lead_id, kind=Activity.Kind.DECLINED, actor=agent,
-                                created_at=now, body=f"Declined by {agent.name}")
+                                created_at=now,
+                                body=f"Declined by {agent.name}" + (f": {words}" if words
+                                                                    else ""),
+                                data={"reason": reason, "note": note} if reason else {})
         close_offer_notices(lead_id=offer.lead_id, agent_ids=[agent.pk], now=now)
         move_on(offer.lead_id, now=now, why=f"{agent.name} declined the offer")
 

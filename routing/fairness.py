@@ -99,6 +99,8 @@ class MissedTurn:
     reason: str  # plain words: "paused", "at their cap of 20 open leads", "declined", ...
     lead_id: int | None  # for managers only; agents' views never show other leads
     code: str = ""  # the reason's code: a ``SkipCode``, "declined" or "expired"
+    # The words it is counted under when ``reason`` says more ("declined (too busy)").
+    counted_as: str = ""
 
 
 @dataclass(frozen=True)
@@ -384,11 +386,14 @@ def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: l
             found.append((key, turn["agent"],
                           MissedTurn(at, words[(code, turn.get("limit"))], lead_id, code)))
     for offered in offers:
-        for rule_id, target_id, offered_to, lead_id, epoch, status in offered.values_list(
-                "rule_id", "target", "agent_id", "lead_id", "epoch", "status"):
+        for rule_id, target_id, offered_to, lead_id, epoch, status, why in offered.values_list(
+                "rule_id", "target", "agent_id", "lead_id", "epoch", "status", "pass_reason"):
             code = DECLINED if status == Offer.Status.DECLINED else EXPIRED
+            base = words[(code, None)]  # a pass says why: "declined (too busy)"
+            text = base + (f" ({Offer.PassReason(why).label.lower()})"
+                           if code == DECLINED and why else "")
             found.append((_key(rule_id, target_id), offered_to,
-                          MissedTurn(_moment(epoch), words[(code, None)], lead_id, code)))
+                          MissedTurn(_moment(epoch), text, lead_id, code, counted_as=base)))
     if agent_id is not None:
         found = [f for f in found if f[1] == agent_id]
     if latest is not None:
@@ -401,7 +406,7 @@ def _missed(since: datetime, until: datetime, rule_ids: list[int], target_ids: l
 
 def _counted(missed: Missed) -> MissedCounts:
     """How many turns each member missed for each reason, from the turns themselves."""
-    return {key: {agent_id: Counter(t.reason for t in turns)
+    return {key: {agent_id: Counter(t.counted_as or t.reason for t in turns)
                   for agent_id, turns in members.items()} for key, members in missed.items()}
 
 

@@ -265,6 +265,16 @@ class Offer(models.Model):
         EXPIRED = "expired", "Expired"
         WITHDRAWN = "withdrawn", "Withdrawn"
 
+    class PassReason(models.TextChoices):
+        """Why the agent passed: counted per agent in the offers report."""
+
+        NOT_GIVEN = "", "No reason given"
+        NOT_INTERESTED = "not_interested", "Not interested"
+        TOO_BUSY = "too_busy", "Too busy"
+        OUT_OF_AREA = "out_of_area", "Out of my area"
+        PRICE_RANGE = "price_range", "I don't work this price range"
+        OTHER = "other", "Other"
+
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="offers")
     # PROTECT: deleting the agent must never strand an offered lead or erase who had it.
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="offers")
@@ -278,6 +288,11 @@ class Offer(models.Model):
     deadline = models.DateTimeField(db_index=True)
     remind_at = models.DateTimeField(null=True, blank=True)
     responded_at = models.DateTimeField(null=True, blank=True)
+    pass_reason = models.CharField(max_length=20, choices=PassReason.choices, blank=True,
+                                   default=PassReason.NOT_GIVEN,
+                                   help_text="Why the agent passed (declined offers only).")
+    pass_note = models.CharField(max_length=200, blank=True,
+                                 help_text="The agent's own words, for the reason Other.")
 
     class Meta:
         ordering = ["deadline", "id"]

@@ -65,12 +65,14 @@ def screenshot(driver, name: str) -> None:
 
 
 def log_in(driver, live_server, email: str) -> None:
-    """An agent logs in on the site's own login page and lands on their offers."""
+    """A person logs in on the site's own login page and lands on their first page: an
+    agent's offers, an ISA's queue."""
     driver.get(live_server.url + "/accounts/login/")
     driver.find_element(By.NAME, "username").send_keys(email)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    WebDriverWait(driver, WAIT).until(ec.url_contains("/offers/"))
+    WebDriverWait(driver, WAIT).until(
+        lambda d: any(page in d.current_url for page in ("/offers/", "/isa/")))
 
 
 def log_in_to_admin(driver, live_server, username: str, then: str) -> None:

@@ -242,7 +242,7 @@ def test_decline_passes_the_lead_on_and_only_once(ann, bob):
     client = api(first.agent)
     response = client.post(f"{API}/agent/offers/{first.pk}/decline/")
     assert response.status_code == 200
-    assert response.json() == {"offer": first.pk, "status": "declined",
+    assert response.json() == {"offer": first.pk, "status": "declined", "reason": "",
                                "message": "You passed on this lead; it goes to the next agent."}
     assert offer_of(lead, other).status == Offer.Status.OFFERED
     response = client.post(f"{API}/agent/offers/{first.pk}/decline/")

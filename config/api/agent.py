@@ -24,7 +24,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -42,6 +42,7 @@ from config.api.serializers import (
     AgentLeadSerializer,
     AvailabilitySerializer,
     DeclineAnswerSerializer,
+    DeclineSerializer,
     LeadEssentialsSerializer,
     MyFairnessSerializer,
     OfferSerializer,
@@ -140,19 +141,27 @@ class OfferClaimView(AgentView):
 
 class OfferDeclineView(AgentView):
     refusal_key = "decline"  # a refused decline says so, not "claim"
+    # The reason came later: a client that posts no body (or a form) still passes.
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(
-        operation_id="agent_offer_decline", summary="Decline an offer", tags=["agent"],
-        description="Pass on the lead: it goes to the next agent at once (or escalates).",
-        request=None, parameters=[id_param("id", "offer")],
-        responses={200: DeclineAnswerSerializer, **errors(401, 403, 404, 409)},
+        operation_id="agent_offer_decline", summary="Pass on an offer", tags=["agent"],
+        description="Pass on the lead, saying why (`reason`; `other` with a `note`): it goes "
+                    "to the next agent at once (or escalates). The reason is kept on the offer "
+                    "and counted in the offers report.",
+        request=DeclineSerializer, parameters=[id_param("id", "offer")],
+        responses={200: DeclineAnswerSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     def post(self, request: Request, id: int) -> Response:
+        body = DeclineSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reason = body.validated_data["reason"]
         try:
-            decline_offer(checked_id(id, "offer"), request.agent, now=timezone.now())
+            decline_offer(checked_id(id, "offer"), request.agent, now=timezone.now(),
+                          reason=reason, note=body.validated_data["note"])
         except Offer.DoesNotExist:
             raise exceptions.NotFound({"not_found": "No such offer."}) from None
-        return Response({"offer": id, "status": "declined",
+        return Response({"offer": id, "status": "declined", "reason": reason,
                          "message": "You passed on this lead; it goes to the next agent."})
 
 

@@ -16,9 +16,11 @@ from rest_framework import serializers
 from agents.models import Agent, Roster
 from leads.display import area
 from leads.forms import ActivityForm
+from leads.isa.progress import second_contact
 from leads.models import Activity, Lead
 from leads.selectors import why_chapters
 from leads.services import speed_to_lead
+from routing.claims import PASS_NOTE_MAX, PassRefused, pass_reason
 from routing.describe import criteria_text, when_text
 from routing.engine import render_trace, step_text
 from routing.models import Offer, Rule, RuleCriterion
@@ -119,9 +121,32 @@ class OfferSerializer(serializers.Serializer):
                                    "lead is claimed.")
 
 
+class DeclineSerializer(serializers.Serializer):
+    """Why the agent passes: one of the offer card's reasons, or `other` with a few words."""
+
+    reason = serializers.ChoiceField(
+        choices=[c for c in Offer.PassReason.choices if c[0]], required=False, default="",
+        help_text="Optional for older apps; kept on the offer and counted in the offers report.")
+    note = serializers.CharField(required=False, allow_blank=True, default="",
+                                 max_length=PASS_NOTE_MAX,
+                                 help_text="The reason in the agent's words; required for "
+                                           "`other`.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The service's own check decides, so the page and the API say the same."""
+        try:
+            reason, note = pass_reason(attrs.get("reason"), attrs.get("note"))
+        except PassRefused as refused:
+            raise serializers.ValidationError(
+                {refused.extra.get("field", "reason"): str(refused)}) from None
+        return {"reason": reason, "note": note}
+
+
 class DeclineAnswerSerializer(serializers.Serializer):
     offer = serializers.IntegerField()
     status = serializers.CharField(help_text="Always `declined`.")
+    reason = serializers.CharField(allow_blank=True,
+                                   help_text="The reason kept (empty when none was given).")
     message = serializers.CharField()
 
 
@@ -175,6 +200,17 @@ class LeadFactsSerializer(serializers.Serializer):
     score = serializers.IntegerField(allow_null=True)
 
 
+class SecondContactSerializer(serializers.Serializer):
+    """The ISA who handed the lead to its owner: whom else to ask about it."""
+
+    name = serializers.CharField()
+    phone = serializers.CharField(source="phone_e164", allow_blank=True,
+                                  help_text="E.164; empty when the ISA has no phone.")
+    email = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True, help_text="The ISA's hand-off note.")
+    handed_off_at = serializers.DateTimeField()
+
+
 class AgentLeadDetailSerializer(LeadFactsSerializer, AgentLeadSerializer):
     """A lead's page: everything about it, and why it came to its owner."""
 
@@ -182,6 +218,13 @@ class AgentLeadDetailSerializer(LeadFactsSerializer, AgentLeadSerializer):
     speed_to_lead_seconds = serializers.SerializerMethodField(
         help_text="From arrival to the owner's first logged contact; null until then.")
     routing = serializers.SerializerMethodField()
+    second_contact = serializers.SerializerMethodField(
+        help_text="The ISA who handed the lead off to its owner; null when no ISA did.")
+
+    @extend_schema_field(SecondContactSerializer(allow_null=True))
+    def get_second_contact(self, lead: Lead) -> dict[str, Any] | None:
+        contact = second_contact(lead)
+        return SecondContactSerializer(contact).data if contact else None
 
     def get_speed_to_lead_seconds(self, lead: Lead) -> int | None:
         speed = speed_to_lead(lead)
@@ -410,6 +453,10 @@ class ManagerOfferSerializer(serializers.Serializer):
     offered_at = serializers.DateTimeField()
     deadline = serializers.DateTimeField()
     responded_at = serializers.DateTimeField(allow_null=True)
+    pass_reason = serializers.CharField(
+        allow_blank=True, help_text="Why the agent passed (declined offers): a `reason` of the "
+                                    "agent decline endpoint; empty when none was given.")
+    pass_note = serializers.CharField(allow_blank=True, help_text="Their words, for `other`.")
 
 
 class ManagerLeadDetailSerializer(LeadFactsSerializer, ManagerLeadSerializer):

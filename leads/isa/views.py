@@ -27,10 +27,11 @@ from leads.forms import ActivityForm
 from leads.isa import queue as isa_service
 from leads.isa.figures import isa_figures
 from leads.isa.handoffs import HandoffRefused, hand_off, preview_handoff
+from leads.isa.progress import latest_steps
 from leads.isa.queue import IsaRefused, Stage
 from leads.models import Activity, Lead, Qualification
+from leads.selectors import why_chapters
 from leads.services import speed_to_lead
-from routing.engine import render_trace
 from routing.models import Handoff, HandoffTarget
 
 QUEUE_PER_PAGE = 50
@@ -217,8 +218,7 @@ def lead_page(request: HttpRequest, lead_id: int, *, bound: dict | None = None,
     can_work = isa_service.may_work(lead, request.agent)
     speed = speed_to_lead(lead)
     handoffs = list(lead.handoffs.select_related("agent", "target", "isa", "by"))
-    records = [{"at": r.created_at, "title": r.summary, "lines": render_trace(r.trace)}
-               for r in lead.routing_records.select_related("agent").order_by("created_at", "id")]
+    steps = latest_steps(handoffs)
     return render_page(request, "isa/lead.html", {
         "lead": lead,
         "name": lead_name(lead),
@@ -238,9 +238,10 @@ def lead_page(request: HttpRequest, lead_id: int, *, bound: dict | None = None,
         "qualification_form": bound.get("qualification") or QualificationForm(
             initial=QualificationForm.initial_for(qualification)),
         "handoff_form": bound.get("handoff") or HandoffForm(),
-        "handoffs": [_handoff_row(h, now) for h in handoffs],
+        "handoffs": [{**_handoff_row(h, now), "steps": steps.get(h.pk, [])} for h in handoffs],
         "activities": lead.activities.select_related("actor"),
-        "records": records,
+        # The agents' own story of the routing (first names, no emails), not the engine's trace.
+        "records": why_chapters(lead, request.agent),
     }, status=status)
 
 
@@ -390,7 +391,9 @@ def handed_off_page(request: HttpRequest) -> HttpResponse:
         handoffs = handoffs.filter(isa=isa)
     page = Paginator(handoffs.order_by("-created_at", "-id"), QUEUE_PER_PAGE).get_page(
         request.GET.get("page"))
-    rows = [{**_handoff_row(h, now), "lead": h.lead, "name": lead_name(h.lead)} for h in page]
+    steps = latest_steps(list(page))
+    rows = [{**_handoff_row(h, now), "lead": h.lead, "name": lead_name(h.lead),
+             "steps": steps.get(h.pk, [])} for h in page]
     return render_page(request, "isa/handed_off.html", {
         "rows": rows, "page": page, "show_isa": request.is_manager and isa is None,
     })
