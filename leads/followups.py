@@ -27,7 +27,7 @@ from leads.agenda import (
     tomorrow_same_time,
 )
 from leads.calendar_ics import CalendarEvent, calendar_bytes
-from leads.display import day_time
+from leads.display import clock_time, day_time
 from leads.models import Activity, Appointment, CalendarFeed, Lead
 from notifications.links import absolute_url, site_url
 from routing.selectors import routing_config
@@ -233,7 +233,9 @@ def agent_day(agent: Agent, now: datetime) -> tuple[Day, list[DayLine], list[Day
     def line(entry: Entry, overdue: bool) -> DayLine:
         appointment = appointments.get(entry.ref) if entry.kind == "appointment" else None
         lead = appointment.lead if appointment is not None else leads[entry.lead_id]
-        return DayLine(entry, lead, appointment, day_time(entry.at, now, tz), overdue)
+        # Today's lines are under "Today": their clock time says it all.
+        when = day_time(entry.at, now, tz) if overdue else clock_time(entry.at, now, tz)
+        return DayLine(entry, lead, appointment, when, overdue)
 
     return (day, [line(e, True) for e in day.overdue], [line(e, False) for e in day.today])
 

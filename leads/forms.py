@@ -202,6 +202,10 @@ class FollowUpForm(forms.Form):
                                             "%Y-%m-%dT%H:%M:%S"])
     note = forms.CharField(required=False, max_length=200, label="Note (what to talk about)")
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "follow-up-%s")  # beside other forms on the lead's page
+        super().__init__(*args, **kwargs)
+
     def clean(self):
         cleaned = super().clean()
         if not cleaned.get("pick") and not cleaned.get("at") and "at" not in self.errors:
@@ -221,3 +225,7 @@ class AppointmentForm(forms.Form):
     with_whom = forms.CharField(label="With whom", max_length=200, required=False)
     note = forms.CharField(label="Note", required=False, max_length=2000,
                            widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "appointment-%s")
+        super().__init__(*args, **kwargs)
