@@ -66,6 +66,10 @@ def test_an_agents_day_claim_call_follow_up_appointment_today(browser, live_serv
 
     phone = browser()
     log_in(phone, live_server, "ann@example.com")
+    phone.find_element(By.LINK_TEXT, "Today").click()
+    wait_for_text(phone, "Nothing to do today")
+    screenshot(phone, "agent-day-today-empty")
+    phone.find_element(By.LINK_TEXT, "Offers").click()
     phone.find_element(By.NAME, "claim").click()
     WebDriverWait(phone, WAIT).until(ec.url_contains(f"/leads/{lead.pk}/"))
 
