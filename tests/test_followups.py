@@ -214,3 +214,23 @@ def test_an_appointment_is_reminded_before_it_starts_and_never_when_cancelled(le
     assert notice.title == "Appointment soon: Pat Buyer"
     assert "at 12 Elm St" in notice.body
     assert Appointment.objects.get(pk=first.pk).reminded_at is not None
+
+
+@pytest.mark.django_db
+def test_the_reminder_reaches_the_agent_by_email_with_a_button_to_the_lead(lead, ann,
+                                                                           settings):
+    from django.core import mail
+
+    from notifications.tasks import send_notifications
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SITE_URL = "https://leads.example.com"
+    now = timezone.now()
+    set_follow_up(lead, ann, now + timedelta(minutes=1), note="Talk financing", now=now)
+    run_clock(now + timedelta(minutes=1))
+    send_notifications([Notification.objects.get(event=Notification.Event.FOLLOW_UP_DUE).pk])
+    [message] = mail.outbox
+    assert message.to == ["ann@example.com"]
+    assert "Follow up now: Pat Buyer" in message.subject
+    assert "Talk financing" in message.body
+    assert f"https://leads.example.com/leads/{lead.pk}/" in message.body
