@@ -166,6 +166,8 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 
 # How often an open offers page asks for changes (seconds): an empty 304 while nothing changed.
 OFFERS_REFRESH_SECONDS = env.int("OFFERS_REFRESH_SECONDS", default=1)
+# How long before an appointment its reminder goes out (leads.reminders).
+APPOINTMENT_REMINDER_MINUTES = env.int("APPOINTMENT_REMINDER_MINUTES", default=30)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

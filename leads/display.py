@@ -78,3 +78,15 @@ def essentials(lead: Lead) -> dict:
         "message": lead.message,
         "tags": lead.tags,
     }
+
+
+def day_time(moment: datetime, now: datetime, tz_name: str | None = None) -> str:
+    """When, as a person says it (brokerage time): ``today 14:30``, ``tomorrow 9:00``,
+    ``yesterday 16:00``, ``Thu Dec 5, 9:00``."""
+    at, today = local(moment, tz_name), local(now, tz_name).date()
+    clock = f"{at.hour}:{at.minute:02d}"
+    days = (at.date() - today).days
+    words = {0: "today", 1: "tomorrow", -1: "yesterday"}
+    if days in words:
+        return f"{words[days]} {clock}"
+    return f"{at:%a %b} {at.day}, {clock}"

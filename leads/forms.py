@@ -180,3 +180,52 @@ class ActivityForm(forms.Form):
         if cleaned.get("kind") == Activity.Kind.NOTE and not cleaned.get("body", "").strip():
             self.add_error("body", "Write the note.")
         return cleaned
+
+
+class _LocalDateTimeInput(forms.DateTimeInput):
+    """A phone's date-and-time picker; the value is read in the brokerage's time zone (the
+    page's active zone)."""
+
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
+class FollowUpForm(forms.Form):
+    """The next follow-up: a quick pick (its button's ``pick``) or a date and time, and a note."""
+
+    pick = forms.CharField(required=False, widget=forms.HiddenInput)
+    at = forms.DateTimeField(required=False, label="Or pick a date and time",
+                             widget=_LocalDateTimeInput(),
+                             input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
+                                            "%Y-%m-%dT%H:%M:%S"])
+    note = forms.CharField(required=False, max_length=200, label="Note (what to talk about)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "follow-up-%s")  # beside other forms on the lead's page
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("pick") and not cleaned.get("at") and "at" not in self.errors:
+            self.add_error("at", "Pick a quick time or a date and time.")
+        return cleaned
+
+
+class AppointmentForm(forms.Form):
+    MINUTES = [(15, "15 min"), (30, "30 min"), (45, "45 min"), (60, "1 hour"),
+               (90, "1 h 30 min"), (120, "2 hours"), (180, "3 hours")]
+
+    starts_at = forms.DateTimeField(label="When", widget=_LocalDateTimeInput(),
+                                    input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M",
+                                                   "%Y-%m-%dT%H:%M:%S"])
+    minutes = forms.TypedChoiceField(label="How long", choices=MINUTES, coerce=int, initial=60)
+    location = forms.CharField(label="Where", max_length=200, required=False)
+    with_whom = forms.CharField(label="With whom", max_length=200, required=False)
+    note = forms.CharField(label="Note", required=False, max_length=2000,
+                           widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "appointment-%s")
+        super().__init__(*args, **kwargs)

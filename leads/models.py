@@ -110,12 +110,27 @@ class Lead(models.Model):
     )
     handed_off_at = models.DateTimeField(null=True, blank=True)
 
+    # The owner's next follow-up (leads.followups): a moment, reminded once through the
+    # owner's channels (``follow_up_reminded_at``, set by a conditional UPDATE).
+    follow_up_at = models.DateTimeField(
+        null=True, blank=True, help_text="The owner calls the person again at this time."
+    )
+    # A database default too: the benchmarks' data builder inserts leads in SQL.
+    follow_up_note = models.CharField(max_length=200, blank=True, default="", db_default="")
+    follow_up_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
             models.Index(fields=["owner", "status"], name="lead_owner_status"),
             models.Index(fields=["owner", "assigned_at"], name="lead_owner_assigned"),
             models.Index(fields=["isa", "isa_stage"], name="lead_isa_stage"),
+            # The Today list (an owner's follow-ups by time) and the clock's due reminders.
+            models.Index(fields=["owner", "follow_up_at"], name="lead_owner_follow_up",
+                         condition=models.Q(follow_up_at__isnull=False)),
+            models.Index(fields=["follow_up_at"], name="lead_follow_up_unreminded",
+                         condition=models.Q(follow_up_at__isnull=False,
+                                            follow_up_reminded_at__isnull=True)),
             # The reports read a period's leads from the index alone (PostgreSQL: the columns
             # they count and group by are included).
             models.Index(fields=["received_at"], name="lead_received_report",
@@ -202,6 +217,11 @@ class Activity(models.Model):
         HANDED_OFF = "handed_off", "Handed off"
         BACK_TO_ISA = "back_to_isa", "Back with the ISA"
         AUTO_REPLY = "auto_reply", "Auto-reply to the lead"
+        FOLLOW_UP = "follow_up", "Follow-up set"
+        FOLLOW_UP_DONE = "follow_up_done", "Follow-up done"
+        APPOINTMENT = "appointment", "Appointment booked"
+        APPOINTMENT_EDIT = "appointment_edit", "Appointment changed"
+        APPOINTMENT_CANCEL = "appointment_cancel", "Appointment cancelled"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -219,6 +239,56 @@ class Activity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on lead {self.lead_id}"
+
+
+class Appointment(models.Model):
+    """A meeting booked with the person (a showing, a listing presentation): on the lead's
+    timeline, the agent's Today list and calendar feed, reminded once before it starts."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="appointments")
+    agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="appointments")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    location = models.CharField("where", max_length=200, blank=True)
+    with_whom = models.CharField("with whom", max_length=200, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    # Each change counts up, so that a calendar holding the .ics replaces its copy.
+    sequence = models.PositiveIntegerField(default=0)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["starts_at", "id"]
+        indexes = [
+            models.Index(fields=["agent", "starts_at"], name="appointment_agent_starts"),
+            models.Index(fields=["starts_at"], name="appointment_unreminded",
+                         condition=models.Q(cancelled_at__isnull=True,
+                                            reminded_at__isnull=True)),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(ends_at__gt=F("starts_at")),
+                                   name="appointment_ends_after_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Appointment on lead {self.lead_id} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+
+class CalendarFeed(models.Model):
+    """An agent's personal calendar address (``/calendar/<token>.ics``): whoever has the
+    address reads the agent's appointments and follow-ups, so it is secret and can be replaced.
+    The first characters (``lookup``) find the row; the whole token is compared in constant
+    time."""
+
+    agent = models.OneToOneField(Agent, on_delete=models.CASCADE, related_name="calendar_feed")
+    lookup = models.CharField(max_length=8, db_index=True, editable=False)
+    token = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Calendar feed of agent {self.agent_id}"
 
 
 class Qualification(models.Model):

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from agents.models import Agent
 from agents.pages import agent_required, render_page
+from leads.day_pages import day_context
 from leads.display import area, clock_time, duration, essentials, money, short_age, time_left
 from leads.forms import ActivityForm
 from leads.isa.progress import second_contact
@@ -247,7 +248,8 @@ def first_contact_figures(lead: Lead, viewer: Agent | None, now: datetime) -> di
 
 @agent_required(superuser_ok=True)
 def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = None,
-                status: int = 200) -> HttpResponse:
+                status: int = 200, extra: dict | None = None) -> HttpResponse:
+    """The lead's page; ``extra``: the follow-up or appointment form as typed, when refused."""
     lead = get_visible_lead(request, lead_id)
     now = timezone.now()
     figures = first_contact_figures(lead, request.agent, now)
@@ -266,6 +268,7 @@ def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = 
         "form": form or ActivityForm(),
         "can_log": request.agent is not None,
         "is_owner": request.agent is not None and lead.owner_id == request.agent.pk,
+        **day_context(lead, now, **(extra or {})),
     }, status=status)
 
 

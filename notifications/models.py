@@ -26,6 +26,8 @@ class Notification(models.Model):
         REGISTERED_AGAIN = "registered_again", "Lead registered again"
         IDLE_REASSIGNED = "idle_reassigned", "Lead reassigned for no first contact"
         AGENT_DEACTIVATED = "agent_deactivated", "Agent deactivated: their leads moved on"
+        FOLLOW_UP_DUE = "follow_up_due", "Follow-up due"
+        APPOINTMENT_SOON = "appointment_soon", "Appointment soon"
 
     recipient = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="notifications")
     event = models.CharField(max_length=30, choices=Event.choices)

@@ -1,4 +1,5 @@
 """The clock: offers that expire move on, reminders go out, idle owners lose their lead.
+Follow-ups due and appointments about to start are reminded too (``leads.reminders``).
 
 The clock runs in a process of its own (``manage.py run_clock --loop``, started by ``serve`` and
 the Procfile beside the web server and the task cluster), never as a task in the cluster's
@@ -29,6 +30,7 @@ from django.db.models import Min, Q
 from django.utils import timezone
 
 from leads.models import Activity, Lead
+from leads.reminders import send_due_reminders
 from notifications.models import Notification
 from notifications.services import Message, close_offers_notices, notify_many
 from routing.calls import start_due_calls
@@ -54,12 +56,15 @@ class ClockPass:
     reminded: int = 0
     reassigned: int = 0
     calls: int = 0  # instant calls started (their offers' window opened)
+    day_reminders: int = 0  # follow-ups due and appointments soon (leads.reminders)
     lateness: list[float] = field(default_factory=list)  # seconds after each deadline
 
     def __str__(self) -> str:
         return (f"{self.expired} offers expired and moved on, {self.reminded} reminders, "
                 f"{self.reassigned} leads reassigned for no first contact"
-                + (f", {self.calls} instant calls started" if self.calls else ""))
+                + (f", {self.calls} instant calls started" if self.calls else "")
+                + (f", {self.day_reminders} follow-up and appointment reminders"
+                   if self.day_reminders else ""))
 
 
 def run_clock(
@@ -102,6 +107,7 @@ def run_clock(
         if not go():
             return done
         done.reassigned += _reassign_idle(lead_id, at)
+    done.day_reminders += send_due_reminders(at, keep_going=go)
     return done
 
 
@@ -241,8 +247,10 @@ def _loop_once(holder: uuid.UUID, end: float, stopping: Callable[[], bool], tota
     total.reminded += done.reminded
     total.reassigned += done.reassigned
     total.calls += done.calls
+    total.day_reminders += done.day_reminders
     Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=timezone.now())
-    if on_pass and (done.expired or done.reminded or done.reassigned or done.calls):
+    if on_pass and (done.expired or done.reminded or done.reassigned or done.calls
+                    or done.day_reminders):
         on_pass(done)
     return _sleep_for(timezone.now(), idle=not done.expired)
 

@@ -40,16 +40,23 @@ from config.api.serializers import (
     ActivitySerializer,
     AgentLeadDetailSerializer,
     AgentLeadSerializer,
+    AppointmentSerializer,
+    AppointmentWriteSerializer,
     AvailabilitySerializer,
     DeclineAnswerSerializer,
     DeclineSerializer,
+    FollowUpDoneSerializer,
+    FollowUpSerializer,
+    FollowUpSetSerializer,
     LeadEssentialsSerializer,
     MyFairnessSerializer,
     OfferSerializer,
+    TodaySerializer,
     TokenAnswerSerializer,
     TokenRequestSerializer,
 )
-from leads.models import Activity, Lead
+from leads import followups
+from leads.models import Activity, Appointment, Lead
 from leads.selectors import get_visible_lead, visible_leads
 from leads.services import log_activity
 from routing.claims import (
@@ -350,6 +357,204 @@ class FairnessView(AgentView):
             "week_starts": week_start(now, routing_config().timezone),
             "rotations": agent_standing(request.agent, now),
         }).data)
+
+
+# --- the agent's day: follow-ups, appointments, Today ------------------------------------------
+
+
+def _refused(refused: followups.FollowUpRefused, field: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError({field: str(refused)})
+
+
+def _acting(view: AgentView, request: Request) -> None:
+    if request.agent is None:  # a superuser without an agent reads, but does not change
+        view.permission_denied(request, IsAgent.message)
+
+
+class FollowUpView(AgentView):
+    superuser_reads = True
+
+    @extend_schema(
+        operation_id="agent_lead_follow_up", summary="A lead's next follow-up", tags=["agent"],
+        parameters=[id_param("id", "lead")],
+        responses={200: FollowUpSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request: Request, id: int) -> Response:
+        return Response(FollowUpSerializer(visible_lead(request, id)).data)
+
+    @extend_schema(
+        operation_id="agent_lead_follow_up_set", summary="Set or move the next follow-up",
+        tags=["agent"],
+        description="At a date and time, or a quick pick; the owner is reminded at that time "
+                    "through their channels, once. On the lead's timeline.",
+        parameters=[id_param("id", "lead")], request=FollowUpSetSerializer,
+        responses={200: FollowUpSerializer, **errors(400, 401, 403, 404, 415)},
+    )
+    def put(self, request: Request, id: int) -> Response:
+        _acting(self, request)
+        lead = visible_lead(request, id)
+        body = FollowUpSetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data, now = body.validated_data, timezone.now()
+        try:
+            at = followups.pick_time(data["pick"], now) if data["pick"] else data["at"]
+            followups.set_follow_up(lead, request.agent, at, note=data["note"], now=now)
+        except followups.FollowUpRefused as refused:
+            raise _refused(refused, "pick" if data["pick"] else "at") from None
+        return Response(FollowUpSerializer(lead).data)
+
+
+class FollowUpDoneView(AgentView):
+    @extend_schema(
+        operation_id="agent_lead_follow_up_done", summary="The follow-up was made",
+        tags=["agent"], description="Clears it, and logs it on the lead's timeline.",
+        parameters=[id_param("id", "lead")], request=FollowUpDoneSerializer,
+        responses={200: FollowUpSerializer, **errors(400, 401, 403, 404, 415)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        lead = visible_lead(request, id)
+        body = FollowUpDoneSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            followups.follow_up_done(lead, request.agent, note=body.validated_data["note"],
+                                     now=timezone.now())
+        except followups.FollowUpRefused as refused:
+            raise _refused(refused, "follow_up") from None
+        return Response(FollowUpSerializer(lead).data)
+
+
+class FollowUpTomorrowView(AgentView):
+    @extend_schema(
+        operation_id="agent_lead_follow_up_tomorrow", summary="Move the follow-up to tomorrow",
+        tags=["agent"], description="Tomorrow, at the follow-up's own time of day.",
+        request=None, parameters=[id_param("id", "lead")],
+        responses={200: FollowUpSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        lead = visible_lead(request, id)
+        try:
+            followups.move_to_tomorrow(lead, request.agent, now=timezone.now())
+        except followups.FollowUpRefused as refused:
+            raise _refused(refused, "follow_up") from None
+        return Response(FollowUpSerializer(lead).data)
+
+
+def _appointment_fields(data: dict[str, Any]) -> followups.AppointmentFields:
+    return followups.AppointmentFields(
+        starts_at=data["starts_at"], minutes=data["minutes"], location=data["location"],
+        with_whom=data["with_whom"], note=data["note"])
+
+
+class LeadAppointmentsView(AgentView):
+    superuser_reads = True
+
+    @extend_schema(
+        operation_id="agent_lead_appointments", summary="A lead's appointments",
+        tags=["agent"], description="Every appointment of the lead, cancelled ones too, "
+                                    "in time order.",
+        parameters=[id_param("id", "lead")],
+        responses={200: AppointmentSerializer(many=True), **errors(401, 403, 404)},
+    )
+    def get(self, request: Request, id: int) -> Response:
+        lead = visible_lead(request, id)
+        return Response(AppointmentSerializer(
+            lead.appointments.select_related("agent").order_by("starts_at", "id"),
+            many=True).data)
+
+    @extend_schema(
+        operation_id="agent_lead_appointment_book", summary="Book an appointment",
+        tags=["agent"], description="For the lead's agent; on the timeline, reminded "
+                                    "before it starts.",
+        parameters=[id_param("id", "lead")], request=AppointmentWriteSerializer,
+        responses={201: AppointmentSerializer, **errors(400, 401, 403, 404, 415)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        _acting(self, request)
+        lead = visible_lead(request, id)
+        body = AppointmentWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            appointment = followups.book_appointment(
+                lead, request.agent, _appointment_fields(body.validated_data),
+                now=timezone.now())
+        except followups.FollowUpRefused as refused:
+            raise _refused(refused, "starts_at") from None
+        return Response(AppointmentSerializer(appointment).data, status=status.HTTP_201_CREATED)
+
+
+def visible_appointment(request: Request, appointment_id: int) -> Appointment:
+    """The appointment if its lead is one this user may open, or it is theirs; else 404."""
+    appointment = Appointment.objects.select_related("lead", "agent").filter(
+        pk=checked_id(appointment_id, "appointment")).first()
+    if appointment is None:
+        raise exceptions.NotFound({"not_found": "No such appointment."})
+    if request.agent is None or appointment.agent_id != request.agent.pk:
+        visible_lead(request, appointment.lead_id)
+    return appointment
+
+
+class AppointmentView(AgentView):
+    superuser_reads = True
+
+    @extend_schema(
+        operation_id="agent_appointment", summary="An appointment", tags=["agent"],
+        parameters=[id_param("id", "appointment")],
+        responses={200: AppointmentSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request: Request, id: int) -> Response:
+        return Response(AppointmentSerializer(visible_appointment(request, id)).data)
+
+    @extend_schema(
+        operation_id="agent_appointment_change", summary="Change an appointment",
+        tags=["agent"], description="Its time, length, place, who comes, note (all given).",
+        parameters=[id_param("id", "appointment")], request=AppointmentWriteSerializer,
+        responses={200: AppointmentSerializer, **errors(400, 401, 403, 404, 415)},
+    )
+    def put(self, request: Request, id: int) -> Response:
+        _acting(self, request)
+        appointment = visible_appointment(request, id)
+        body = AppointmentWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            followups.change_appointment(appointment, request.agent,
+                                         _appointment_fields(body.validated_data),
+                                         now=timezone.now())
+        except followups.FollowUpRefused as refused:
+            raise _refused(refused, "appointment") from None
+        return Response(AppointmentSerializer(appointment).data)
+
+    @extend_schema(
+        operation_id="agent_appointment_cancel", summary="Cancel an appointment",
+        tags=["agent"], description="Kept, with its cancellation, on the lead's timeline.",
+        parameters=[id_param("id", "appointment")],
+        responses={200: AppointmentSerializer, **errors(400, 401, 403, 404)},
+    )
+    def delete(self, request: Request, id: int) -> Response:
+        _acting(self, request)
+        appointment = visible_appointment(request, id)
+        try:
+            followups.cancel_appointment(appointment, request.agent, now=timezone.now())
+        except followups.FollowUpRefused as refused:
+            raise _refused(refused, "appointment") from None
+        return Response(AppointmentSerializer(appointment).data)
+
+
+class TodayView(AgentView):
+    @extend_schema(
+        operation_id="agent_today", summary="My calls to make today", tags=["agent"],
+        description="Overdue follow-ups first, then today's follow-ups and appointments in "
+                    "time order (the brokerage's day).",
+        responses={200: TodaySerializer, **errors(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        _, overdue, later = followups.agent_day(request.agent, timezone.now())
+
+        def row(line: followups.DayLine) -> dict[str, Any]:
+            return {"kind": line.entry.kind, "at": line.entry.at, "overdue": line.overdue,
+                    "lead": line.lead, "appointment": line.appointment}
+
+        return Response(TodaySerializer({"overdue": [row(x) for x in overdue],
+                                         "today": [row(x) for x in later]}).data)
 
 
 # --- the token login --------------------------------------------------------------------------

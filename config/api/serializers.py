@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agents.models import Agent, Roster
+from leads.agenda import PICK_LABELS
 from leads.display import area
 from leads.forms import ActivityForm
 from leads.isa.progress import second_contact
-from leads.models import Activity, Lead
+from leads.models import Activity, Appointment, Lead
 from leads.selectors import why_chapters
 from leads.services import speed_to_lead
 from routing.claims import PASS_NOTE_MAX, PassRefused, pass_reason
@@ -180,6 +182,9 @@ class AgentLeadSerializer(LeadEssentialsSerializer):
     first_contact_due_at = serializers.DateTimeField(
         allow_null=True, help_text="Log a first contact by then, or the lead moves on.")
     overdue = serializers.SerializerMethodField()
+    follow_up_at = serializers.DateTimeField(allow_null=True,
+                                             help_text="The next follow-up; null: none set.")
+    follow_up_note = serializers.CharField(allow_blank=True)
 
     @extend_schema_field(ContactSerializer)
     def get_contact(self, lead: Lead) -> dict[str, str]:
@@ -485,3 +490,79 @@ class ManagerLeadDetailSerializer(LeadFactsSerializer, ManagerLeadSerializer):
     def get_activities(self, lead: Lead) -> list[dict[str, Any]]:
         return ActivitySerializer(lead.activities.select_related("actor"), many=True).data
 
+
+
+# --- the agent's day --------------------------------------------------------------------------
+
+
+class FollowUpSerializer(serializers.Serializer):
+    """A lead's next follow-up (null: none set)."""
+
+    lead = serializers.IntegerField(source="pk")
+    follow_up_at = serializers.DateTimeField(allow_null=True)
+    note = serializers.CharField(source="follow_up_note", allow_blank=True)
+
+
+class FollowUpSetSerializer(serializers.Serializer):
+    """A date and time (ISO 8601; without an offset, the brokerage's time) or a quick pick."""
+
+    at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    pick = serializers.ChoiceField(
+        choices=list(PICK_LABELS.items()), required=False, allow_blank=True, default="",
+        help_text="later_today (about 3 hours on, until 20:00), tomorrow_morning (9:00), "
+                  "in_3_days (9:00), next_week (Monday 9:00).")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if bool(attrs.get("at")) == bool(attrs.get("pick")):
+            raise serializers.ValidationError({"at": "Give either `at` or `pick`."})
+        return attrs
+
+
+class FollowUpDoneSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class AppointmentSerializer(serializers.Serializer):
+    """An appointment with the person; ``ics`` is its calendar file (same login)."""
+
+    id = serializers.IntegerField()
+    lead = serializers.IntegerField(source="lead_id")
+    agent = AgentRefSerializer()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    location = serializers.CharField(allow_blank=True)
+    with_whom = serializers.CharField(allow_blank=True)
+    note = serializers.CharField(allow_blank=True)
+    cancelled_at = serializers.DateTimeField(allow_null=True)
+    ics = serializers.SerializerMethodField()
+
+    def get_ics(self, appointment: Appointment) -> str:
+        return reverse("appointment-ics", args=[appointment.pk])
+
+
+class AppointmentWriteSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField(
+        help_text="ISO 8601; without an offset, the brokerage's time.")
+    minutes = serializers.IntegerField(min_value=5, max_value=12 * 60, default=60)
+    location = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                     default="")
+    with_whom = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                      default="")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class TodayLineSerializer(serializers.Serializer):
+    """One call to make: a follow-up (``appointment`` null) or an appointment."""
+
+    kind = serializers.ChoiceField(choices=[("follow_up", "Follow-up"),
+                                            ("appointment", "Appointment")])
+    at = serializers.DateTimeField()
+    overdue = serializers.BooleanField()
+    lead = AgentLeadSerializer()
+    appointment = AppointmentSerializer(allow_null=True)
+
+
+class TodaySerializer(serializers.Serializer):
+    overdue = TodayLineSerializer(many=True, help_text="Follow-ups past due, oldest first.")
+    today = TodayLineSerializer(many=True, help_text="The rest of today, in time order.")
