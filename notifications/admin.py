@@ -192,8 +192,8 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ("active",)
     list_editable = ("active",)
     search_fields = ("name", "url")
-    readonly_fields = ("health", "created_at")
-    actions = ["send_test_event"]
+    readonly_fields = ("health", "old_secret", "created_at")
+    actions = ["send_test_event", "rotate_secret"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(failed=Count(
@@ -209,6 +209,34 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             return "OK"
         local = obj.failing_since.astimezone(ZoneInfo(Brokerage.load().tz_name))
         return f"Failing since {local:%a %Y-%m-%d %H:%M}"
+
+    @admin.display(description="old secret")
+    def old_secret(self, obj: WebhookEndpoint) -> str:
+        """Whether a rotated-out secret still signs, and until when (local time)."""
+        until = obj.previous_secret_expires_at
+        if not obj.previous_secret or until is None or until <= timezone.now():
+            return "None: only the secret above signs."
+        local = until.astimezone(ZoneInfo(Brokerage.load().tz_name))
+        return f"Still signs too, until {local:%a %Y-%m-%d %H:%M}"
+
+    def save_model(self, request, obj: WebhookEndpoint, form, change: bool) -> None:
+        """A secret typed over the old one is a rotation too: the old one keeps signing for
+        the grace period."""
+        if change and "secret" in form.changed_data:
+            webhooks.keep_old(obj, form.initial.get("secret", ""), now=timezone.now())
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Rotate secret (the old one keeps signing for a day)",
+                  permissions=["change"])
+    def rotate_secret(self, request, queryset) -> None:
+        now = timezone.now()
+        tz = ZoneInfo(Brokerage.load().tz_name)
+        until = (now + webhooks.ROTATION_GRACE).astimezone(tz)
+        for endpoint in queryset:
+            secret = webhooks.rotate_secret(endpoint, now=now)
+            self.message_user(request, f"{endpoint}: the new secret is {secret} (give it to "
+                              f"the receiver). The old secret keeps signing "
+                              f"too until {until:%a %Y-%m-%d %H:%M}.", messages.SUCCESS)
 
     @admin.display(description="failed deliveries", ordering="failed")
     def failed_deliveries(self, obj: WebhookEndpoint) -> int:

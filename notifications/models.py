@@ -6,6 +6,7 @@ event's signed delivery to them.
 
 import base64
 import secrets
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -189,8 +190,16 @@ class WebhookEndpoint(models.Model):
     url = models.URLField("URL", max_length=500, help_text="Where events are POSTed (https).")
     secret = models.CharField(
         max_length=200, default=new_webhook_secret,
-        help_text="Signs every delivery (HMAC-SHA256): give it to the receiver; change it to "
-        "rotate.",
+        help_text="Signs every delivery (HMAC-SHA256): give it to the receiver. To change it "
+        "without breaking the receiver, use the list's \"Rotate secret\" action: the old one "
+        "keeps signing too for a grace period.",
+    )
+    # A rotated-out secret still signs, beside the new one, until it expires (Standard Webhooks:
+    # several signatures in one header), so the receiver can switch over without a gap.
+    previous_secret = models.CharField(max_length=200, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(
+        "old secret valid until", null=True, blank=True, editable=False,
+        help_text="Until then deliveries are signed with the old secret too.",
     )
     events = models.JSONField(default=list, blank=True, help_text="The events sent here.")
     active = models.BooleanField(default=True)
@@ -213,6 +222,15 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.url
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery is signed with at ``now``: the current one, then the old one
+        while its grace period lasts."""
+        old = self.previous_secret
+        if old and old != self.secret and self.previous_secret_expires_at and (
+                self.previous_secret_expires_at > now):
+            return [self.secret, old]
+        return [self.secret]
 
 
 class WebhookDelivery(models.Model):

@@ -136,7 +136,7 @@ def attempt(pk: int, *, now: datetime | None = None, retry: bool = True) -> str:
         mine.update(status=S.FAILED, next_attempt_at=None,
                     last_error="Not sent: the endpoint is inactive (retry it once active).")
         return SKIPPED
-    code, error, millis = post(endpoint, delivery)
+    code, error, millis = post(endpoint, delivery, now=started)
     finished = now or timezone.now()
     log = [*delivery.attempt_log, {"attempt": delivery.attempts, "at": iso(started),
                                    "status": code, "error": error, "ms": millis}]
@@ -185,21 +185,24 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str, int]:
+def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, *, now: datetime | None = None
+         ) -> tuple[int | None, str, int]:
     """POST the signed delivery once: (HTTP status or None, error or "" on 2xx, duration ms).
+    Signed with every secret valid at ``now`` (an old one during its rotation's grace period).
 
     The error says only what a manager may see: the status code, the refused address's kind, or
     that it could not connect (details in the server log); never the answer's body, so a
     webhook cannot be used to read or map what answers behind the server."""
     body = body_of(delivery)
     timestamp = int(time.time())
+    current, *old = endpoint.signing_secrets(now or timezone.now())
     request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         EVENT_HEADER: delivery.event,
         DELIVERY_HEADER: str(delivery.pk),
-        SIGNATURE_HEADER: signature_header(endpoint.secret, body, timestamp=timestamp),
-        **standard_headers(endpoint.secret, delivery.pk, body, timestamp=timestamp),
+        SIGNATURE_HEADER: signature_header(current, body, timestamp=timestamp, also=old),
+        **standard_headers(current, delivery.pk, body, timestamp=timestamp, also=old),
     })
     start = time.monotonic()
     try:
