@@ -119,7 +119,8 @@ def test_a_routed_lead_goes_to_follow_up_boss_with_its_agent(
         "phones": [{"value": "+13125550142"}], "tags": ["hot"], "assignedTo": "Ann"}
     assert event["property"] == {"city": "Evanston", "code": "60201", "mlsNumber": "MLS-88123",
                                  "price": 450000}
-    assert f"/leads/{lead.pk}/" in event["description"]
+    assert event["description"] == (
+        f"Rule 'Everything else' -> Ann. In leadrouter: https://leads.example.com/leads/{lead.pk}/")
     [push] = WebhookDelivery.objects.filter(endpoint__follow_up_boss__isnull=False)
     assert (push.status, push.lead_id, push.last_status_code) == ("sent", lead.pk, 201)
 

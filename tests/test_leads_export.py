@@ -158,3 +158,18 @@ def test_only_people_who_may_see_leads_export_them(client):
     client.force_login(agent.user)
     response = client.get(reverse("admin:leads_lead_export"))
     assert response.status_code in (302, 403)
+
+
+def test_an_exported_file_goes_back_in_through_ingest_leads(tmp_path):
+    LeadFactory(first_name="Dana", last_name="Reyes", email="dana@example.org",
+                phone="+13125550142", source="Zillow", city="Evanston", received_at=at(2))
+    target = tmp_path / "leads.csv"
+    run("--output", str(target))
+    Lead.objects.all().delete()
+
+    call_command("ingest_leads", str(target), stdout=io.StringIO(), stderr=io.StringIO())
+
+    lead = Lead.objects.get()
+    assert (lead.first_name, lead.last_name, lead.email, lead.phone.as_e164, lead.source,
+            lead.city) == ("Dana", "Reyes", "dana@example.org", "+13125550142", "Zillow",
+                           "Evanston")

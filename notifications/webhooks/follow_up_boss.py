@@ -87,7 +87,8 @@ def fub_event(payload: Mapping[str, Any], *, system: str) -> dict[str, Any]:
     }
     if place:
         event["property"] = place
-    description = " ".join(part for part in (data.get("summary"), lead.get("url")) if part)
+    description = ". ".join(part for part in (
+        data.get("summary"), lead.get("url") and f"In leadrouter: {lead['url']}") if part)
     if description:
         event["description"] = description
     if lead.get("received_at"):
