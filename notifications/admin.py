@@ -301,9 +301,9 @@ class FollowUpBossAdmin(admin.ModelAdmin):
 
     form = FollowUpBossForm
     list_display = ("__str__", "enabled", "api_key_hint", "base_url", "health", "pushes_link")
-    readonly_fields = ("api_key_on_file", "events_url", "health", "recent_pushes")
+    readonly_fields = ("api_key_on_file", "sent_to", "health", "recent_pushes")
     fieldsets = [
-        (None, {"fields": ("enabled", "api_key", "api_key_on_file", "base_url", "events_url",
+        (None, {"fields": ("enabled", "api_key", "api_key_on_file", "base_url", "sent_to",
                            "system_name", "system_key")}),
         ("Pushes", {"fields": ("health", "recent_pushes")}),
     ]
@@ -322,6 +322,10 @@ class FollowUpBossAdmin(admin.ModelAdmin):
     @admin.display(description="API key")
     def api_key_hint(self, obj: FollowUpBossIntegration) -> str:
         return obj.api_key_hint or "(none)"
+
+    @admin.display(description="leads are sent to")
+    def sent_to(self, obj: FollowUpBossIntegration) -> str:
+        return obj.events_url if obj.pk else "-"
 
     @admin.display(description="API key on file")
     def api_key_on_file(self, obj: FollowUpBossIntegration) -> str:

@@ -190,9 +190,9 @@ class WebhookEndpoint(models.Model):
     url = models.URLField("URL", max_length=500, help_text="Where events are POSTed (https).")
     secret = models.CharField(
         max_length=200, default=new_webhook_secret,
-        help_text="Signs every delivery (HMAC-SHA256): give it to the receiver. To change it "
-        "without breaking the receiver, use the list's \"Rotate secret\" action: the old one "
-        "keeps signing too for a grace period.",
+        help_text="Signs every delivery (HMAC-SHA256): give it to the receiver. A new secret "
+        "(typed here, or the list's \"Rotate secret\") leaves the old one signing too for a "
+        "day, so the receiver can switch without missing a delivery.",
     )
     # A rotated-out secret still signs, beside the new one, until it expires (Standard Webhooks:
     # several signatures in one header), so the receiver can switch over without a gap.
@@ -306,6 +306,7 @@ class FollowUpBossIntegration(models.Model):
 
     class Meta:
         verbose_name = "Follow Up Boss integration"
+        verbose_name_plural = "Follow Up Boss integration"
 
     def __str__(self) -> str:
         return f"Follow Up Boss ({'on' if self.enabled else 'off'})"
