@@ -15,7 +15,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from notifications import webhooks
 from notifications.models import WebhookDelivery, WebhookEndpoint, WebhookEvent, new_webhook_secret
 from tests.factories import WebhookEndpointFactory
-from tests.test_webhooks import NOW, Receiver
+from tests.test_webhooks import NOW, Receiver, _readme_verify
 from tests.test_webhooks import manager_client as manager_client  # fixtures, re-exported
 from tests.test_webhooks import receiver as receiver
 
@@ -50,10 +50,12 @@ def test_both_secrets_verify_during_the_grace_period_then_only_the_new(receiver:
     deliver(endpoint, now=NOW + timedelta(hours=23))
     during = receiver.requests[-1]
     assert len(during["headers"]["webhook-signature"].split(" ")) == 2
+    readme_verify = _readme_verify()  # the receiver's check the README gives
     for secret in (new, old):  # a receiver with either secret accepts it
         assert Webhook(secret).verify(during["body"], during["headers"])["id"] == "e1"
         assert webhooks.verify_signature(secret, during["headers"]["leadrouter-signature"],
                                          during["body"])
+        assert readme_verify(secret, during["headers"]["leadrouter-signature"], during["body"])
     with pytest.raises(WebhookVerificationError):
         Webhook(new_webhook_secret()).verify(during["body"], during["headers"])
 
@@ -65,6 +67,7 @@ def test_both_secrets_verify_during_the_grace_period_then_only_the_new(receiver:
         Webhook(old).verify(after["body"], after["headers"])
     assert not webhooks.verify_signature(old, after["headers"]["leadrouter-signature"],
                                          after["body"])
+    assert not readme_verify(old, after["headers"]["leadrouter-signature"], after["body"])
 
 
 def test_the_admin_rotates_a_secret_and_shows_the_new_one_once(manager_client):  # noqa: F811
