@@ -333,11 +333,19 @@ class FollowUpBossAdmin(admin.ModelAdmin):
 
     @admin.display(description="health")
     def health(self, obj: FollowUpBossIntegration) -> str:
+        """OK, or failing since when, with FUB's last answer (a refused key says so)."""
         endpoint = obj.endpoint
         if endpoint is None or endpoint.failing_since is None:
             return "OK"
         local = endpoint.failing_since.astimezone(ZoneInfo(Brokerage.load().tz_name))
-        return f"Failing since {local:%a %Y-%m-%d %H:%M}"
+        code = (WebhookDelivery.objects.filter(endpoint=endpoint,
+                                               status=WebhookDelivery.Status.FAILED)
+                .order_by("-id").values_list("last_status_code", flat=True).first())
+        if code in (401, 403):
+            return (f"Failing since {local:%a %Y-%m-%d %H:%M}: Follow Up Boss refuses the API "
+                    f"key (HTTP {code}). Type the key again from Follow Up Boss's Admin > API.")
+        answer = f"HTTP {code}" if code else "could not connect"
+        return f"Failing since {local:%a %Y-%m-%d %H:%M} (last answer: {answer})"
 
     def _pushes_url(self, obj: FollowUpBossIntegration) -> str:
         return (reverse("admin:notifications_webhookdelivery_changelist")

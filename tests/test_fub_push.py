@@ -169,6 +169,20 @@ def test_a_failed_push_is_retried_and_both_attempts_are_logged_and_shown(fub, ma
     assert "<td>500</td>" in log and "HTTP 500" in log and "<td>201</td>" in log
 
 
+def test_a_refused_key_is_named_on_the_integration_page(fub, manager_client):  # noqa: F811 (the fixture)
+    catch_all([agent("Ann")])
+    integration = switch_on(fub)
+    fub.statuses = [401]
+    receive()
+    [push] = WebhookDelivery.objects.filter(endpoint=integration.endpoint)
+
+    assert webhooks.attempt(push.pk, now=NOW) == "failed"
+
+    page = manager_client.get(reverse("admin:notifications_followupbossintegration_change",
+                                      args=[integration.pk])).content.decode()
+    assert "Follow Up Boss refuses the API key (HTTP 401)" in page
+
+
 def test_switched_off_nothing_is_written_for_follow_up_boss(fub):
     catch_all([agent("Ann")])
     integration = switch_on(fub)

@@ -151,6 +151,10 @@ def test_the_admin_exports_every_filtered_lead_not_only_the_page(mc, monkeypatch
     rows = table(b"".join(response.streaming_content).decode("utf-8"))
     assert sorted(int(row["ID"]) for row in rows) == sorted(lead.pk for lead in zillow)
 
+    found = mc.get(reverse("admin:leads_lead_export"), {"q": zillow[1].last_name})
+    assert [row["ID"] for row in table(b"".join(found.streaming_content).decode("utf-8"))] == [
+        str(zillow[1].pk)]  # a search, too
+
 
 def test_only_people_who_may_see_leads_export_them(client):
     agent = AgentFactory(role=Agent.Role.AGENT)
