@@ -28,8 +28,9 @@ def parse_now(value: str | None) -> datetime:
     return moment
 
 
-def local_moment(naive: datetime, tz_name: str) -> datetime:
-    """A wall-clock time in the zone; CommandError when it does not exist or is ambiguous."""
+def local_moment(naive: datetime, tz_name: str, option: str = "--now") -> datetime:
+    """A wall-clock time in the zone; CommandError (naming the ``option``) when it does not
+    exist or is ambiguous."""
     tz = ZoneInfo(tz_name)
     first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
     before, after = first.utcoffset(), second.utcoffset()
@@ -39,10 +40,10 @@ def local_moment(naive: datetime, tz_name: str) -> datetime:
     old, new = _change(first, second, tz)
     if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
         raise CommandError(
-            f"--now: {shown} does not exist in {tz_name}: the clocks jump from {old:%H:%M} "
+            f"{option}: {shown} does not exist in {tz_name}: the clocks jump from {old:%H:%M} "
             f"to {new:%H:%M} that day; give a time outside the gap, or an offset")
     raise CommandError(
-        f"--now: {shown} happens twice in {tz_name} (the clocks go back from {old:%H:%M} to "
+        f"{option}: {shown} happens twice in {tz_name} (the clocks go back from {old:%H:%M} to "
         f"{new:%H:%M} that day): give the offset, {shown}{_offset(before)} for the first time "
         f"or {shown}{_offset(after)} for the second")
 

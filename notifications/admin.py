@@ -7,12 +7,14 @@ from django.core.validators import URLValidator
 from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Least
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from notifications import webhooks
 from notifications.models import (
     Delivery,
+    FollowUpBossIntegration,
     Notification,
     Preference,
     TextOptOut,
@@ -192,12 +194,14 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ("active",)
     list_editable = ("active",)
     search_fields = ("name", "url")
-    readonly_fields = ("health", "created_at")
-    actions = ["send_test_event"]
+    readonly_fields = ("health", "old_secret", "created_at")
+    actions = ["send_test_event", "rotate_secret"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(failed=Count(
-            "deliveries", filter=Q(deliveries__status=WebhookDelivery.Status.FAILED)))
+        """The brokerage's receivers; the Follow Up Boss push has its own screen."""
+        return super().get_queryset(request).filter(follow_up_boss__isnull=True).annotate(
+            failed=Count("deliveries",
+                         filter=Q(deliveries__status=WebhookDelivery.Status.FAILED)))
 
     @admin.display(description="events")
     def event_list(self, obj: WebhookEndpoint) -> str:
@@ -209,6 +213,34 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             return "OK"
         local = obj.failing_since.astimezone(ZoneInfo(Brokerage.load().tz_name))
         return f"Failing since {local:%a %Y-%m-%d %H:%M}"
+
+    @admin.display(description="old secret")
+    def old_secret(self, obj: WebhookEndpoint) -> str:
+        """Whether a rotated-out secret still signs, and until when (local time)."""
+        until = obj.previous_secret_expires_at
+        if not obj.previous_secret or until is None or until <= timezone.now():
+            return "None: only the secret above signs."
+        local = until.astimezone(ZoneInfo(Brokerage.load().tz_name))
+        return f"Still signs too, until {local:%a %Y-%m-%d %H:%M}"
+
+    def save_model(self, request, obj: WebhookEndpoint, form, change: bool) -> None:
+        """A secret typed over the old one is a rotation too: the old one keeps signing for
+        the grace period."""
+        if change and "secret" in form.changed_data:
+            webhooks.keep_old(obj, form.initial.get("secret", ""), now=timezone.now())
+        super().save_model(request, obj, form, change)
+
+    @admin.action(description="Rotate secret (the old one keeps signing for a day)",
+                  permissions=["change"])
+    def rotate_secret(self, request, queryset) -> None:
+        now = timezone.now()
+        tz = ZoneInfo(Brokerage.load().tz_name)
+        until = (now + webhooks.ROTATION_GRACE).astimezone(tz)
+        for endpoint in queryset:
+            secret = webhooks.rotate_secret(endpoint, now=now)
+            self.message_user(request, f"{endpoint}: the new secret is {secret} (give it to "
+                              f"the receiver). The old secret keeps signing "
+                              f"too until {until:%a %Y-%m-%d %H:%M}.", messages.SUCCESS)
 
     @admin.display(description="failed deliveries", ordering="failed")
     def failed_deliveries(self, obj: WebhookEndpoint) -> int:
@@ -224,6 +256,131 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             else:  # the status code or "could not connect", never the answer itself
                 self.message_user(request, f"{endpoint}: test event failed: "
                                   f"{test_failure(delivery)}.", messages.ERROR)
+
+
+class FollowUpBossForm(forms.ModelForm):
+    """The API key is typed, never shown back (the screen shows its last 4); left blank on a
+    change, the key on file stays."""
+
+    api_key = forms.CharField(
+        label="API key", required=False, strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "size": 50}),
+        help_text="From Follow Up Boss: Admin > API. Leave blank to keep the key on file.")
+    base_url = forms.URLField(
+        label="Base URL", max_length=300, assume_scheme="https",
+        validators=[URLValidator(schemes=["http", "https"])],
+        initial="https://api.followupboss.com",
+        help_text="Follow Up Boss's API; leads are sent to <base URL>/v1/events.")
+
+    class Meta:
+        model = FollowUpBossIntegration
+        fields = ("enabled", "api_key", "base_url", "system_name", "system_key")
+
+    def clean_api_key(self) -> str:
+        key = self.cleaned_data["api_key"]
+        if key:
+            return key
+        if self.instance.pk and self.instance.api_key:
+            return self.instance.api_key
+        raise forms.ValidationError("Give the Follow Up Boss API key.")
+
+    def clean_base_url(self) -> str:
+        url = self.cleaned_data["base_url"]
+        try:
+            webhooks.check_url(url)
+        except webhooks.RefusedAddress as exc:
+            raise forms.ValidationError(
+                f"Leads go only to public internet addresses: {exc}.") from exc
+        return url
+
+
+@admin.register(FollowUpBossIntegration)
+class FollowUpBossAdmin(admin.ModelAdmin):
+    """Switch the push on with the brokerage's FUB API key; every push and its attempts are
+    listed here (and among the webhook deliveries, where "Retry now" works for them too)."""
+
+    form = FollowUpBossForm
+    list_display = ("__str__", "enabled", "api_key_hint", "base_url", "health", "pushes_link")
+    readonly_fields = ("api_key_on_file", "sent_to", "health", "recent_pushes")
+    fieldsets = [
+        (None, {"fields": ("enabled", "api_key", "api_key_on_file", "base_url", "sent_to",
+                           "system_name", "system_key")}),
+        ("Pushes", {"fields": ("health", "recent_pushes")}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("endpoint")
+
+    def has_add_permission(self, request) -> bool:
+        """One integration per brokerage."""
+        return super().has_add_permission(request) and not (
+            FollowUpBossIntegration.objects.exists())
+
+    def save_model(self, request, obj: FollowUpBossIntegration, form, change: bool) -> None:
+        webhooks.save_integration(obj)
+
+    @admin.display(description="API key")
+    def api_key_hint(self, obj: FollowUpBossIntegration) -> str:
+        return obj.api_key_hint or "(none)"
+
+    @admin.display(description="leads are sent to")
+    def sent_to(self, obj: FollowUpBossIntegration) -> str:
+        return obj.events_url if obj.pk else "-"
+
+    @admin.display(description="API key on file")
+    def api_key_on_file(self, obj: FollowUpBossIntegration) -> str:
+        return f"ending in {obj.api_key[-4:]}" if obj.api_key else "None yet."
+
+    @admin.display(description="health")
+    def health(self, obj: FollowUpBossIntegration) -> str:
+        """OK, or failing since when, with FUB's last answer (a refused key says so)."""
+        endpoint = obj.endpoint
+        if endpoint is None or endpoint.failing_since is None:
+            return "OK"
+        local = endpoint.failing_since.astimezone(ZoneInfo(Brokerage.load().tz_name))
+        code = (WebhookDelivery.objects.filter(endpoint=endpoint,
+                                               status=WebhookDelivery.Status.FAILED)
+                .order_by("-id").values_list("last_status_code", flat=True).first())
+        if code in (401, 403):
+            return (f"Failing since {local:%a %Y-%m-%d %H:%M}: Follow Up Boss refuses the API "
+                    f"key (HTTP {code}). Type the key again from Follow Up Boss's Admin > API.")
+        answer = f"HTTP {code}" if code else "could not connect"
+        return f"Failing since {local:%a %Y-%m-%d %H:%M} (last answer: {answer})"
+
+    def _pushes_url(self, obj: FollowUpBossIntegration) -> str:
+        return (reverse("admin:notifications_webhookdelivery_changelist")
+                + f"?endpoint__id__exact={obj.endpoint_id}&status=all")
+
+    @admin.display(description="pushes")
+    def pushes_link(self, obj: FollowUpBossIntegration) -> str:
+        if obj.endpoint_id is None:
+            return "-"
+        return format_html('<a href="{}">All pushes</a>', self._pushes_url(obj))
+
+    @admin.display(description="latest pushes")
+    def recent_pushes(self, obj: FollowUpBossIntegration) -> str:
+        """The latest pushes, each with its attempts (the full log opens from each row)."""
+        if obj.endpoint_id is None:
+            return "None yet."
+        latest = list(WebhookDelivery.objects.filter(endpoint_id=obj.endpoint_id)
+                      .select_related("lead").order_by("-id")[:RECENT_PUSHES])
+        if not latest:
+            return "None yet."
+        tz = ZoneInfo(Brokerage.load().tz_name)
+        rows = format_html_join("", (
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>"), (
+            (reverse("admin:notifications_webhookdelivery_change", args=[d.pk]),
+             d.created_at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M"),
+             d.lead.full_name if d.lead else "-", d.event, d.get_status_display(),
+             d.attempts, d.last_status_code or d.last_error or "-") for d in latest))
+        return format_html(
+            '<table><thead><tr><th>when</th><th>lead</th><th>event</th><th>status</th>'
+            '<th>attempts</th><th>last answer</th></tr></thead><tbody>{}</tbody></table>'
+            '<p><a href="{}">All pushes</a></p>', rows, self._pushes_url(obj))
+
+
+RECENT_PUSHES = 20
 
 
 def test_failure(delivery: WebhookDelivery) -> str:

@@ -17,8 +17,9 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        """An endpoint saved or deleted expires the cached subscriber lists everywhere; the
-        web push keys are checked with the system checks."""
+        """An endpoint saved or deleted expires the cached subscriber lists everywhere (the
+        Follow Up Boss integration's endpoint goes with it); the web push keys are checked
+        with the system checks."""
         checks.register(check_web_push_keys)
         from notifications.models import WebhookEndpoint
         from notifications.webhooks.subscribers import endpoints_changed
@@ -27,3 +28,14 @@ class NotificationsConfig(AppConfig):
                           dispatch_uid="webhook-endpoints-changed")
         post_delete.connect(endpoints_changed, sender=WebhookEndpoint,
                             dispatch_uid="webhook-endpoints-gone")
+        post_delete.connect(_integration_deleted, sender="notifications.FollowUpBossIntegration",
+                            dispatch_uid="follow-up-boss-gone")
+
+
+def _integration_deleted(instance, **_: object) -> None:
+    """The Follow Up Boss integration removed: its endpoint goes too (with its pending
+    pushes), so nothing more is written for it."""
+    if instance.endpoint_id:
+        from notifications.models import WebhookEndpoint
+
+        WebhookEndpoint.objects.filter(pk=instance.endpoint_id).delete()

@@ -6,6 +6,7 @@ event's signed delivery to them.
 
 import base64
 import secrets
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -191,8 +192,16 @@ class WebhookEndpoint(models.Model):
     url = models.URLField("URL", max_length=500, help_text="Where events are POSTed (https).")
     secret = models.CharField(
         max_length=200, default=new_webhook_secret,
-        help_text="Signs every delivery (HMAC-SHA256): give it to the receiver; change it to "
-        "rotate.",
+        help_text="Signs every delivery (HMAC-SHA256): give it to the receiver. A new secret "
+        "(typed here, or the list's \"Rotate secret\") leaves the old one signing too for a "
+        "day, so the receiver can switch without missing a delivery.",
+    )
+    # A rotated-out secret still signs, beside the new one, until it expires (Standard Webhooks:
+    # several signatures in one header), so the receiver can switch over without a gap.
+    previous_secret = models.CharField(max_length=200, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(
+        "old secret valid until", null=True, blank=True, editable=False,
+        help_text="Until then deliveries are signed with the old secret too.",
     )
     events = models.JSONField(default=list, blank=True, help_text="The events sent here.")
     active = models.BooleanField(default=True)
@@ -215,6 +224,15 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.url
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery is signed with at ``now``: the current one, then the old one
+        while its grace period lasts."""
+        old = self.previous_secret
+        if old and old != self.secret and self.previous_secret_expires_at and (
+                self.previous_secret_expires_at > now):
+            return [self.secret, old]
+        return [self.secret]
 
 
 class WebhookDelivery(models.Model):
@@ -257,3 +275,49 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} to {self.endpoint_id}: {self.status}"
+
+
+class FollowUpBossIntegration(models.Model):
+    """The brokerage's Follow Up Boss account: each lead that gets its agent is pushed there.
+
+    One per brokerage. Its pushes are webhook deliveries to its own endpoint (``endpoint``,
+    kept in step by ``webhooks.follow_up_boss.save_integration``), so they are stored, sent after
+    commit, retried with back-off and logged attempt by attempt like any webhook; only the
+    request differs (FUB's Events API, its event body, Basic auth with the API key).
+    """
+
+    enabled = models.BooleanField(
+        default=False, help_text="Push each lead to Follow Up Boss once it has its agent.")
+    api_key = models.CharField(
+        "API key", max_length=200,
+        help_text="From Follow Up Boss: Admin > API. Sent as the Basic auth user name.")
+    base_url = models.URLField(
+        "base URL", max_length=300, default="https://api.followupboss.com",
+        help_text="Follow Up Boss's API; events go to <base URL>/v1/events.")
+    system_name = models.CharField(
+        "system name (X-System)", max_length=100, default="leadrouter",
+        help_text="How Follow Up Boss names the system sending the leads.")
+    system_key = models.CharField(
+        "system key (X-System-Key)", max_length=200, blank=True,
+        help_text="The key Follow Up Boss gave when the system was registered (optional).")
+    endpoint = models.OneToOneField(
+        WebhookEndpoint, null=True, blank=True, on_delete=models.SET_NULL, editable=False,
+        related_name="follow_up_boss",
+        help_text="Where its pushes are queued and logged, like a webhook's.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "Follow Up Boss integration"
+        verbose_name_plural = "Follow Up Boss integration"
+
+    def __str__(self) -> str:
+        return f"Follow Up Boss ({'on' if self.enabled else 'off'})"
+
+    @property
+    def events_url(self) -> str:
+        return self.base_url.rstrip("/") + "/v1/events"
+
+    @property
+    def api_key_hint(self) -> str:
+        """The key as the admin shows it: its last 4 characters only."""
+        return f"…{self.api_key[-4:]}" if self.api_key else ""

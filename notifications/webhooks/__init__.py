@@ -10,6 +10,9 @@
   a failing endpoint rests a minute between attempts.
 * ``signing``: the ``Leadrouter-Signature`` header and ``verify_signature`` for receivers, and
   the Standard Webhooks headers (``standard_headers``).
+* ``follow_up_boss``: the built-in push to Follow Up Boss, an endpoint of its own whose
+  requests are FUB's Events API.
+* ``rotation``: a new secret while the old one keeps signing for a grace period.
 * ``addresses``: public addresses only (SSRF), unless ``WEBHOOK_ALLOWED_HOSTS`` allows a host;
   checked on the admin's form and again at every connection.
 
@@ -32,6 +35,13 @@ from notifications.webhooks.events import (
     person,
     queue_sending,
 )
+from notifications.webhooks.follow_up_boss import (
+    FUB_EVENTS,
+    fub_event,
+    integration_of,
+    save_integration,
+)
+from notifications.webhooks.rotation import ROTATION_GRACE, keep_old, rotate_secret
 from notifications.webhooks.sending import (
     BACKOFF,
     COULD_NOT_CONNECT,
@@ -68,6 +78,8 @@ from notifications.webhooks.subscribers import endpoints_changed, subscribers, w
 __all__ = [
     "standard_headers",
     "standard_key",
+    "ROTATION_GRACE", "keep_old", "rotate_secret",
+    "FUB_EVENTS", "fub_event", "integration_of", "save_integration",
     "BACKOFF", "COULD_NOT_CONNECT", "DELIVERY_HEADER", "ENDPOINT_REST", "ERROR_CHARS",
     "EVENT_HEADER", "FAILED", "MAX_ATTEMPTS", "PER_ENDPOINT", "RefusedAddress", "SEND_TASK", "SENT",
     "SIGNATURE_HEADER", "SIGNATURE_TOLERANCE", "SKIPPED", "TASK_SECONDS", "TIMEOUT", "USER_AGENT",

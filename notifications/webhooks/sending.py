@@ -41,6 +41,7 @@ from notifications.webhooks.addresses import (
     RefusedAddress,
 )
 from notifications.webhooks.events import iso, lead_data
+from notifications.webhooks.follow_up_boss import integration_of, request_parts
 from notifications.webhooks.signing import SIGNATURE_HEADER, signature_header, standard_headers
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ def attempt(pk: int, *, now: datetime | None = None, retry: bool = True) -> str:
     started = now or timezone.now()
     if not tasks.claim(WebhookDelivery.objects, pk, now=started, max_attempts=MAX_ATTEMPTS):
         return SKIPPED
-    delivery = WebhookDelivery.objects.select_related("endpoint").filter(pk=pk).first()
+    delivery = WebhookDelivery.objects.select_related(
+        "endpoint", "endpoint__follow_up_boss").filter(pk=pk).first()
     if delivery is None:  # its endpoint was deleted meanwhile
         return SKIPPED
     endpoint = delivery.endpoint
@@ -136,7 +138,7 @@ def attempt(pk: int, *, now: datetime | None = None, retry: bool = True) -> str:
         mine.update(status=S.FAILED, next_attempt_at=None,
                     last_error="Not sent: the endpoint is inactive (retry it once active).")
         return SKIPPED
-    code, error, millis = post(endpoint, delivery)
+    code, error, millis = post(endpoint, delivery, now=started)
     finished = now or timezone.now()
     log = [*delivery.attempt_log, {"attempt": delivery.attempts, "at": iso(started),
                                    "status": code, "error": error, "ms": millis}]
@@ -185,22 +187,15 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | None, str, int]:
+def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery, *, now: datetime | None = None
+         ) -> tuple[int | None, str, int]:
     """POST the signed delivery once: (HTTP status or None, error or "" on 2xx, duration ms).
+    Signed with every secret valid at ``now`` (an old one during its rotation's grace period).
 
     The error says only what a manager may see: the status code, the refused address's kind, or
     that it could not connect (details in the server log); never the answer's body, so a
     webhook cannot be used to read or map what answers behind the server."""
-    body = body_of(delivery)
-    timestamp = int(time.time())
-    request = urllib.request.Request(endpoint.url, data=body, method="POST", headers={
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        EVENT_HEADER: delivery.event,
-        DELIVERY_HEADER: str(delivery.pk),
-        SIGNATURE_HEADER: signature_header(endpoint.secret, body, timestamp=timestamp),
-        **standard_headers(endpoint.secret, delivery.pk, body, timestamp=timestamp),
-    })
+    request = _request(endpoint, delivery, now=now or timezone.now())
     start = time.monotonic()
     try:
         with _OPENER.open(request, timeout=TIMEOUT) as response:
@@ -211,6 +206,29 @@ def post(endpoint: WebhookEndpoint, delivery: WebhookDelivery) -> tuple[int | No
         return None, connection_error(exc)[:ERROR_CHARS], millis
     millis = round((time.monotonic() - start) * 1000)
     return code, "" if 200 <= code < 300 else f"HTTP {code}", millis
+
+
+def _request(endpoint: WebhookEndpoint, delivery: WebhookDelivery, *, now: datetime
+             ) -> urllib.request.Request:
+    """The delivery's request: signed JSON of its payload, or, for the Follow Up Boss
+    integration's endpoint, FUB's event with its Basic auth."""
+    integration = integration_of(endpoint)
+    if integration is not None:
+        url, event, auth = request_parts(integration, delivery.payload)
+        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        return urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": USER_AGENT, **auth})
+    body = body_of(delivery)
+    timestamp = int(time.time())
+    current, *old = endpoint.signing_secrets(now)
+    return urllib.request.Request(endpoint.url, data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: delivery.event,
+        DELIVERY_HEADER: str(delivery.pk),
+        SIGNATURE_HEADER: signature_header(current, body, timestamp=timestamp, also=old),
+        **standard_headers(current, delivery.pk, body, timestamp=timestamp, also=old),
+    })
 
 
 def connection_error(exc: BaseException) -> str:

@@ -9,6 +9,11 @@ headers, so a receiver can verify it with any Standard Webhooks library:
 ``webhook-id: msg_<delivery id>`` (the same on every retry), ``webhook-timestamp: <unix time>``
 and ``webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, keyed with the
 secret's bytes (``standard_key``).
+
+**Rotation**: while an endpoint's old secret is in its grace period (``rotation``), every
+delivery is signed with both, the new one first: ``Leadrouter-Signature: t=..,v1=<new>,v1=<old>``
+and ``webhook-signature: v1,<new> v1,<old>`` (space separated, as Standard Webhooks defines), so
+a receiver verifies with either secret until it has switched.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import binascii
 import hashlib
 import hmac
 import time
+from collections.abc import Sequence
 
 SIGNATURE_TOLERANCE = 300  # seconds; what ``verify_signature`` accepts by default
 SIGNATURE_HEADER = "Leadrouter-Signature"
@@ -32,9 +38,12 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, body: bytes, *, timestamp: int) -> str:
-    """The ``Leadrouter-Signature`` value of this body signed at ``timestamp``."""
-    return f"t={timestamp},v1={sign(secret, timestamp, body)}"
+def signature_header(secret: str, body: bytes, *, timestamp: int, also: Sequence[str] = ()
+                     ) -> str:
+    """The ``Leadrouter-Signature`` value of this body signed at ``timestamp``; one ``v1`` per
+    secret (``also``: the old secrets still valid, after the current one)."""
+    return ",".join([f"t={timestamp}", *(f"v1={sign(key, timestamp, body)}"
+                                          for key in dict.fromkeys([secret, *also]))])
 
 
 def verify_signature(secret: str, header: str, body: bytes | str,
@@ -90,9 +99,12 @@ def standard_signature(secret: str, message_id: str, timestamp: int, body: bytes
     return "v1," + base64.b64encode(digest).decode()
 
 
-def standard_headers(secret: str, delivery_id: int, body: bytes, *, timestamp: int
-                     ) -> dict[str, str]:
-    """The three Standard Webhooks headers of this delivery's body signed at ``timestamp``."""
+def standard_headers(secret: str, delivery_id: int, body: bytes, *, timestamp: int,
+                     also: Sequence[str] = ()) -> dict[str, str]:
+    """The three Standard Webhooks headers of this delivery's body signed at ``timestamp``;
+    ``also``: the old secrets still valid, signed after the current one."""
     message_id = standard_message_id(delivery_id)
+    signatures = " ".join(standard_signature(key, message_id, timestamp, body)
+                          for key in dict.fromkeys([secret, *also]))
     return {STANDARD_ID_HEADER: message_id, STANDARD_TIMESTAMP_HEADER: str(timestamp),
-            STANDARD_SIGNATURE_HEADER: standard_signature(secret, message_id, timestamp, body)}
+            STANDARD_SIGNATURE_HEADER: signatures}
