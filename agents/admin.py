@@ -511,10 +511,10 @@ def _rotation_view(config, rule, kind, members, state, local, loads) -> Rotation
         selection=selection.replace("_", " "), turn="", next_text="",
         notes=[_note_text(note, preview) for note in preview.notes],
     )
-    for check in preview.members:
+    for place, check in enumerate(preview.members, start=1):
         agent = config.agents.get(check.member.agent_id)
         view.members.append(MemberRow(
-            position=check.member.position,
+            position=place,  # 1-based, in the roster's order: the stored key may start at 0
             name=agent.name if agent else f"agent #{check.member.agent_id}",
             leads_per_round=check.member.leads_per_round,
             status="can receive" if check.eligible else check.why, eligible=check.eligible,
@@ -547,7 +547,8 @@ def _rotation_view(config, rule, kind, members, state, local, loads) -> Rotation
         view.next_text = "Nobody on the roster can receive a lead now"
         return view
     rows[chosen.agent_id].is_next = True
-    view.next_text = f"{rows[chosen.agent_id].name} (position {chosen.position})"
+    view.next_text = (f"{rows[chosen.agent_id].name} "
+                      f"(position {rows[chosen.agent_id].position})")
     if selection != engine.Selection.FIRST_IN_ROSTER:
         view.next_text += f", lead {preview.cursor.given} of {chosen.leads_per_round} in the turn"
     return view

@@ -35,6 +35,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
@@ -308,8 +309,9 @@ ROUTING_FIELDS = ("status", "owner", "lender", "rule", "routing_round", "receive
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     form = LeadForm
-    list_display = ("__str__", "email", "phone", "source", "status", "owner", "rule",
-                    "received_at", "first_contact")
+    # Fits 1,366 px: email and phone share a column, the owner is a name, times are short.
+    list_display = ("__str__", "contact", "source", "status", "owner_name", "rule",
+                    "received", "first_contact")
     list_filter = ("status", PondFilter, OverdueFilter, OfferEndingFilter, ("source", SourceFilter),
                    ("owner", UsedRelatedFilter), ("rule", UsedRelatedFilter))
     list_select_related = ("owner", "rule")
@@ -344,6 +346,20 @@ class LeadAdmin(admin.ModelAdmin):
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
     # --- list
+
+    @admin.display(description="contact", ordering="email")
+    def contact(self, lead: Lead) -> str:
+        return format_html('<span class="contact-line">{}</span><br>'
+                           '<span class="contact-line">{}</span>',
+                           lead.email or "-", lead.phone or "-")
+
+    @admin.display(description="owner", ordering="owner__name")
+    def owner_name(self, lead: Lead) -> str:
+        return lead.owner.name if lead.owner else "-"
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, lead: Lead) -> str:
+        return local_text(lead.received_at)
 
     @admin.display(description="first contact", ordering="first_contact_due_at")
     def first_contact(self, lead: Lead) -> str:
@@ -417,6 +433,8 @@ class LeadAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "routing_actions_url": reverse(
             "admin:leads_lead_routing_actions", args=[object_id])}
+        if str(object_id).isdigit():  # the lead as its agent sees it (managers see every lead)
+            extra_context["agent_page_url"] = reverse("lead-detail", args=[int(object_id)])
         return rendered_in_zone(partial(super().change_view, request, object_id, form_url,
                                         extra_context))
 
@@ -587,8 +605,11 @@ class SubmissionAdmin(admin.ModelAdmin):
         submission = self.get_object(request, unquote(object_id))
         fixable = bool(submission and submission.outcome == Submission.Outcome.REJECTED
                        and submission.replayed_at is None)
-        return super().change_view(request, object_id, form_url,
-                                   {**(extra_context or {}), "fixable": fixable})
+        context = {**(extra_context or {}), "fixable": fixable}
+        if submission is not None:  # in brokerage time, as the list beside it
+            context["subtitle"] = (f"{submission.get_channel_display()} "
+                                   f"{local_text(submission.received_at)}: {submission.outcome}")
+        return super().change_view(request, object_id, form_url, context)
 
     def fix_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Fix and route again: the stored body in a form, intake's errors per field."""
