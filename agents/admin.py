@@ -146,6 +146,7 @@ class ShiftInline(admin.TabularInline):
     form = ShiftForm
     extra = 0
     fields = ("days", "start", "end")
+    classes = ("collapse",)
 
 
 class AgentForm(forms.ModelForm):
@@ -233,12 +234,16 @@ class AgentAdmin(admin.ModelAdmin):
         person = ("name", "email", "phone", "role") + (("login",) if obj else ("password",))
         # An existing agent is deactivated through its page (their leads must go somewhere).
         active = "active" if obj else "is_active"
+        # Most used first; the rarely changed settings fold away.
         return [
             (None, {"fields": person}),
             ("Availability", {"fields": (active, "accepting_leads")}),
-            ("Caps", {"fields": ("max_open_leads", "max_leads_per_day")}),
-            ("Territory and specialties", {"fields": ("zip_codes", "specialties")}),
+            ("Caps", {"fields": ("max_open_leads", "max_leads_per_day"),
+                      "classes": ("collapse",)}),
+            ("Territory and specialties", {"fields": ("zip_codes", "specialties"),
+                                           "classes": ("collapse",)}),
             ("Quiet hours", {"fields": ("quiet_hours_start", "quiet_hours_end"),
+                             "classes": ("collapse",),
                              "description": "Non-urgent notices wait until they end; offers, "
                              "reminders, escalations and new leads reach the agent anyway."}),
         ]
@@ -578,7 +583,9 @@ class RosterAdmin(SortableAdminBase, SimpleHistoryAdmin):
     readonly_fields = ("rotation",)
     fieldsets = [
         (None, {"fields": ("name",)}),
-        ("Where the rotation stands", {"fields": ("rotation",)}),
+        ("Where the rotation stands", {"fields": ("rotation",), "classes": ("collapse",),
+                                       "description": "Whose turn it is in every rule using "
+                                       "this roster, and who would get a lead arriving now."}),
     ]
     inlines = [RosterMemberInline]
 

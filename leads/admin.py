@@ -172,6 +172,7 @@ class ActivityInline(admin.TabularInline):
     can_delete = False
     verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
+    classes = ("collapse",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
@@ -322,16 +323,17 @@ class LeadAdmin(admin.ModelAdmin):
     date_hierarchy = "received_at"
     actions = ["reassign", "return_to_routing_action", "move_to_pond_action"]
     readonly_fields = (*ROUTING_FIELDS, "routing_trace", "offers_history", "notifications_sent")
+    # Who and where first; the long records (decisions, offers, notices, details) fold away.
     fieldsets = [
         ("Contact", {"fields": ("first_name", "last_name", "email", "phone")}),
         ("Routing", {"fields": ROUTING_FIELDS}),
-        ("Why it went where it went", {"fields": ("routing_trace",)}),
-        ("Offers", {"fields": ("offers_history",)}),
+        ("Why it went where it went", {"fields": ("routing_trace",), "classes": ("collapse",)}),
+        ("Offers", {"fields": ("offers_history",), "classes": ("collapse",)}),
         ("Notifications sent", {"fields": ("notifications_sent",), "classes": ("collapse",)}),
         ("The lead", {"fields": ("source", "lead_type", "tags", "price", "score", "city",
                                  "county", "neighborhood", "zip_code", "mls_region",
                                  "property_type", "site", "listing_ref", "external_id",
-                                 "message")}),
+                                 "message"), "classes": ("collapse",)}),
         ("From the vendor", {"fields": ("assigned_to", "tracking_agent", "listing_agent"),
                              "classes": ("collapse",)}),
     ]
