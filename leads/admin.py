@@ -611,7 +611,11 @@ class SubmissionAdmin(admin.ModelAdmin):
         if submission is not None:  # in brokerage time, as the list beside it
             context["subtitle"] = (f"{submission.get_channel_display()} "
                                    f"{local_text(submission.received_at)}: {submission.outcome}")
-        return super().change_view(request, object_id, form_url, context)
+        with timezone.override(brokerage_tz()):  # the breadcrumb and fields too
+            response = super().change_view(request, object_id, form_url, context)
+            if isinstance(response, TemplateResponse):
+                response.render()
+        return response
 
     def fix_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Fix and route again: the stored body in a form, intake's errors per field."""
