@@ -800,7 +800,9 @@ def form_snippet(form: WebForm) -> str:
     """The HTML a brokerage pastes on its site: the fields intake reads and the honeypot."""
     inputs = "\n".join(f'  <label>{name.replace("_", " ")} <input name="{name}"></label>'
                         for name in FORM_FIELDS)
-    return (f'<form method="post" action="/intake/{form.slug}/">\n{inputs}\n'
+    # Absolute: the form lives on the brokerage's own site, not here.
+    action = settings.SITE_URL.rstrip("/") + reverse("web-form-intake", args=[form.slug])
+    return (f'<form method="post" action="{action}">\n{inputs}\n'
             f'  <input name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off" '
             'style="position:absolute;left:-9999px" aria-hidden="true">\n'
             '  <button type="submit">Send</button>\n</form>')
@@ -813,6 +815,8 @@ class WebFormAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     fields = ["name", "slug", "source", "thank_you_url", "active", "snippet"]
     readonly_fields = ["snippet"]
+    # "example.com/thanks" means https://example.com/thanks (and no Django 6 warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="HTML to paste on the site")
     def snippet(self, form: WebForm) -> str:

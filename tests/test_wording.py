@@ -107,3 +107,31 @@ def test_one_criterion_is_a_criterion(manager):
     assert str(RuleCriterion._meta.verbose_name) == "criterion"
     html = page_text(manager.get(reverse("admin:routing_rule_add")))
     assert "criterias" not in html.lower() and "rule criterion" not in html.lower()
+
+
+def test_an_unknown_report_period_is_said_and_the_shown_one_selected(manager):
+    html = page_text(manager.get("/admin/reports/sources/?period=fortnight"))
+    assert "“fortnight” is not a period these reports know. Showing Last 7 days instead." in html
+    assert '<option value="7d" selected>' in html
+
+
+def test_the_web_form_snippet_posts_to_the_site_address(manager, settings):
+    from leads.admin import form_snippet
+    from leads.models import LeadSource, WebForm
+
+    settings.SITE_URL = "https://leads.example.com/"
+    form = WebForm(slug="open-house", name="Open house", thank_you_url="https://x.test/",
+                   source=LeadSource.objects.create(name="Website"))
+    assert 'action="https://leads.example.com/intake/open-house/"' in form_snippet(form)
+
+
+def test_a_thank_you_address_without_scheme_means_https(manager, recwarn):
+    from leads.models import LeadSource, WebForm
+
+    source = LeadSource.objects.create(name="Website")
+    response = manager.post(reverse("admin:leads_webform_add"), {
+        "name": "Open house", "slug": "open-house", "source": source.pk,
+        "thank_you_url": "example.com/thanks", "active": "on"})
+    assert response.status_code == 302
+    assert WebForm.objects.get().thank_you_url == "https://example.com/thanks"
+    assert not [w for w in recwarn if "assume_scheme" in str(w.message)]
