@@ -40,7 +40,8 @@ def member_step(stage: str, *, agent: str, name: str, position: int, per_round: 
 def member_text(entry: Mapping[str, Any]) -> str:
     """The sentence of a member's step, from its data."""
     verdict = "eligible" if entry.get("eligible") else f"skipped, {entry.get('why')}"
-    return (f"{entry.get('name')} <{entry.get('agent')}> (position {entry.get('place', entry.get('position'))}, "
+    place = entry.get("place", entry.get("position"))  # older traces: the stored position
+    return (f"{entry.get('name')} <{entry.get('agent')}> (position {place}, "
             f"{entry.get('per_round')} per round): {verdict}")
 
 
