@@ -19,7 +19,8 @@ install: $(VENV)/.installed
 run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 run: export EMAIL_FILE_PATH ?= var/mail
-# The demo runs with DEBUG on (production's default is off: README "Production settings").
+# The demo runs with DEBUG on (production's default is off: README "Production settings"),
+# and lives: `serve --demo` keeps new leads arriving (demo_life, DEBUG only).
 run: export DEBUG ?= true
 run: install
 	$(PY) manage.py migrate --noinput -v0
@@ -27,7 +28,7 @@ run: install
 	$(PY) manage.py generate_vapid_keys --env-file .env  # the demo's own web push keys, kept
 	$(PY) manage.py seed_demo
 	@echo "Emails are written to $(EMAIL_FILE_PATH)/ (set EMAIL_BACKEND to send them)."
-	$(PY) manage.py serve --host $(HOST) --port $(PORT)
+	$(PY) manage.py serve --demo --host $(HOST) --port $(PORT)
 
 test: install
 	$(PY) -m pytest

@@ -146,6 +146,7 @@ class ShiftInline(admin.TabularInline):
     form = ShiftForm
     extra = 0
     fields = ("days", "start", "end")
+    classes = ("collapse",)
 
 
 class AgentForm(forms.ModelForm):
@@ -233,12 +234,16 @@ class AgentAdmin(admin.ModelAdmin):
         person = ("name", "email", "phone", "role") + (("login",) if obj else ("password",))
         # An existing agent is deactivated through its page (their leads must go somewhere).
         active = "active" if obj else "is_active"
+        # Most used first; the rarely changed settings fold away.
         return [
             (None, {"fields": person}),
             ("Availability", {"fields": (active, "accepting_leads")}),
-            ("Caps", {"fields": ("max_open_leads", "max_leads_per_day")}),
-            ("Territory and specialties", {"fields": ("zip_codes", "specialties")}),
+            ("Caps", {"fields": ("max_open_leads", "max_leads_per_day"),
+                      "classes": ("collapse",)}),
+            ("Territory and specialties", {"fields": ("zip_codes", "specialties"),
+                                           "classes": ("collapse",)}),
             ("Quiet hours", {"fields": ("quiet_hours_start", "quiet_hours_end"),
+                             "classes": ("collapse",),
                              "description": "Non-urgent notices wait until they end; offers, "
                              "reminders, escalations and new leads reach the agent anyway."}),
         ]
@@ -511,10 +516,10 @@ def _rotation_view(config, rule, kind, members, state, local, loads) -> Rotation
         selection=selection.replace("_", " "), turn="", next_text="",
         notes=[_note_text(note, preview) for note in preview.notes],
     )
-    for check in preview.members:
+    for place, check in enumerate(preview.members, start=1):
         agent = config.agents.get(check.member.agent_id)
         view.members.append(MemberRow(
-            position=check.member.position,
+            position=place,  # 1-based, in the roster's order: the stored key may start at 0
             name=agent.name if agent else f"agent #{check.member.agent_id}",
             leads_per_round=check.member.leads_per_round,
             status="can receive" if check.eligible else check.why, eligible=check.eligible,
@@ -547,7 +552,8 @@ def _rotation_view(config, rule, kind, members, state, local, loads) -> Rotation
         view.next_text = "Nobody on the roster can receive a lead now"
         return view
     rows[chosen.agent_id].is_next = True
-    view.next_text = f"{rows[chosen.agent_id].name} (position {chosen.position})"
+    view.next_text = (f"{rows[chosen.agent_id].name} "
+                      f"(position {rows[chosen.agent_id].position})")
     if selection != engine.Selection.FIRST_IN_ROSTER:
         view.next_text += f", lead {preview.cursor.given} of {chosen.leads_per_round} in the turn"
     return view
@@ -577,7 +583,9 @@ class RosterAdmin(SortableAdminBase, SimpleHistoryAdmin):
     readonly_fields = ("rotation",)
     fieldsets = [
         (None, {"fields": ("name",)}),
-        ("Where the rotation stands", {"fields": ("rotation",)}),
+        ("Where the rotation stands", {"fields": ("rotation",), "classes": ("collapse",),
+                                       "description": "Whose turn it is in every rule using "
+                                       "this roster, and who would get a lead arriving now."}),
     ]
     inlines = [RosterMemberInline]
 

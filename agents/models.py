@@ -108,7 +108,7 @@ class RosterMember(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.roster} #{self.position}: {self.agent.name}"
+        return f"{self.roster}: {self.agent.name}"  # the stored position is a sort key
 
 
 class Shift(models.Model):

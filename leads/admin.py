@@ -35,6 +35,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
@@ -176,6 +177,7 @@ class ActivityInline(admin.TabularInline):
     can_delete = False
     verbose_name = "timeline entry"
     verbose_name_plural = "timeline"
+    classes = ("collapse",)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
@@ -313,8 +315,9 @@ ROUTING_FIELDS = ("status", "owner", "lender", "rule", "routing_round", "receive
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     form = LeadForm
-    list_display = ("__str__", "email", "phone", "source", "status", "owner", "rule",
-                    "received_at", "first_contact")
+    # Fits 1,366 px: email and phone share a column, the owner is a name, times are short.
+    list_display = ("__str__", "contact", "source", "status", "owner_name", "rule",
+                    "received", "first_contact")
     list_filter = ("status", PondFilter, OverdueFilter, OfferEndingFilter, ("source", SourceFilter),
                    ("owner", UsedRelatedFilter), ("rule", UsedRelatedFilter))
     list_select_related = ("owner", "rule")
@@ -326,16 +329,17 @@ class LeadAdmin(admin.ModelAdmin):
     actions = ["reassign", "return_to_routing_action", "move_to_pond_action", "export_csv"]
     change_list_template = "admin/leads/lead/change_list.html"  # "Export the filtered leads"
     readonly_fields = (*ROUTING_FIELDS, "routing_trace", "offers_history", "notifications_sent")
+    # Who and where first; the long records (decisions, offers, notices, details) fold away.
     fieldsets = [
         ("Contact", {"fields": ("first_name", "last_name", "email", "phone")}),
         ("Routing", {"fields": ROUTING_FIELDS}),
-        ("Why it went where it went", {"fields": ("routing_trace",)}),
-        ("Offers", {"fields": ("offers_history",)}),
+        ("Why it went where it went", {"fields": ("routing_trace",), "classes": ("collapse",)}),
+        ("Offers", {"fields": ("offers_history",), "classes": ("collapse",)}),
         ("Notifications sent", {"fields": ("notifications_sent",), "classes": ("collapse",)}),
         ("The lead", {"fields": ("source", "lead_type", "tags", "price", "score", "city",
                                  "county", "neighborhood", "zip_code", "mls_region",
                                  "property_type", "site", "listing_ref", "external_id",
-                                 "message")}),
+                                 "message"), "classes": ("collapse",)}),
         ("From the vendor", {"fields": ("assigned_to", "tracking_agent", "listing_agent"),
                              "classes": ("collapse",)}),
     ]
@@ -350,6 +354,20 @@ class LeadAdmin(admin.ModelAdmin):
         return request.user.is_superuser and super().has_delete_permission(request, obj)
 
     # --- list
+
+    @admin.display(description="contact", ordering="email")
+    def contact(self, lead: Lead) -> str:
+        return format_html('<span class="contact-line">{}</span><br>'
+                           '<span class="contact-line">{}</span>',
+                           lead.email or "-", lead.phone or "-")
+
+    @admin.display(description="owner", ordering="owner__name")
+    def owner_name(self, lead: Lead) -> str:
+        return lead.owner.name if lead.owner else "-"
+
+    @admin.display(description="received", ordering="received_at")
+    def received(self, lead: Lead) -> str:
+        return local_text(lead.received_at)
 
     @admin.display(description="first contact", ordering="first_contact_due_at")
     def first_contact(self, lead: Lead) -> str:
@@ -423,6 +441,8 @@ class LeadAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {**(extra_context or {}), "routing_actions_url": reverse(
             "admin:leads_lead_routing_actions", args=[object_id])}
+        if str(object_id).isdigit():  # the lead as its agent sees it (managers see every lead)
+            extra_context["agent_page_url"] = reverse("lead-detail", args=[int(object_id)])
         return rendered_in_zone(partial(super().change_view, request, object_id, form_url,
                                         extra_context))
 
@@ -612,8 +632,15 @@ class SubmissionAdmin(admin.ModelAdmin):
         submission = self.get_object(request, unquote(object_id))
         fixable = bool(submission and submission.outcome == Submission.Outcome.REJECTED
                        and submission.replayed_at is None)
-        return super().change_view(request, object_id, form_url,
-                                   {**(extra_context or {}), "fixable": fixable})
+        context = {**(extra_context or {}), "fixable": fixable}
+        if submission is not None:  # in brokerage time, as the list beside it
+            context["subtitle"] = (f"{submission.get_channel_display()} "
+                                   f"{local_text(submission.received_at)}: {submission.outcome}")
+        with timezone.override(brokerage_tz()):  # the breadcrumb and fields too
+            response = super().change_view(request, object_id, form_url, context)
+            if isinstance(response, TemplateResponse):
+                response.render()
+        return response
 
     def fix_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Fix and route again: the stored body in a form, intake's errors per field."""
@@ -798,7 +825,9 @@ def form_snippet(form: WebForm) -> str:
     """The HTML a brokerage pastes on its site: the fields intake reads and the honeypot."""
     inputs = "\n".join(f'  <label>{name.replace("_", " ")} <input name="{name}"></label>'
                         for name in FORM_FIELDS)
-    return (f'<form method="post" action="/intake/{form.slug}/">\n{inputs}\n'
+    # Absolute: the form lives on the brokerage's own site, not here.
+    action = settings.SITE_URL.rstrip("/") + reverse("web-form-intake", args=[form.slug])
+    return (f'<form method="post" action="{action}">\n{inputs}\n'
             f'  <input name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off" '
             'style="position:absolute;left:-9999px" aria-hidden="true">\n'
             '  <button type="submit">Send</button>\n</form>')
@@ -811,6 +840,8 @@ class WebFormAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     fields = ["name", "slug", "source", "thank_you_url", "active", "snippet"]
     readonly_fields = ["snippet"]
+    # "example.com/thanks" means https://example.com/thanks (and no Django 6 warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     @admin.display(description="HTML to paste on the site")
     def snippet(self, form: WebForm) -> str:

@@ -371,7 +371,8 @@ class Submission(models.Model):
         ordering = ["-received_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_channel_display()} {self.received_at:%Y-%m-%d %H:%M}: {self.outcome}"
+        when = timezone.localtime(self.received_at)  # the current zone: the admin's is local
+        return f"{self.get_channel_display()} {when:%Y-%m-%d %H:%M}: {self.outcome}"
 
 
 class LeadSource(models.Model):

@@ -163,6 +163,7 @@ class RuleCriterion(models.Model):
 
     class Meta:
         ordering = ["id"]
+        verbose_name = "criterion"
         verbose_name_plural = "criteria"
 
     def __str__(self) -> str:

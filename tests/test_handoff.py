@@ -93,7 +93,7 @@ def test_territory_picks_the_agent_covering_the_zip():
     assert decision.agent_id == BOB
     lines = render_trace(decision.trace)
     assert lines[0].startswith("Hand-off to target 'Buyers' (roster 'Closers', territory")
-    assert any("Ann <ann@example.com> (position 0, 1 per round): skipped, outside territory "
+    assert any("Ann <ann@example.com> (position 1, 1 per round): skipped, outside territory "
                "(lead zip 60602)" in line for line in lines)
     assert lines[-1] == "Assigned to Bob <bob@example.com> by rule 'Hand-off: Buyers'"
 

@@ -234,13 +234,13 @@ def test_roster_page_shows_whose_turn_it_is_and_who_is_next(mc, roster, ann, bob
     page = roster_page(mc, roster)
     assert "Buyer leads" in page
     assert "Ann Lee&#x27;s turn: 1 of 2 leads given" in page
-    assert "<strong>Ann Lee (position 0), lead 2 of 2 in the turn</strong>" in page
+    assert "<strong>Ann Lee (position 1), lead 2 of 2 in the turn</strong>" in page
 
     # Ann's turn is used up; Bob is paused, so the next lead skips his turn to Cy.
     RotationState.objects.filter(rule=rule).update(given=2)
     page = roster_page(mc, roster)
     assert "skipped: paused (not accepting leads)" in page
-    assert "<strong>Cy Fox (position 2), lead 1 of 1 in the turn</strong>" in page
+    assert "<strong>Cy Fox (position 3), lead 1 of 1 in the turn</strong>" in page
 
 
 def test_roster_page_counts_caps_and_says_when_nobody_can_receive(mc, roster, ann, bob, cy):
@@ -260,7 +260,7 @@ def test_roster_page_without_rules_and_before_any_lead(mc, roster):
     RuleFactory(name="Fresh rule", roster=roster)
     page = roster_page(mc, roster)
     assert "Not started" in page
-    assert "<strong>Ann Lee (position 0), lead 1 of 2 in the turn</strong>" in page
+    assert "<strong>Ann Lee (position 1), lead 1 of 2 in the turn</strong>" in page
 
 
 def test_first_to_claim_rule_offers_everyone_who_can_receive(mc, roster):

@@ -33,7 +33,7 @@ def test_demo_brokerage_has_people_of_every_role_and_rules_of_every_kind(setting
     assert {"rotation", "on_duty", "territory"} <= selections
     assert {"assign", "claim", "first_to_claim"} <= deliveries
     assert Rule.objects.filter(is_catch_all=True).count() == 1
-    assert Lead.objects.count() == 24
+    assert Lead.objects.count() == 24 + 12  # and the ISAs' queues: 2 ISAs, 6 stages
 
 
 def test_demo_prints_logins_that_work_and_loads_only_once(settings):
@@ -47,4 +47,4 @@ def test_demo_prints_logins_that_work_and_loads_only_once(settings):
     assert user is not None and user.is_staff
     again = seed()
     assert "manager@example.com" in again
-    assert Lead.objects.count() == 24  # a second run changes nothing
+    assert Lead.objects.count() == 24 + 12  # a second run changes nothing

@@ -13,8 +13,19 @@ class HandoffRotationInline(admin.StackedInline):
     can_delete = False
     extra = 0
     max_num = 0
-    readonly_fields = ("agent", "position", "given")
-    verbose_name = "rotation (whose turn it is)"
+    fields = readonly_fields = ("agent", "place", "given")
+    verbose_name = verbose_name_plural = "whose turn it is"
+
+    @admin.display(description="place in the roster")
+    def place(self, rotation: HandoffRotation) -> str:
+        """1-based, in the roster's order (the stored position is a sort key)."""
+        if rotation.agent_id is None:
+            return "-"
+        order = list(rotation.target.roster.members.order_by("position", "id")
+                     .values_list("agent_id", flat=True))
+        if rotation.agent_id not in order:
+            return "no longer on the roster"
+        return f"{order.index(rotation.agent_id) + 1} of {len(order)}"
 
 
 @admin.register(HandoffTarget)

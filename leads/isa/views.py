@@ -121,8 +121,9 @@ class HandoffForm(forms.Form):
                    for t in HandoffTarget.objects.filter(is_active=True)]
         agents = [(f"a{a.pk}", a.name) for a in Agent.objects.filter(
             is_active=True, role__in=(Agent.Role.AGENT, Agent.Role.MANAGER)).order_by("name")]
-        self.fields["to"].choices = [("", "Choose…"), ("Hand-off targets", targets),
-                                     ("Agents", agents)]
+        groups = [(label, choices) for label, choices in (("Hand-off targets", targets),
+                                                          ("Agents", agents)) if choices]
+        self.fields["to"].choices = [("", "Choose…"), *groups]  # no empty group shown
 
     def receiver(self) -> dict:
         to = self.cleaned_data["to"]

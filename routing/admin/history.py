@@ -187,19 +187,44 @@ def annotate_versions(records: Sequence[Any]) -> None:
         record.when_text = when_text(then_windows)
         record.is_current = record.history_id == latest_id
         record.child_changes = [
-            _child_change(row) for row in [*criteria, *windows]
+            text for row, text in child_changes([*criteria, *windows])
             if row.history_date >= record.history_date
             and (until_date is None or row.history_date < until_date)
         ]
 
 
-def _child_change(row: Any) -> str:
-    action = HISTORY_TYPES.get(row.history_type, row.history_type).lower()
+def child_changes(rows: Sequence[Any]) -> list[tuple[Any, str]]:
+    """Each criterion or window change in words, a change with its old value:
+    "Added Score at least 75", "Score at least: 50 → 75", "Deleted Mon–Fri 09:00–17:00".
+
+    ``rows``: historical rows of one rule's criteria and windows, each model oldest first.
+    """
+    before: dict[tuple[type, int], Any] = {}
+    changes = []
+    for row in rows:
+        key = (type(row), row.id)
+        previous = before.get(key)
+        before[key] = row
+        changes.append((row, _child_change(row, previous)))
+    return changes
+
+
+def _child_what(row: Any) -> tuple[str, str]:
+    """(label, value) of a criterion; ("", the window) of a window."""
     if isinstance(row, RuleCriterion.history.model):
-        what = f"{FIELD_LABELS.get(row.field, row.field)} {row.value}"
-    else:
-        what = window_text(row.days, row.start, row.end)
-    return f"{action} {what}"
+        return FIELD_LABELS.get(row.field, row.field), str(row.value)
+    return "", window_text(row.days, row.start, row.end)
+
+
+def _child_change(row: Any, previous: Any | None) -> str:
+    label, value = _child_what(row)
+    if row.history_type == "~" and previous is not None:
+        old_label, old_value = _child_what(previous)
+        if old_label == label:
+            return f"{label}: {old_value} → {value}" if label else f"{old_value} → {value}"
+        return f"{old_label} {old_value} → {label} {value}"
+    action = HISTORY_TYPES.get(row.history_type, row.history_type)
+    return f"{action} {label} {value}" if label else f"{action} {value}"
 
 
 RESTORED_FIELDS = ("name", "is_active", "roster", "selection", "delivery", "lender_roster",

@@ -263,6 +263,7 @@ def pick_member(
         return None, cursor, [], ()
     eligible: set[int] = set()
     whys: dict[int, str | None] = {}
+    places = {m.agent_id: i for i, m in enumerate(roster.members, start=1)}
     for member in roster.members:
         agent = config.agents.get(member.agent_id)
         why = skip_reason(agent, member, selection, lead, local, kind=kind, loads=loads,
@@ -273,11 +274,12 @@ def pick_member(
         if agent is not None:
             trace.append(member_step(kind, agent=agent.email, name=agent.name,
                                      position=member.position,
+                                     place=places[member.agent_id],
                                      per_round=member.leads_per_round, why=why,
                                      roster=roster.name))
         else:  # an agent the configuration does not know: said in words
             trace.append(step(
-                kind, f"agent #{member.agent_id} (position {member.position}, "
+                kind, f"agent #{member.agent_id} (position {places[member.agent_id]}, "
                 f"{member.leads_per_round} per round): skipped, {why}",
                 agent=None, eligible=False, why=why, roster=roster.name))
     in_order = [m.agent_id for m in roster.members if m.agent_id in eligible]
@@ -291,7 +293,7 @@ def pick_member(
         trace.append(
             step(
                 Stage.SELECTION,
-                f"First in roster: {agent.name} (position {chosen.position})",
+                f"First in roster: {agent.name} (position {places[chosen.agent_id]})",
                 selection=selection,
             )
         )
@@ -305,7 +307,7 @@ def pick_member(
     skipped_names = [config.agents[a].name for a in pick.skipped if a in config.agents]
     text = (
         f"Rotation ({selection.replace('_', ' ')}): {agent.name}'s turn, position "
-        f"{chosen.position}, lead {pick.cursor.given} of {chosen.leads_per_round} this turn"
+        f"{places[chosen.agent_id]}, lead {pick.cursor.given} of {chosen.leads_per_round} this turn"
     )
     if skipped_names:
         text += f"; turns skipped: {', '.join(skipped_names)}"

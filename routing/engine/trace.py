@@ -26,16 +26,22 @@ def step(stage: str, text: str, **data: Any) -> TraceStep:
 
 
 def member_step(stage: str, *, agent: str, name: str, position: int, per_round: int,
-                why: str | None, roster: str) -> TraceStep:
-    """A known agent considered on a roster (``why``: why skipped; None: eligible)."""
+                why: str | None, roster: str, place: int | None = None) -> TraceStep:
+    """A known agent considered on a roster (``why``: why skipped; None: eligible).
+
+    ``position`` is the stored sort key; ``place`` the member's 1-based place in the roster's
+    order, the number a person reads.
+    """
     return {"stage": stage, "agent": agent, "name": name, "position": position,
+            "place": position if place is None else place,
             "per_round": per_round, "eligible": why is None, "why": why, "roster": roster}
 
 
 def member_text(entry: Mapping[str, Any]) -> str:
     """The sentence of a member's step, from its data."""
     verdict = "eligible" if entry.get("eligible") else f"skipped, {entry.get('why')}"
-    return (f"{entry.get('name')} <{entry.get('agent')}> (position {entry.get('position')}, "
+    place = entry.get("place", entry.get("position"))  # older traces: the stored position
+    return (f"{entry.get('name')} <{entry.get('agent')}> (position {place}, "
             f"{entry.get('per_round')} per round): {verdict}")
 
 

@@ -105,7 +105,9 @@ class Filters:
 class ReportForm(forms.Form):
     """The period and the filters above every report (a GET form: links can be shared)."""
 
-    period = forms.ChoiceField(choices=PRESETS, required=False, initial=DEFAULT_PRESET)
+    period = forms.ChoiceField(choices=PRESETS, required=False, initial=DEFAULT_PRESET,
+                               error_messages={"invalid_choice": "“%(value)s” is not a "
+                                               "period these reports know"})
     start = forms.DateField(label="from", required=False,
                             widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="to", required=False,
@@ -126,7 +128,14 @@ class ReportForm(forms.Form):
             (s, s) for s in known_sources())]
 
     def period_and_filters(self, *, now: datetime, tz_name: str) -> tuple[Period, Filters]:
-        data = self.cleaned_data if self.is_valid() else {}
+        # The valid fields still count; the page says which ones were not (``errors``).
+        data: dict[str, Any] = {}
+        if self.is_bound:
+            self.is_valid()  # cleaned_data keeps the valid fields only
+            data = self.cleaned_data
+            if "period" in self.errors:  # the menu shows the period actually shown
+                self.data = self.data.copy()
+                self.data["period"] = DEFAULT_PRESET
         period = period_of(data.get("period") or DEFAULT_PRESET, now=now, tz_name=tz_name,
                            start=data.get("start"), end=data.get("end"))
         agent, rule = data.get("agent"), data.get("rule")

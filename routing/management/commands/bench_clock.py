@@ -37,6 +37,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember
+from config.text import plural
 from leads.management.commands.bench_api import database_url
 from leads.models import Activity, Lead
 from routing import clock
@@ -92,7 +93,7 @@ class Command(BaseCommand):
         connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
         try:
             who = ("the clock process beside a real task cluster" if cluster
-                   else f"{workers} clock worker(s)" + (", no lease" if no_lease else ""))
+                   else plural(workers, "clock worker") + (", no lease" if no_lease else ""))
             self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, {who}")
             self.route_burst(offers, agents)
             if cluster:

@@ -52,6 +52,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.models import Agent, Roster, RosterMember
+from config.text import plural
 from leads.intake.keys import create_key
 from leads.management.commands.bench_alerts import _HttpCapture, _Phone, _push_answer
 from leads.management.commands.bench_api import database_url
@@ -739,7 +740,8 @@ class Command(BaseCommand):
         write("  expiries: every offer of a wave moved on " + ", ".join(
             f"{seconds:.1f} s" for seconds in f.waves) + " after the wave's deadline "
             "(the first clock's wave, the standby's)")
-        write(f"  clock: the lease changed hands {max(0, f.lease_turns - 1)} time(s); after the "
+        turns = plural(max(0, f.lease_turns - 1), "time")
+        write(f"  clock: the lease changed hands {turns}; after the "
               f"working clock was killed the standby held it {failover} later")
         sent = ", ".join(f"{c} {f.sent(c)} (received {f.delivered.get(c, 0)})"
                          for c in Delivery.Channel.values)

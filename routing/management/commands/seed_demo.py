@@ -1,4 +1,9 @@
-"""Load the demo brokerage (once) and print how to log in."""
+"""Load the demo brokerage (once) and print how to log in.
+
+The demo is meant to be watched: ISAs' queues hold a lead in every stage, offers run out a few
+minutes apart (the hot leads' not before a newcomer has had time to log in), and ``make run``
+keeps leads arriving (``demo_life``, started by ``serve --demo``).
+"""
 
 from __future__ import annotations
 
@@ -12,22 +17,23 @@ from django.utils import timezone
 
 from agents.models import Agent
 from agents.services import ensure_login
-from leads.intake import receive_leads
-from leads.models import Submission
 from routing.config_file import apply_routing_file, load_routing_file
+from routing.management.demo import (
+    lead_data,
+    route,
+    seed_isa_queues,
+    stagger_offers,
+    weekday_moment,
+)
+from routing.models import Brokerage
 
 DEMO_FILE = Path(__file__).resolve().parents[2] / "demo_routing.yaml"
 DEMO_PASSWORD = "demo-pass-2026"
-FIRST_NAMES = ["Ava", "Liam", "Mia", "Ethan", "Zoe", "Lucas", "Chloe", "Mateo", "Nora", "Owen"]
-LAST_NAMES = ["Garcia", "Nguyen", "Patel", "Cohen", "Rossi", "Okafor", "Silva", "Murphy"]
-SOURCES = ["Zillow", "Realtor.com", "Facebook", "Website", "Homes.com"]
-PLACES = [("Manhattan", "New York", "10011"), ("Brooklyn", "Kings", "11215"),
-          ("Queens", "Queens", "11375"), ("Manhattan", "New York", "10024"),
-          ("Hoboken", "Hudson", "07030")]
 
 
 class Command(BaseCommand):
-    help = "Load the demo brokerage (agents, rosters, shifts, rules, some leads) if empty."
+    help = ("Load the demo brokerage (agents, rosters, shifts, rules, leads, ISA queues, offers "
+            "running out) if empty.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--leads", type=int, default=24, help="Demo leads to route.")
@@ -40,10 +46,17 @@ class Command(BaseCommand):
                 ensure_login(agent)  # and its group: managers reach the admin
                 agent.user.set_password(DEMO_PASSWORD)
                 agent.user.save(update_fields=["password"])
-            answers = receive_leads(demo_leads(leads), channel=Submission.Channel.FILE,
-                                    received_at=timezone.now())
-            routed = sum(a.status != "rejected" for a in answers)
-            self.stdout.write(f"{routed} demo leads routed.")
+            now, tz_name = timezone.now(), Brokerage.load().tz_name
+            # On a weekend the weekend rule would take them all: they came in on Friday.
+            routed = route(demo_leads(leads), weekday_moment(now, tz_name))
+            self.stdout.write(f"{len(routed)} demo leads routed.")
+            stages = seed_isa_queues(now, tz_name, rng=random.Random(15))
+            if stages:
+                self.stdout.write("ISA queues: " + ", ".join(
+                    f"{n} {stage.replace('_', ' ')}" for stage, n in stages.items()) + ".")
+            hot, other = stagger_offers(timezone.now())
+            self.stdout.write(f"Offers running out: {hot} hot (the first in 20 minutes), "
+                              f"{other} others (the first in 3 minutes).")
         site = settings.SITE_URL
         lines = [f"\nOpen {site}/ and log in (password for every demo login: {DEMO_PASSWORD})",
                  f"  manager (admin at {site}/admin/): manager@example.com"]
@@ -55,21 +68,7 @@ class Command(BaseCommand):
 
 
 def demo_leads(count: int) -> list[dict[str, Any]]:
+    """The first leads: whatever the rules make of them, five of them hot."""
     rng = random.Random(2026)
-    leads = []
-    for i in range(count):
-        city, county, zip_code = rng.choice(PLACES)
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        leads.append({
-            "first_name": first, "last_name": last,
-            "email": f"{first}.{last}{i}@example.org".lower(),
-            "phone": f"+1917555{1000 + i:04d}",
-            "source": rng.choice(SOURCES), "lead_type": rng.choice(["buyer", "seller"]),
-            "price": rng.choice([450_000, 725_000, 980_000, 1_650_000, 2_400_000]),
-            "city": city, "county": county, "zip_code": zip_code,
-            "score": rng.choice([20, 55, 85]),
-            "message": rng.choice(["Can I see it this weekend?", "Is the price negotiable?",
-                                   "We are pre-approved and ready to move.",
-                                   "Thinking of selling next spring."]),
-        })
-    return leads
+    hot = min(5, count)
+    return [lead_data(rng, str(i), kind="hot" if i < hot else "any") for i in range(count)]

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from routing.management.demo import require_demo
+
 STOP_GRACE_SECONDS = 10
 
 
@@ -28,9 +30,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
+        parser.add_argument("--demo", action="store_true",
+                            help="The living demo (make run; DEBUG only): new demo leads "
+                            "arrive every 20 seconds (demo_life).")
 
-    def handle(self, *args: Any, host: str, port: str, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: str, demo: bool = False,
+               **options: Any) -> None:
         manage = [sys.executable, "manage.py"]
+        if demo:
+            require_demo()  # never with production settings
         # The shared cache's table (every limit counts there; idempotent) and, with DEBUG off,
         # the static files WhiteNoise serves (with DEBUG on it reads the source folders).
         call_command("createcachetable")
@@ -40,7 +48,10 @@ class Command(BaseCommand):
         cluster = subprocess.Popen([*manage, "qcluster"])
         clock = subprocess.Popen([*manage, "run_clock", "--loop"])
         web = subprocess.Popen([*manage, "runserver", "--noreload", f"{host}:{port}"])
-        processes = (web, cluster, clock)
+        processes: tuple[subprocess.Popen, ...] = (web, cluster, clock)
+        if demo:
+            processes += (subprocess.Popen([*manage, "demo_life", "--loop"]),)
+            self.stdout.write("Demo: a new lead arrives every 20 seconds.")
         self.stdout.write(f"leadrouter is running on http://{host}:{port}/ (task cluster pid "
                           f"{cluster.pid}, clock pid {clock.pid}); press Ctrl-C to stop.")
         stopping = False
