@@ -580,11 +580,14 @@ def _bulk_steps(*, leads: int, activities: int, now: datetime, start: datetime,
     """
     offers_sql = f"""
         INSERT INTO routing_offer (lead_id, agent_id, rule_id, round, status, offered_at,
-            clock_starts_at, deadline, remind_at, responded_at)
+            clock_starts_at, deadline, remind_at, responded_at, pass_reason, pass_note)
         SELECT sl.g, agent, r.id, 1, status, o_at, o_at, o_at + mins, o_at + mins / 2,
             CASE WHEN status IN ('claimed', 'declined')
                  THEN o_at + mins * ({_r(31, 90, 'sl.g')} + 5) / 100.0
-                 WHEN status IN ('expired', 'withdrawn') THEN o_at + mins END
+                 WHEN status IN ('expired', 'withdrawn') THEN o_at + mins END,
+            CASE WHEN status = 'declined' THEN
+                (ARRAY['not_interested', 'too_busy', 'out_of_area', 'other'])[
+                    1 + {_r(34, 4, 'sl.g * 5 + j')}] ELSE '' END, ''
         FROM scale_lead sl JOIN scale_rule r ON r.k = sl.rk
             AND r.delivery <> 'assign' AND sl.fate <> 'pond',
         LATERAL generate_series(1, CASE WHEN r.delivery = 'first_to_claim'
