@@ -551,7 +551,8 @@ class StageAdmin(SortableAdminMixin, admin.ModelAdmin):
     prepopulated_fields = {"key": ("name",)}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Stage]:
-        return super().get_queryset(request).annotate(lead_count=Count("leads"))
+        return (super().get_queryset(request).annotate(lead_count=Count("leads"))
+                .order_by("position", "id"))  # GROUP BY drops Meta.ordering
 
     def get_readonly_fields(self, request: HttpRequest, obj: Stage | None = None):
         return ("key",) if obj is not None else ()  # the API's name for it stays
