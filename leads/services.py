@@ -125,7 +125,7 @@ def set_stage(lead: Lead, stage: Stage, by: Agent, lost_reason: str = "", *,
         raise StageRefused(f"Say why the lead is {stage.name.lower()}.",
                            extra={"field": "lost_reason"})
     with transaction.atomic():
-        locked = Lead.objects.select_for_update().select_related("stage").get(pk=lead.pk)
+        locked = Lead.objects.select_for_update().get(pk=lead.pk)
         if locked.owner_id != by.pk and not is_manager(by):
             raise NotYourLead("Only the lead's agent or a manager can change its stage.")
         if locked.owner_id is None:
