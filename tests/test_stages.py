@@ -19,6 +19,7 @@ from leads.models import Activity, Appointment, Lead, Stage
 from leads.services import NotYourLead, StageRefused, log_activity, set_stage
 from routing.claims import assign_lead, move_to_pond
 from tests.factories import AgentFactory, LeadFactory, default_stages
+from tests.threads import failures, together
 
 pytestmark = pytest.mark.django_db
 
@@ -346,3 +347,21 @@ def test_a_stage_leads_are_in_cannot_be_deleted(client, meg, ann, stages):
                        {"post": "yes"})
     assert Stage.objects.filter(key="met").exists()
     assert page.status_code == 200
+
+
+# --- two taps at once -----------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_taps_at_once_are_told_one_after_the_other():
+    stages = default_stages()
+    ann = AgentFactory()
+    lead = owned(ann)
+    results = together([lambda: set_stage(Lead.objects.get(pk=lead.pk), stages["met"], ann),
+                        lambda: set_stage(Lead.objects.get(pk=lead.pk), stages["nurture"], ann)])
+    assert not failures(results), failures(results)
+    first, second = timeline(lead)
+    assert first.startswith("Stage: New → ")
+    assert second == f"Stage: {first.split(' → ')[1]} → " + (
+        "Nurture" if first.endswith("Met") else "Met")
