@@ -4,6 +4,7 @@ lead's follow-up, the lead page's one tap, the agent API, and the managers' admi
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -337,6 +338,24 @@ def test_managers_rename_stages_and_the_key_stays(client, meg, stages):
     assert response.status_code == 302, response.content.decode()[:2000]
     stage.refresh_from_db()
     assert stage.name == "Trying to reach" and stage.key == "attempting"
+
+
+def test_managers_drag_stages_into_their_order_and_the_lead_page_follows(client, meg, ann,
+                                                                         stages):
+    client.force_login(meg.user)
+    # What sortable2's script posts after a drop: Nurture dragged up to second place.
+    moved = [(stages["nurture"], 2), (stages["attempting"], 3), (stages["contacted"], 4),
+             (stages["appointment"], 5), (stages["met"], 6), (stages["under_contract"], 7),
+             (stages["closed"], 8)]
+    response = client.post(reverse("admin:leads_stage_sortable_update"),
+                           json.dumps({"updatedItems": [[str(s.pk), n] for s, n in moved]}),
+                           content_type="application/json")
+    assert response.status_code == 200, response.content
+    assert [s.key for s in Stage.objects.all()][:3] == ["new", "nurture", "attempting"]
+    lead = owned(ann)
+    client.force_login(ann.user)
+    html = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert html.index(">Nurture<") < html.index(">Attempting contact<")
 
 
 def test_a_stage_leads_are_in_cannot_be_deleted(client, meg, ann, stages):
