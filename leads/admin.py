@@ -821,16 +821,33 @@ class SourceKeyAdmin(admin.ModelAdmin):
         messages.success(request, f"Revoked {count} {keys_word}: the API refuses them.")
 
 
+# What a visitor types on a contact form, with the input each wants; the other intake fields
+# (FORM_FIELDS) are named in the snippet's comment, for a site that sends them too.
+VISITOR_INPUTS: tuple[tuple[str, str, str], ...] = (
+    ("first_name", "First name", '<input name="first_name" autocomplete="given-name">'),
+    ("last_name", "Last name", '<input name="last_name" autocomplete="family-name">'),
+    ("email", "Email", '<input name="email" type="email" autocomplete="email">'),
+    ("phone", "Phone", '<input name="phone" type="tel" autocomplete="tel">'),
+    ("message", "Message", '<textarea name="message" rows="4"></textarea>'),
+)
+
+
 def form_snippet(form: WebForm) -> str:
-    """The HTML a brokerage pastes on its site: the fields intake reads and the honeypot."""
-    inputs = "\n".join(f'  <label>{name.replace("_", " ")} <input name="{name}"></label>'
-                        for name in FORM_FIELDS)
+    """The HTML a brokerage pastes on its site: a visitor's contact form (name, email, phone,
+    message, consent), the honeypot, and the other fields intake reads named in a comment."""
+    rows = [f"  <p><label>{label}<br>{tag}</label></p>" for _, label, tag in VISITOR_INPUTS]
+    rows.append('  <p><label><input name="consent" type="checkbox" value="true"> '
+                "I agree to be contacted about my request</label></p>")
+    shown = {name for name, _, _ in VISITOR_INPUTS} | {"consent"}
+    others = ", ".join(name for name in FORM_FIELDS if name not in shown)
     # Absolute: the form lives on the brokerage's own site, not here.
     action = settings.SITE_URL.rstrip("/") + reverse("web-form-intake", args=[form.slug])
-    return (f'<form method="post" action="{action}">\n{inputs}\n'
+    return (f'<form method="post" action="{action}">\n'
+            f"  <!-- Also read, as inputs or hidden fields: {others} -->\n"
+            + "\n".join(rows) + "\n"
             f'  <input name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off" '
             'style="position:absolute;left:-9999px" aria-hidden="true">\n'
-            '  <button type="submit">Send</button>\n</form>')
+            '  <p><button type="submit">Send</button></p>\n</form>')
 
 
 @admin.register(WebForm)

@@ -107,3 +107,23 @@ def test_agents_cannot_open_the_fix_page(client, bob):
     client.force_login(bob.user)
     response = client.get(f"/admin/leads/submission/{submission.pk}/fix/")
     assert response.status_code in (302, 403)
+
+
+def test_the_web_form_snippet_is_a_visitors_contact_form_that_routes_with_consent(mc, bob):
+    from leads.admin import form_snippet
+
+    form = WebForm.objects.create(name="Contact us", slug="contact-us", active=True,
+                                  source=LeadSource.objects.create(name="Website"),
+                                  thank_you_url="https://example.com/thanks")
+    html = form_snippet(form)
+    for tag in ('<input name="email" type="email"', '<input name="phone" type="tel"',
+                '<textarea name="message"', '<input name="consent" type="checkbox" value="true">',
+                "<label>First name<br>"):
+        assert tag in html
+    for internal in ("score", "assigned_to", "tracking_agent", "external_id"):
+        assert f'name="{internal}"' not in html  # named in the comment only
+        assert internal in html
+    answer = Client().post("/intake/contact-us/", {
+        "first_name": "Pat", "email": "pat@example.org", "consent": "true", "website": ""})
+    assert answer.status_code == 303
+    assert Lead.objects.get().owner == bob
