@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from agents.directory import AgentDirectory
 from leads.forms import KNOWN_FIELDS
-from leads.intake.mapping import keep_first_contacts
+from leads.intake.mapping import keep_first_contacts, plain_price
 
 # Pseudo-fields: a row's pieces that need joining before they are an intake field.
 FULL_NAME = "_full_name"
@@ -188,6 +188,8 @@ def map_row(row: Mapping[str, str], columns: ColumnMap,
             street = value
         elif target == STATE:
             state = value
+        elif target == "price":
+            record["price"] = plain_price(value)  # "$1,250,000", as the CRMs export it
         elif target == AGENT:
             found = (agents or AgentDirectory()).find(value)
             if found.email:

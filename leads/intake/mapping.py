@@ -4,6 +4,7 @@ and the rest goes into its message so that nothing sent is lost. Pure: no databa
 
 from __future__ import annotations
 
+import re
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
@@ -18,3 +19,9 @@ def keep_first_contacts(fields: MutableMapping[str, Any], notes: list[str], *,
             if values[1:]:
                 notes.append(f"{words}: {', '.join(values[1:])}")
 
+
+
+def plain_price(text: str) -> str:
+    """A price as people write it, read as the number intake takes: ``$1,250,000`` and
+    ``1 250 000 USD`` are ``1250000``."""
+    return re.sub(r"[$,\s]|USD", "", text.strip())
