@@ -53,6 +53,7 @@ from leads.intake.services import normalize_email
 from leads.intake.web_forms import FORM_FIELDS, HONEYPOT_FIELD
 from leads.models import (
     Activity,
+    Appointment,
     AutoReply,
     AutoResponse,
     EmailParsingRule,
@@ -704,6 +705,72 @@ class FixSubmissionForm(forms.Form):
                 data[name] = ([t.strip() for t in value.split(",") if t.strip()]
                               if name == "tags" else value.strip())
         return data
+
+
+class AppointmentWhenFilter(admin.SimpleListFilter):
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("upcoming", "Upcoming"), ("past", "Past"), ("cancelled", "Cancelled")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "upcoming":
+            return queryset.filter(cancelled_at__isnull=True, ends_at__gte=now)
+        if self.value() == "past":
+            return queryset.filter(cancelled_at__isnull=True, ends_at__lt=now)
+        if self.value() == "cancelled":
+            return queryset.filter(cancelled_at__isnull=False)
+        return queryset
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    """The brokerage's appointments, for managers to see who meets whom and when. Read only:
+    agents book, change and cancel them on the lead's page (``leads.followups``), so that each
+    step is on the timeline and the calendars get the change."""
+
+    list_display = ["when", "lead", "agent", "location", "with_whom", "state"]
+    list_filter = [AppointmentWhenFilter, ("agent", UsedRelatedFilter)]
+    list_select_related = ["lead", "agent"]
+    search_fields = ["lead__first_name", "lead__last_name", "lead__email_normalized",
+                     "agent__name", "location", "with_whom"]
+    date_hierarchy = "starts_at"
+    ordering = ["-starts_at"]
+    fields = ["lead", "agent", "when", "ends", "location", "with_whom", "note", "state",
+              "sequence"]
+    readonly_fields = fields
+
+    @admin.display(description="when", ordering="starts_at")
+    def when(self, appointment: Appointment) -> str:
+        return local_text(appointment.starts_at)
+
+    @admin.display(description="ends")
+    def ends(self, appointment: Appointment) -> str:
+        return local_text(appointment.ends_at)
+
+    @admin.display(description="state")
+    def state(self, appointment: Appointment) -> str:
+        if appointment.cancelled_at is not None:
+            return f"cancelled {local_text(appointment.cancelled_at)}"
+        return "past" if appointment.ends_at < timezone.now() else "upcoming"
+
+    def changelist_view(self, request, extra_context=None):
+        return rendered_in_zone(partial(super().changelist_view, request, extra_context))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return rendered_in_zone(partial(super().change_view, request, object_id, form_url,
+                                        extra_context))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 from leads.isa import admin as isa_admin  # noqa: E402,F401  (hand-off targets)
