@@ -43,8 +43,8 @@ def _refused(request: HttpRequest, lead: Lead, refused: Exception, **forms) -> H
 
 def _change(request: HttpRequest, lead: Lead, change: Callable[[], str],
             **forms: Any) -> HttpResponse:
-    """Run one change of the lead's follow-up: its sentence as the message and back where the
-    agent was, or the refusal with the forms as typed."""
+    """Run one change of the lead's follow-up or appointments: its sentence as the message and
+    back where the agent was, or the refusal with the forms as typed."""
     try:
         said = change()
     except followups.FollowUpRefused as refused:
@@ -115,13 +115,13 @@ def appointment_new(request: HttpRequest, lead_id: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, lead, ValueError("Check the appointment's details."),
                         appointment_form=form)
-    try:
+
+    def change() -> str:
         appointment = followups.book_appointment(lead, request.agent, _fields(form), now=now)
-    except followups.FollowUpRefused as refused:
-        return _refused(request, lead, refused, appointment_form=form)
-    messages.success(request, "Appointment booked for "
-                              f"{day_time(appointment.starts_at, now, followups.tz_name())}.")
-    return redirect("lead-detail", lead.pk)
+        when = day_time(appointment.starts_at, now, followups.tz_name())
+        return f"Appointment booked for {when}."
+
+    return _change(request, lead, change, appointment_form=form)
 
 
 def _visible_appointment(request: HttpRequest, appointment_id: int) -> Appointment:
