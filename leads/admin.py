@@ -685,14 +685,25 @@ def fix_initial(body: dict[str, Any]) -> dict[str, str]:
     return initial
 
 
+FIX_LABELS = {"zip_code": "ZIP code", "mls_region": "MLS region", "listing_ref": "Listing (MLS #)",
+              "external_id": "External ID"}
+
+
 class FixSubmissionForm(forms.Form):
     """One text field per lead field: validation is intake's own, run by the replay."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in KNOWN_FIELDS:
-            self.fields[name] = (forms.BooleanField(required=False) if name == "consent"
-                                 else forms.CharField(required=False))
+            label = FIX_LABELS.get(name)
+            if name == "consent":
+                self.fields[name] = forms.BooleanField(required=False, label=label)
+            elif name == "message":  # its lines kept (a CSV row's notes, an event's details)
+                self.fields[name] = forms.CharField(
+                    required=False, label=label,
+                    widget=forms.Textarea(attrs={"rows": 5, "cols": 60}))
+            else:
+                self.fields[name] = forms.CharField(required=False, label=label)
 
     def payload(self) -> dict[str, Any]:
         """The corrected lead: empty fields left out, tags as a list."""
@@ -703,7 +714,7 @@ class FixSubmissionForm(forms.Form):
                     data[name] = True
             elif value.strip():
                 data[name] = ([t.strip() for t in value.split(",") if t.strip()]
-                              if name == "tags" else value.strip())
+                              if name == "tags" else value.strip().replace("\r\n", "\n"))
         return data
 
 

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from agents.models import Agent
 from agents.services import sync_access
@@ -127,3 +128,18 @@ def test_the_web_form_snippet_is_a_visitors_contact_form_that_routes_with_consen
         "first_name": "Pat", "email": "pat@example.org", "consent": "true", "website": ""})
     assert answer.status_code == 303
     assert Lead.objects.get().owner == bob
+
+
+def test_fix_keeps_a_messages_lines_and_says_a_missing_contact_once(mc, bob):
+    submission = Submission.objects.create(
+        channel=Submission.Channel.FILE, source="Website", outcome=Submission.Outcome.REJECTED,
+        errors={"contact": "Give at least a name, an email or a phone number."},
+        payload={"message": "Customer Mail: x@example.org\nInternal Id: 7"},
+        received_at=timezone.now())
+    fix_url = f"/admin/leads/submission/{submission.pk}/fix/"
+    form = mc.get(fix_url).content.decode()
+    assert ">\nCustomer Mail: x@example.org\nInternal Id: 7</textarea>" in form
+    refused = mc.post(fix_url, {"message": "Customer Mail: x@example.org\r\nInternal Id: 7"})
+    assert refused.content.decode().count("Give at least a name") == 1
+    mc.post(fix_url, {"first_name": "Xi", "message": "Customer Mail: x@example.org\r\nId: 7"})
+    assert Lead.objects.get().message == "Customer Mail: x@example.org\nId: 7"
