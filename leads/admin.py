@@ -873,8 +873,9 @@ class LeadSourceAdmin(admin.ModelAdmin):
     def create_key_action(self, request: HttpRequest, queryset: QuerySet[LeadSource]) -> None:
         for source in queryset:
             key, raw = source_keys.create_key(source, label=f"admin {request.user}")
-            messages.warning(request, f"New key for {source}: {raw} (copy it now: it is "
-                                      "not stored and will not be shown again).")
+            messages.warning(request, format_html(
+                'New key for {}: <code class="source-key">{}</code> (copy it now: it is not '
+                "stored and will not be shown again).", source, raw))
 
 
 @admin.register(SourceKey)

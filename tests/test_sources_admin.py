@@ -48,6 +48,7 @@ def test_a_key_created_in_the_admin_is_shown_once_and_works(mc, bob):
     response = mc.post("/admin/leads/leadsource/", {"action": "create_key_action",
                                                     "_selected_action": [source.pk]}, follow=True)
     raw = re.search(r"lr_[\w-]+", response.content.decode()).group(0)
+    assert f'<code class="source-key">{raw}</code>' in response.content.decode()  # one block
     key = SourceKey.objects.get(source=source)
     assert raw not in key.key_hash
     assert post_lead(raw, {"first_name": "Pat", "email": "pat@example.org"}) == 201
