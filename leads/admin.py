@@ -701,7 +701,7 @@ class FixSubmissionForm(forms.Form):
             elif name == "message":  # its lines kept (a CSV row's notes, an event's details)
                 self.fields[name] = forms.CharField(
                     required=False, label=label,
-                    widget=forms.Textarea(attrs={"rows": 5, "cols": 60}))
+                    widget=forms.Textarea(attrs={"rows": 5, "cols": 40}))
             else:
                 self.fields[name] = forms.CharField(required=False, label=label)
 
