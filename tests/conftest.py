@@ -86,3 +86,16 @@ def receiver():
 def fub():
     """A fake Follow Up Boss on 127.0.0.1: ``.base_url``, ``.requests`` (JSON bodies)."""
     yield from serving(FakeFub())
+
+
+@pytest.fixture
+def manager_client(client):
+    """The test client logged in as Mia, a manager (the Managers group's permissions)."""
+    from agents.models import Agent
+    from agents.services import sync_access
+    from tests.factories import AgentFactory
+
+    manager = AgentFactory(name="Mia Manager", email="mia@example.com", role=Agent.Role.MANAGER)
+    sync_access(manager)
+    client.force_login(manager.user)
+    return client

@@ -17,7 +17,6 @@ from routing.claims import claim_offer
 from routing.models import Offer, Rule
 from tests.receivers import FakeFub
 from tests.test_webhooks import NOW, agent, catch_all, endpoint, receive
-from tests.test_webhooks import manager_client as manager_client  # the fixture, re-exported
 
 pytestmark = pytest.mark.django_db
 

@@ -34,11 +34,9 @@ def _brokerage():
 
 
 @pytest.fixture
-def mc(client):
-    manager = AgentFactory(name="Mia Manager", email="mia@example.com", role=Agent.Role.MANAGER)
-    sync_access(manager)
-    client.force_login(manager.user)
-    return client
+def mc(manager_client):
+    """The manager's client (tests/conftest.py), by a short name."""
+    return manager_client
 
 
 def at(day: int, hour: int = 10) -> datetime:

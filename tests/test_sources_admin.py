@@ -9,8 +9,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from agents.models import Agent
-from agents.services import sync_access
 from leads.intake.keys import create_key
 from leads.models import Lead, LeadSource, SourceKey, Submission, WebForm
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
@@ -31,11 +29,9 @@ def bob():
 
 
 @pytest.fixture
-def mc(client):
-    manager = AgentFactory(name="Mia", email="mia@example.com", role=Agent.Role.MANAGER)
-    sync_access(manager)
-    client.force_login(manager.user)
-    return client
+def mc(manager_client):
+    """The manager's client (tests/conftest.py), by a short name."""
+    return manager_client
 
 
 def post_lead(key: str, body: dict) -> int:

@@ -17,7 +17,6 @@ from notifications.models import WebhookDelivery, WebhookEndpoint, WebhookEvent,
 from tests.factories import WebhookEndpointFactory
 from tests.receivers import Receiver
 from tests.test_webhooks import NOW, _readme_verify
-from tests.test_webhooks import manager_client as manager_client  # fixtures, re-exported
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,6 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from agents.models import Agent
-from agents.services import sync_access
 from leads.intake import receive_lead, receive_leads
 from leads.intake.keys import create_key
 from leads.isa.handoffs import hand_off
@@ -733,14 +732,6 @@ def test_senders_at_once_send_one_delivery_once(receiver):
 
 
 # --- Admin ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def manager_client(client):
-    manager = AgentFactory(name="Mia Manager", role=Agent.Role.MANAGER)
-    sync_access(manager)
-    client.force_login(manager.user)
-    return client
 
 
 def test_managers_may_manage_webhooks():
