@@ -49,6 +49,7 @@ from leads.intake.services import normalize_email
 from leads.intake.web_forms import FORM_FIELDS, HONEYPOT_FIELD
 from leads.models import (
     Activity,
+    Appointment,
     AutoReply,
     AutoResponse,
     EmailParsingRule,
@@ -660,14 +661,25 @@ def fix_initial(body: dict[str, Any]) -> dict[str, str]:
     return initial
 
 
+FIX_LABELS = {"zip_code": "ZIP code", "mls_region": "MLS region", "listing_ref": "Listing (MLS #)",
+              "external_id": "External ID"}
+
+
 class FixSubmissionForm(forms.Form):
     """One text field per lead field: validation is intake's own, run by the replay."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in KNOWN_FIELDS:
-            self.fields[name] = (forms.BooleanField(required=False) if name == "consent"
-                                 else forms.CharField(required=False))
+            label = FIX_LABELS.get(name)
+            if name == "consent":
+                self.fields[name] = forms.BooleanField(required=False, label=label)
+            elif name == "message":  # its lines kept (a CSV row's notes, an event's details)
+                self.fields[name] = forms.CharField(
+                    required=False, label=label,
+                    widget=forms.Textarea(attrs={"rows": 5, "cols": 40}))
+            else:
+                self.fields[name] = forms.CharField(required=False, label=label)
 
     def payload(self) -> dict[str, Any]:
         """The corrected lead: empty fields left out, tags as a list."""
@@ -678,8 +690,74 @@ class FixSubmissionForm(forms.Form):
                     data[name] = True
             elif value.strip():
                 data[name] = ([t.strip() for t in value.split(",") if t.strip()]
-                              if name == "tags" else value.strip())
+                              if name == "tags" else value.strip().replace("\r\n", "\n"))
         return data
+
+
+class AppointmentWhenFilter(admin.SimpleListFilter):
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("upcoming", "Upcoming"), ("past", "Past"), ("cancelled", "Cancelled")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "upcoming":
+            return queryset.filter(cancelled_at__isnull=True, ends_at__gte=now)
+        if self.value() == "past":
+            return queryset.filter(cancelled_at__isnull=True, ends_at__lt=now)
+        if self.value() == "cancelled":
+            return queryset.filter(cancelled_at__isnull=False)
+        return queryset
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    """The brokerage's appointments, for managers to see who meets whom and when. Read only:
+    agents book, change and cancel them on the lead's page (``leads.followups``), so that each
+    step is on the timeline and the calendars get the change."""
+
+    list_display = ["when", "lead", "agent", "location", "with_whom", "state"]
+    list_filter = [AppointmentWhenFilter, ("agent", UsedRelatedFilter)]
+    list_select_related = ["lead", "agent"]
+    search_fields = ["lead__first_name", "lead__last_name", "lead__email_normalized",
+                     "agent__name", "location", "with_whom"]
+    date_hierarchy = "starts_at"
+    ordering = ["-starts_at"]
+    fields = ["lead", "agent", "when", "ends", "location", "with_whom", "note", "state",
+              "sequence"]
+    readonly_fields = fields
+
+    @admin.display(description="when", ordering="starts_at")
+    def when(self, appointment: Appointment) -> str:
+        return local_text(appointment.starts_at)
+
+    @admin.display(description="ends")
+    def ends(self, appointment: Appointment) -> str:
+        return local_text(appointment.ends_at)
+
+    @admin.display(description="state")
+    def state(self, appointment: Appointment) -> str:
+        if appointment.cancelled_at is not None:
+            return f"cancelled {local_text(appointment.cancelled_at)}"
+        return "past" if appointment.ends_at < timezone.now() else "upcoming"
+
+    def changelist_view(self, request, extra_context=None):
+        return rendered_in_zone(partial(super().changelist_view, request, extra_context))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return rendered_in_zone(partial(super().change_view, request, object_id, form_url,
+                                        extra_context))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 from leads.isa import admin as isa_admin  # noqa: E402,F401  (hand-off targets)
@@ -771,8 +849,9 @@ class LeadSourceAdmin(admin.ModelAdmin):
     def create_key_action(self, request: HttpRequest, queryset: QuerySet[LeadSource]) -> None:
         for source in queryset:
             key, raw = source_keys.create_key(source, label=f"admin {request.user}")
-            messages.warning(request, f"New key for {source}: {raw} (copy it now: it is "
-                                      "not stored and will not be shown again).")
+            messages.warning(request, format_html(
+                'New key for {}: <code class="source-key">{}</code> (copy it now: it is not '
+                "stored and will not be shown again).", source, raw))
 
 
 @admin.register(SourceKey)
@@ -797,16 +876,33 @@ class SourceKeyAdmin(admin.ModelAdmin):
         messages.success(request, f"Revoked {count} {keys_word}: the API refuses them.")
 
 
+# What a visitor types on a contact form, with the input each wants; the other intake fields
+# (FORM_FIELDS) are named in the snippet's comment, for a site that sends them too.
+VISITOR_INPUTS: tuple[tuple[str, str, str], ...] = (
+    ("first_name", "First name", '<input name="first_name" autocomplete="given-name">'),
+    ("last_name", "Last name", '<input name="last_name" autocomplete="family-name">'),
+    ("email", "Email", '<input name="email" type="email" autocomplete="email">'),
+    ("phone", "Phone", '<input name="phone" type="tel" autocomplete="tel">'),
+    ("message", "Message", '<textarea name="message" rows="4"></textarea>'),
+)
+
+
 def form_snippet(form: WebForm) -> str:
-    """The HTML a brokerage pastes on its site: the fields intake reads and the honeypot."""
-    inputs = "\n".join(f'  <label>{name.replace("_", " ")} <input name="{name}"></label>'
-                        for name in FORM_FIELDS)
+    """The HTML a brokerage pastes on its site: a visitor's contact form (name, email, phone,
+    message, consent), the honeypot, and the other fields intake reads named in a comment."""
+    rows = [f"  <p><label>{label}<br>{tag}</label></p>" for _, label, tag in VISITOR_INPUTS]
+    rows.append('  <p><label><input name="consent" type="checkbox" value="true"> '
+                "I agree to be contacted about my request</label></p>")
+    shown = {name for name, _, _ in VISITOR_INPUTS} | {"consent"}
+    others = ", ".join(name for name in FORM_FIELDS if name not in shown)
     # Absolute: the form lives on the brokerage's own site, not here.
     action = settings.SITE_URL.rstrip("/") + reverse("web-form-intake", args=[form.slug])
-    return (f'<form method="post" action="{action}">\n{inputs}\n'
+    return (f'<form method="post" action="{action}">\n'
+            f"  <!-- Also read, as inputs or hidden fields: {others} -->\n"
+            + "\n".join(rows) + "\n"
             f'  <input name="{HONEYPOT_FIELD}" tabindex="-1" autocomplete="off" '
             'style="position:absolute;left:-9999px" aria-hidden="true">\n'
-            '  <button type="submit">Send</button>\n</form>')
+            '  <p><button type="submit">Send</button></p>\n</form>')
 
 
 @admin.register(WebForm)

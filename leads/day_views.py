@@ -7,6 +7,9 @@ the form as typed and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -38,6 +41,18 @@ def _refused(request: HttpRequest, lead: Lead, refused: Exception, **forms) -> H
     return lead_detail(request, lead.pk, status=400, extra=forms)
 
 
+def _change(request: HttpRequest, lead: Lead, change: Callable[[], str],
+            **forms: Any) -> HttpResponse:
+    """Run one change of the lead's follow-up or appointments: its sentence as the message and
+    back where the agent was, or the refusal with the forms as typed."""
+    try:
+        said = change()
+    except followups.FollowUpRefused as refused:
+        return _refused(request, lead, refused, **forms)
+    messages.success(request, said)
+    return _back(request, lead)
+
+
 @require_POST
 @agent_required
 def follow_up_set(request: HttpRequest, lead_id: int) -> HttpResponse:
@@ -48,26 +63,26 @@ def follow_up_set(request: HttpRequest, lead_id: int) -> HttpResponse:
         return _refused(request, lead, ValueError("Check the follow-up's time."),
                         follow_up_form=form)
     data = form.cleaned_data
-    try:
+
+    def change() -> str:
         at = followups.pick_time(data["pick"], now) if data["pick"] else data["at"]
         followups.set_follow_up(lead, request.agent, at, note=data["note"], now=now)
-    except followups.FollowUpRefused as refused:
-        return _refused(request, lead, refused, follow_up_form=form)
-    messages.success(request, f"Follow up {day_time(at, now, followups.tz_name())}.")
-    return _back(request, lead)
+        return f"Follow up {day_time(at, now, followups.tz_name())}."
+
+    return _change(request, lead, change, follow_up_form=form)
 
 
 @require_POST
 @agent_required
 def follow_up_done(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = get_visible_lead(request, lead_id)
-    try:
+
+    def change() -> str:
         followups.follow_up_done(lead, request.agent, note=request.POST.get("note", ""),
                                  now=timezone.now())
-    except followups.FollowUpRefused as refused:
-        return _refused(request, lead, refused)
-    messages.success(request, f"Follow-up with {lead} done.")
-    return _back(request, lead)
+        return f"Follow-up with {lead} done."
+
+    return _change(request, lead, change)
 
 
 @require_POST
@@ -75,14 +90,13 @@ def follow_up_done(request: HttpRequest, lead_id: int) -> HttpResponse:
 def follow_up_tomorrow(request: HttpRequest, lead_id: int) -> HttpResponse:
     lead = get_visible_lead(request, lead_id)
     now = timezone.now()
-    try:
+
+    def change() -> str:
         followups.move_to_tomorrow(lead, request.agent, now=now)
-    except followups.FollowUpRefused as refused:
-        return _refused(request, lead, refused)
-    assert lead.follow_up_at is not None
-    messages.success(request, f"{lead}: follow up "
-                              f"{day_time(lead.follow_up_at, now, followups.tz_name())}.")
-    return _back(request, lead)
+        assert lead.follow_up_at is not None
+        return f"{lead}: follow up {day_time(lead.follow_up_at, now, followups.tz_name())}."
+
+    return _change(request, lead, change)
 
 
 def _fields(form: AppointmentForm) -> followups.AppointmentFields:
@@ -101,13 +115,13 @@ def appointment_new(request: HttpRequest, lead_id: int) -> HttpResponse:
     if not form.is_valid():
         return _refused(request, lead, ValueError("Check the appointment's details."),
                         appointment_form=form)
-    try:
+
+    def change() -> str:
         appointment = followups.book_appointment(lead, request.agent, _fields(form), now=now)
-    except followups.FollowUpRefused as refused:
-        return _refused(request, lead, refused, appointment_form=form)
-    messages.success(request, "Appointment booked for "
-                              f"{day_time(appointment.starts_at, now, followups.tz_name())}.")
-    return redirect("lead-detail", lead.pk)
+        when = day_time(appointment.starts_at, now, followups.tz_name())
+        return f"Appointment booked for {when}."
+
+    return _change(request, lead, change, appointment_form=form)
 
 
 def _visible_appointment(request: HttpRequest, appointment_id: int) -> Appointment:

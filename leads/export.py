@@ -18,6 +18,7 @@ import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,15 @@ class Column:
     text: bool = True  # free text (guarded); False: a value formatted here
 
 
+def price_text(price: Decimal | float | None) -> str:
+    """A price as people and other CRMs write it: ``2400000``, not ``2400000.00`` or
+    ``2400000.0``; cents only when there are some (``1250.5`` -> ``1250.50``)."""
+    if price is None:
+        return ""
+    exact = Decimal(str(price)).quantize(Decimal("0.01"))
+    return str(exact.to_integral_value()) if exact == exact.to_integral_value() else str(exact)
+
+
 def _local(moment: datetime | None, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).isoformat(timespec="seconds") if moment else ""
 
@@ -64,8 +74,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Source", _field("source")),
     Column("Lead Type", _field("lead_type")),
     Column("Tags", lambda lead, tz: ", ".join(str(tag) for tag in lead["tags"] or ())),
-    Column("Price", lambda lead, tz: "" if lead["price"] is None else f"{lead['price']:.2f}",
-           text=False),
+    Column("Price", lambda lead, tz: price_text(lead["price"]), text=False),
     Column("City", _field("city")),
     Column("Zip", _field("zip_code")),
     Column("Property Type", _field("property_type")),

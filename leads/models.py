@@ -407,6 +407,18 @@ class Submission(models.Model):
         return f"{self.get_channel_display()} {when:%Y-%m-%d %H:%M}: {self.outcome}"
 
 
+class LeadSourceManager(models.Manager["LeadSource"]):
+    def spelling(self, name: str) -> str:
+        """The name as an existing source spells it, in any case (an e-mail to ``zillow@`` is
+        Zillow's, not a second source "zillow"); else the name as given."""
+        found = self.filter(name__iexact=name).order_by("pk").values_list("name", flat=True)
+        return found.first() or name
+
+    def named(self, name: str) -> "LeadSource":
+        """The source of this name in any case, made when there is none."""
+        return self.get_or_create(name=self.spelling(name))[0]
+
+
 class LeadSource(models.Model):
     """A vendor or channel that sends leads; its name is the leads' ``source``."""
 
@@ -421,6 +433,8 @@ class LeadSource(models.Model):
         help_text="Follow Up Boss events from this source are kept but make no lead (answered "
         "204, as Follow Up Boss does for an archived lead flow).",
     )
+
+    objects = LeadSourceManager()
 
     class Meta:
         ordering = ["name"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from routing.selectors import _cache
+from tests.receivers import FakeFub, Receiver, serving
 
 
 @pytest.fixture(autouse=True)
@@ -73,3 +74,28 @@ def driver():
     chrome = start_chrome(width=DESKTOP[0], height=DESKTOP[1])
     yield chrome
     chrome.quit()
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on 127.0.0.1 (tests/receivers.py): ``.url``, ``.requests``."""
+    yield from serving(Receiver())
+
+
+@pytest.fixture
+def fub():
+    """A fake Follow Up Boss on 127.0.0.1: ``.base_url``, ``.requests`` (JSON bodies)."""
+    yield from serving(FakeFub())
+
+
+@pytest.fixture
+def manager_client(client):
+    """The test client logged in as Mia, a manager (the Managers group's permissions)."""
+    from agents.models import Agent
+    from agents.services import sync_access
+    from tests.factories import AgentFactory
+
+    manager = AgentFactory(name="Mia Manager", email="mia@example.com", role=Agent.Role.MANAGER)
+    sync_access(manager)
+    client.force_login(manager.user)
+    return client

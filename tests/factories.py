@@ -117,3 +117,21 @@ class WebhookEndpointFactory(factory.django.DjangoModelFactory):
     url = factory.Sequence(lambda n: f"https://crm{n}.example.com/hooks")
     secret = factory.Sequence(lambda n: f"whsec_test_{n}")
     events = factory.LazyFunction(lambda: list(WebhookEvent.values))
+
+
+ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+             "start": "00:00", "end": "23:59"}]
+
+
+def isa_desk(**fields) -> Agent:
+    """Ivy, an ISA who takes every lead (the catch-all "ISA team"), in a brokerage whose
+    actionable window is the whole week, so that her clocks run whenever the test does."""
+    from routing.models import Brokerage
+
+    brokerage = Brokerage.load()
+    brokerage.actionable_window = ALL_WEEK
+    brokerage.save()
+    ivy = AgentFactory(**{"name": "Ivy Isa", "email": "ivy@example.com",
+                          "role": Agent.Role.ISA, **fields})
+    RuleFactory(name="ISA team", is_catch_all=True, roster=RosterFactory.with_members([ivy]))
+    return ivy

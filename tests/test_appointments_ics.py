@@ -170,3 +170,34 @@ def test_a_new_address_from_the_today_page_retires_the_old_one(client, ann):
     client.logout()
     assert client.get(reverse("calendar-feed", args=[first])).status_code == 404
     assert client.get(reverse("calendar-feed", args=[ann.calendar_feed.token])).status_code == 200
+
+
+def test_managers_list_appointments_by_when_and_filter_upcoming_and_past(client, ann, lead):
+    from agents.models import Agent
+    from agents.services import sync_access
+
+    now = timezone.now()
+    soon = book_appointment(lead, ann, AppointmentFields(
+        starts_at=now + timedelta(days=1), minutes=45, location="12 Elm St",
+        with_whom="Pat and Sam", note=""), now=now)
+    earlier = book_appointment(lead, ann, AppointmentFields(
+        starts_at=now + timedelta(hours=2), minutes=30, location="The office",
+        with_whom="Pat", note=""), now=now)
+    Appointment.objects.filter(pk=earlier.pk).update(  # a meeting held last week
+        starts_at=now - timedelta(days=7), ends_at=now - timedelta(days=7) + timedelta(hours=1))
+    mia = AgentFactory(name="Mia Manager", email="mia@example.com", role=Agent.Role.MANAGER)
+    sync_access(mia)
+    client.force_login(mia.user)
+
+    listed = client.get(reverse("admin:leads_appointment_changelist")).content.decode()
+    assert "12 Elm St" in listed and "The office" in listed and "Ann Lee" in listed
+    assert listed.index("12 Elm St") < listed.index("The office")  # the latest first
+    upcoming = client.get(reverse("admin:leads_appointment_changelist"),
+                          {"when": "upcoming"}).content.decode()
+    assert "12 Elm St" in upcoming and "The office" not in upcoming
+    past = client.get(reverse("admin:leads_appointment_changelist"),
+                      {"when": "past"}).content.decode()
+    assert "The office" in past and "12 Elm St" not in past
+    page = client.get(reverse("admin:leads_appointment_change", args=[soon.pk]))
+    assert page.status_code == 200 and "Pat and Sam" in page.content.decode()
+    assert client.get(reverse("admin:leads_appointment_add")).status_code == 403

@@ -5,11 +5,7 @@ as ``assignedTo``, retried like a webhook, every attempt logged; tried against a
 from __future__ import annotations
 
 import base64
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -19,60 +15,15 @@ from notifications import webhooks
 from notifications.models import FollowUpBossIntegration, WebhookDelivery, WebhookEndpoint
 from routing.claims import claim_offer
 from routing.models import Offer, Rule
+from tests.receivers import FakeFub
 from tests.test_webhooks import NOW, agent, catch_all, endpoint, receive
-from tests.test_webhooks import manager_client as manager_client  # the fixture, re-exported
 
 pytestmark = pytest.mark.django_db
 
 API_KEY = "fka_0abcdEFGH5678"
 
 
-class FakeFub(ThreadingHTTPServer):
-    """Follow Up Boss's Events API as far as a push needs: records each request, answers
-    ``statuses`` in turn, then 201 (a new person)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _FubHandler)
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-        self.lock = threading.Lock()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}"
-
-
-class _FubHandler(BaseHTTPRequestHandler):
-    server: FakeFub
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with self.server.lock:
-            self.server.requests.append({
-                "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                "body": json.loads(body)})
-            status = self.server.statuses.pop(0) if self.server.statuses else 201
-        answer = b'{"id": 101}' if status < 300 else b'{"errorMessage": "down"}'
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def fub():
-    server = FakeFub()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+# FakeFub and the ``fub`` fixture: tests/receivers.py, tests/conftest.py.
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from agents.directory import AgentDirectory
 from leads.intake.columns import build_map, detect_format, map_row
+from leads.intake.mapping import plain_price
 from leads.models import Lead
 from tests.factories import AgentFactory
 
@@ -70,3 +71,26 @@ def test_dry_run_routes_nothing():
                  stderr=StringIO())
     assert json.loads(out.getvalue().splitlines()[0])["fields"]["email"] == "jane@example.com"
     assert not Lead.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_kvcore_export_with_prices_written_as_money_routes(tmp_path):
+    AgentFactory(name="Olivia Bennett", email="olivia@example.com")
+    export = tmp_path / "kvcore.csv"
+    export.write_text(
+        "First Name,Last Name,Primary Email,Cell Phone,Hashtags,Assigned Agent,Lead Source,"
+        "Avg Price,Status\n"
+        'Kim,Lau,kim.lau@example.org,212-555-0177,"investor,condo",Olivia Bennett,Realtor.com,'
+        '"$1,250,000",Active\n', encoding="utf-8")
+    out = StringIO()
+    call_command("ingest_leads", str(export), stdout=out, stderr=StringIO())
+    answer = json.loads(out.getvalue().splitlines()[0])
+    assert answer["errors"] is None, answer
+    lead = Lead.objects.get()
+    assert (lead.price, lead.source, lead.owner.email) == (1250000, "Realtor.com",
+                                                         "olivia@example.com")
+
+
+def test_prices_as_people_write_them_are_read_as_numbers():
+    assert [plain_price(p) for p in ("$1,250,000", "1 250 000 USD", "450000", " $549,000.50 ")] \
+        == ["1250000", "1250000", "450000", "549000.50"]

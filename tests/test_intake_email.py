@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from leads.models import Lead, Submission
+from leads.models import Lead, LeadSource, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +68,21 @@ def test_the_same_message_twice_from_standard_input_is_one_lead(bob, monkeypatch
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw)))
         printed = ingest("-")
     assert Lead.objects.count() == 1 and "duplicate" in printed
+
+
+def test_the_recipients_name_is_the_existing_source_in_any_case(bob):
+    LeadSource.objects.create(name="Homes.com")
+    LeadSource.objects.create(name="Homes")
+    ingest(str(FIXTURES / "labelled.eml"))  # to homes@leads.example.com
+    assert Lead.objects.get().source == "Homes"
+    assert Submission.objects.get().source == "Homes"
+    assert LeadSource.objects.filter(name__iexact="homes").count() == 1
+
+
+def test_an_offered_lead_is_printed_with_the_agents_it_waits_on():
+    ann = AgentFactory(name="Ann", email="ann@example.com")
+    RuleFactory(name="Everything", is_catch_all=True, delivery="claim",
+                roster=RosterFactory.with_members([ann]))
+    printed = ingest(str(FIXTURES / "labelled.eml"))
+    lead = Lead.objects.get()
+    assert printed.strip() == f"labelled.eml: lead {lead.pk} offered to ann@example.com"

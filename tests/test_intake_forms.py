@@ -79,7 +79,8 @@ def test_invalid_input_renders_the_errors(web_form):
                       HTTP_REFERER="https://www.example-homes.com/contact/")
     assert response.status_code == 400
     page = response.content.decode()
-    assert "Enter a valid email address." in page and "Unknown lead type" in page
+    assert "<li><strong>Email</strong>: Enter a valid email address.</li>" in page
+    assert "<strong>Lead type</strong>: Unknown lead type" in page
     assert 'href="https://www.example-homes.com/contact/"' in page
     assert not Lead.objects.exists()
     sub = Submission.objects.get()
@@ -90,7 +91,7 @@ def test_invalid_input_renders_the_errors(web_form):
 def test_no_contact_and_no_script_link(web_form):
     response = submit({"city": "Brooklyn"}, HTTP_REFERER="javascript:alert(1)")
     assert response.status_code == 400
-    assert "Give at least a name" in response.content.decode()
+    assert "<li>Give at least a name, an email or a phone number.</li>" in response.content.decode()
     assert "javascript" not in response.content.decode()
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from agents.models import Agent
 from leads.intake import receive_lead
 from leads.models import Lead
-from routing.models import Brokerage, Handoff, HandoffTarget
+from routing.models import Handoff, HandoffTarget
 from tests.browser import (
     BROWSER_TEST,
     WAIT,
@@ -24,22 +24,14 @@ from tests.browser import (
     screenshot,
     wait_for_text,
 )
-from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.factories import AgentFactory, RosterFactory, isa_desk
 
 pytestmark = BROWSER_TEST
 
-ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-             "start": "00:00", "end": "23:59"}]
-
-
 def test_isa_calls_qualifies_and_hands_off_by_territory(browser, live_server):
-    brokerage = Brokerage.load()
-    brokerage.actionable_window = ALL_WEEK
-    brokerage.save()
-    ivy = AgentFactory(name="Ivy Isa", email="ivy@example.com", role=Agent.Role.ISA)
+    ivy = isa_desk()
     AgentFactory(name="Ann Lee", email="ann@example.com", zip_codes=["60601"])
     bob = AgentFactory(name="Bob Ray", email="bob@example.com", zip_codes=["60602"])
-    RuleFactory(name="ISA team", is_catch_all=True, roster=RosterFactory.with_members([ivy]))
     closers = RosterFactory.with_members(list(Agent.objects.filter(role="agent")))
     target = HandoffTarget.objects.create(name="Downtown", roster=closers,
                                           selection="territory")
@@ -116,11 +108,7 @@ def test_isa_calls_qualifies_and_hands_off_by_territory(browser, live_server):
 
 
 def test_the_qualification_typed_in_is_kept_when_the_status_is_saved(browser, live_server):
-    brokerage = Brokerage.load()
-    brokerage.actionable_window = ALL_WEEK
-    brokerage.save()
-    ivy = AgentFactory(name="Ivy Isa", email="ivy@example.com", role=Agent.Role.ISA)
-    RuleFactory(name="ISA team", is_catch_all=True, roster=RosterFactory.with_members([ivy]))
+    isa_desk()
     lead = receive_lead({"first_name": "Pat", "last_name": "Buyer", "email": "pat@example.org",
                          "source": "Zillow"}, channel="api", received_at=timezone.now()).lead
 

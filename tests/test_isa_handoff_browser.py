@@ -26,23 +26,14 @@ from tests.browser import (
     screenshot,
     wait_for_text,
 )
-from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.factories import ALL_WEEK, AgentFactory, RosterFactory, RuleFactory, isa_desk
 
 pytestmark = BROWSER_TEST
 
-ALL_WEEK = [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-             "start": "00:00", "end": "23:59"}]
-
-
 def brokerage_with_an_isa() -> tuple[Agent, Agent, HandoffTarget]:
-    brokerage = Brokerage.load()
-    brokerage.actionable_window = ALL_WEEK
-    brokerage.save()
-    ivy = AgentFactory(name="Ivy Isa", email="ivy@example.com", role=Agent.Role.ISA,
-                       phone="+13125550142")
+    ivy = isa_desk(phone="+13125550142")
     bob = AgentFactory(name="Bob Ray", email="bob@example.com", zip_codes=["60602"])
     AgentFactory(name="Ann Lee", email="ann@example.com", zip_codes=["60601"])
-    RuleFactory(name="ISA team", is_catch_all=True, roster=RosterFactory.with_members([ivy]))
     closers = RosterFactory.with_members(list(Agent.objects.filter(role="agent")))
     target = HandoffTarget.objects.create(name="Downtown", roster=closers,
                                           selection="territory", delivery="claim")

@@ -34,11 +34,9 @@ def _brokerage():
 
 
 @pytest.fixture
-def mc(client):
-    manager = AgentFactory(name="Mia Manager", email="mia@example.com", role=Agent.Role.MANAGER)
-    sync_access(manager)
-    client.force_login(manager.user)
-    return client
+def mc(manager_client):
+    """The manager's client (tests/conftest.py), by a short name."""
+    return manager_client
 
 
 def at(day: int, hour: int = 10) -> datetime:
@@ -76,7 +74,7 @@ def test_the_command_exports_the_leads_of_a_status_source_and_period(tmp_path):
         "Dana", "Reyes", "dana@example.org", "+13125550142")
     assert (row["Source"], row["Status"], row["Agent"], row["Agent Email"]) == (
         "Zillow", "Assigned", "Ann Agent", "ann@example.com")
-    assert (row["Price"], row["Tags"]) == ("450000.00", "hot, buyer")
+    assert (row["Price"], row["Tags"]) == ("450000", "hot, buyer")
     assert row["Received At"] == "2026-11-10T10:00:00-06:00"  # the brokerage's local time
     assert row["Assigned At"] == "2026-11-10T11:00:00-06:00"
 
@@ -177,3 +175,18 @@ def test_an_exported_file_goes_back_in_through_ingest_leads(tmp_path):
     assert (lead.first_name, lead.last_name, lead.email, lead.phone.as_e164, lead.source,
             lead.city) == ("Dana", "Reyes", "dana@example.org", "+13125550142", "Zillow",
                            "Evanston")
+
+
+@pytest.mark.parametrize(("price", "written"), [
+    (Decimal("2400000"), "2400000"), (Decimal("2400000.00"), "2400000"), (2400000.0, "2400000"),
+    (Decimal("1250.5"), "1250.50"), (Decimal("999.99"), "999.99"), (None, "")])
+def test_prices_are_written_without_a_trailing_zero_fraction(price, written):
+    assert export.price_text(price) == written
+
+
+def test_an_exported_price_reads_back_as_whole_dollars(tmp_path):
+    LeadFactory(price=Decimal("2400000"), received_at=at(10))
+    target = tmp_path / "leads.csv"
+    run("--output", str(target))
+    [row] = table(target.read_text(encoding="utf-8"))
+    assert row["Price"] == "2400000"

@@ -85,3 +85,11 @@ def test_mismatched_passwords_are_shown_on_the_branded_page(client, newcomer):
         "new_password1": "harbour-lights-42", "new_password2": "harbour-lights-43"})
     text = page.content.decode()
     assert page.status_code == 200 and "didn’t match" in text and "Django" not in text
+
+
+def test_the_admin_login_links_to_the_same_forgot_password_page(client):
+    page = client.get("/admin/login/").content.decode()
+    assert 'href="/accounts/password_reset/">Forgot password?</a>' in page
+    assert "Forgotten your" not in page  # Django's own admin reset pages are not used
+    form = client.get("/accounts/password_reset/").content.decode()
+    assert "Forgot your password?" in form and "Django" not in form

@@ -7,9 +7,8 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from agents.models import Agent
-from agents.services import sync_access
 from leads.intake.keys import create_key
 from leads.models import Lead, LeadSource, SourceKey, Submission, WebForm
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
@@ -30,11 +29,9 @@ def bob():
 
 
 @pytest.fixture
-def mc(client):
-    manager = AgentFactory(name="Mia", email="mia@example.com", role=Agent.Role.MANAGER)
-    sync_access(manager)
-    client.force_login(manager.user)
-    return client
+def mc(manager_client):
+    """The manager's client (tests/conftest.py), by a short name."""
+    return manager_client
 
 
 def post_lead(key: str, body: dict) -> int:
@@ -47,6 +44,7 @@ def test_a_key_created_in_the_admin_is_shown_once_and_works(mc, bob):
     response = mc.post("/admin/leads/leadsource/", {"action": "create_key_action",
                                                     "_selected_action": [source.pk]}, follow=True)
     raw = re.search(r"lr_[\w-]+", response.content.decode()).group(0)
+    assert f'<code class="source-key">{raw}</code>' in response.content.decode()  # one block
     key = SourceKey.objects.get(source=source)
     assert raw not in key.key_hash
     assert post_lead(raw, {"first_name": "Pat", "email": "pat@example.org"}) == 201
@@ -107,3 +105,38 @@ def test_agents_cannot_open_the_fix_page(client, bob):
     client.force_login(bob.user)
     response = client.get(f"/admin/leads/submission/{submission.pk}/fix/")
     assert response.status_code in (302, 403)
+
+
+def test_the_web_form_snippet_is_a_visitors_contact_form_that_routes_with_consent(mc, bob):
+    from leads.admin import form_snippet
+
+    form = WebForm.objects.create(name="Contact us", slug="contact-us", active=True,
+                                  source=LeadSource.objects.create(name="Website"),
+                                  thank_you_url="https://example.com/thanks")
+    html = form_snippet(form)
+    for tag in ('<input name="email" type="email"', '<input name="phone" type="tel"',
+                '<textarea name="message"', '<input name="consent" type="checkbox" value="true">',
+                "<label>First name<br>"):
+        assert tag in html
+    for internal in ("score", "assigned_to", "tracking_agent", "external_id"):
+        assert f'name="{internal}"' not in html  # named in the comment only
+        assert internal in html
+    answer = Client().post("/intake/contact-us/", {
+        "first_name": "Pat", "email": "pat@example.org", "consent": "true", "website": ""})
+    assert answer.status_code == 303
+    assert Lead.objects.get().owner == bob
+
+
+def test_fix_keeps_a_messages_lines_and_says_a_missing_contact_once(mc, bob):
+    submission = Submission.objects.create(
+        channel=Submission.Channel.FILE, source="Website", outcome=Submission.Outcome.REJECTED,
+        errors={"contact": "Give at least a name, an email or a phone number."},
+        payload={"message": "Customer Mail: x@example.org\nInternal Id: 7"},
+        received_at=timezone.now())
+    fix_url = f"/admin/leads/submission/{submission.pk}/fix/"
+    form = mc.get(fix_url).content.decode()
+    assert ">\nCustomer Mail: x@example.org\nInternal Id: 7</textarea>" in form
+    refused = mc.post(fix_url, {"message": "Customer Mail: x@example.org\r\nInternal Id: 7"})
+    assert refused.content.decode().count("Give at least a name") == 1
+    mc.post(fix_url, {"first_name": "Xi", "message": "Customer Mail: x@example.org\r\nId: 7"})
+    assert Lead.objects.get().message == "Customer Mail: x@example.org\nId: 7"

@@ -15,8 +15,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from notifications import webhooks
 from notifications.models import WebhookDelivery, WebhookEvent, new_webhook_secret
 from tests.factories import WebhookEndpointFactory
-from tests.test_webhooks import NOW, Receiver
-from tests.test_webhooks import receiver as receiver  # the fixture, re-exported for pytest
+from tests.receivers import Receiver
+from tests.test_webhooks import NOW
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,7 @@ def delivery_to(url: str, secret: str) -> WebhookDelivery:
         payload={"id": "e1", "event": "lead.created", "data": {"lead": {"id": 7}}})
 
 
-def test_a_real_delivery_verifies_with_the_standard_webhooks_library(receiver: Receiver):  # noqa: F811 (the fixture)
+def test_a_real_delivery_verifies_with_the_standard_webhooks_library(receiver: Receiver):
     secret = new_webhook_secret()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:], validate=True)) == 24
     delivery = delivery_to(receiver.url, secret)
@@ -49,7 +49,7 @@ def test_a_real_delivery_verifies_with_the_standard_webhooks_library(receiver: R
     assert webhooks.verify_signature(secret, headers["leadrouter-signature"], request["body"])
 
 
-def test_a_retry_keeps_the_webhook_id_and_a_tampered_body_fails(receiver: Receiver):  # noqa: F811 (the fixture)
+def test_a_retry_keeps_the_webhook_id_and_a_tampered_body_fails(receiver: Receiver):
     secret = new_webhook_secret()
     receiver.statuses = [500]
     delivery = delivery_to(receiver.url, secret)

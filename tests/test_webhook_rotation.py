@@ -15,9 +15,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from notifications import webhooks
 from notifications.models import WebhookDelivery, WebhookEndpoint, WebhookEvent, new_webhook_secret
 from tests.factories import WebhookEndpointFactory
-from tests.test_webhooks import NOW, Receiver, _readme_verify
-from tests.test_webhooks import manager_client as manager_client  # fixtures, re-exported
-from tests.test_webhooks import receiver as receiver
+from tests.receivers import Receiver
+from tests.test_webhooks import NOW, _readme_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +34,7 @@ def deliver(endpoint: WebhookEndpoint, *, now) -> None:
     assert webhooks.attempt(delivery.pk, now=now) == "sent"
 
 
-def test_both_secrets_verify_during_the_grace_period_then_only_the_new(receiver: Receiver):  # noqa: F811 (the fixture)
+def test_both_secrets_verify_during_the_grace_period_then_only_the_new(receiver: Receiver):
     old = new_webhook_secret()
     endpoint = WebhookEndpointFactory(url=receiver.url, secret=old,
                                       events=[WebhookEvent.LEAD_CREATED])

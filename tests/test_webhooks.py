@@ -8,11 +8,9 @@ import hmac
 import json
 import re
 import socket
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,7 +25,6 @@ from django_q.conf import Conf
 from django_q.models import OrmQ
 
 from agents.models import Agent
-from agents.services import sync_access
 from leads.intake import receive_lead, receive_leads
 from leads.intake.keys import create_key
 from leads.isa.handoffs import hand_off
@@ -61,57 +58,8 @@ SEND_TASK = "notifications.webhooks.send_webhook_deliveries"
 E = WebhookEvent
 
 
-# --- A real receiver: an HTTP server on 127.0.0.1 in a thread ----------------------------------
-
-
-class Receiver(ThreadingHTTPServer):
-    """Records every request; answers ``statuses`` in turn (then 200), after ``delay`` s."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-        self.delay = 0.0
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}/hooks"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with self.server.lock:
-            self.server.requests.append(
-                {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-            status = self.server.statuses.pop(0) if self.server.statuses else 200
-        time.sleep(self.server.delay)
-        answer = b"ok" if status < 300 else b"nope"
-        try:
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-        except OSError:  # the sender stopped waiting
-            pass
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+# A real receiver on 127.0.0.1: ``Receiver`` (tests/receivers.py), the ``receiver`` fixture
+# (tests/conftest.py).
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -784,14 +732,6 @@ def test_senders_at_once_send_one_delivery_once(receiver):
 
 
 # --- Admin ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def manager_client(client):
-    manager = AgentFactory(name="Mia Manager", role=Agent.Role.MANAGER)
-    sync_access(manager)
-    client.force_login(manager.user)
-    return client
 
 
 def test_managers_may_manage_webhooks():

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from agents.directory import AgentDirectory
 from leads.forms import KNOWN_FIELDS
+from leads.intake.mapping import keep_first_contacts, plain_price
 
 # Pseudo-fields: a row's pieces that need joining before they are an intake field.
 FULL_NAME = "_full_name"
@@ -187,6 +188,8 @@ def map_row(row: Mapping[str, str], columns: ColumnMap,
             street = value
         elif target == STATE:
             state = value
+        elif target == "price":
+            record["price"] = plain_price(value)  # "$1,250,000", as the CRMs export it
         elif target == AGENT:
             found = (agents or AgentDirectory()).find(value)
             if found.email:
@@ -195,14 +198,7 @@ def map_row(row: Mapping[str, str], columns: ColumnMap,
                 notes.append(f"{header}: {value}. {found.problem}")
         else:
             record[target] = value
-    if emails:
-        record["email"] = emails[0]
-        if emails[1:]:
-            notes.append(f"Other emails: {', '.join(emails[1:])}")
-    if phones:
-        record["phone"] = phones[0]
-        if phones[1:]:
-            notes.append(f"Other phones: {', '.join(phones[1:])}")
+    keep_first_contacts(record, notes, emails=emails, phones=phones)
     if tags:
         record["tags"] = ", ".join(tags)
     if street or state:

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from leads.intake.mapping import plain_price
+
 # The lead fields a rule can read, in the order a person fills them in.
 RULE_FIELDS = ("name", "first_name", "last_name", "email", "phone", "message", "city",
                "zip_code", "listing_ref", "price")
@@ -138,7 +140,7 @@ def clean_value(name: str, value: str) -> str:
     if name == "email":
         value = value.removeprefix("mailto:").strip("<> ")
     elif name == "price":
-        value = re.sub(r"[$,\s]|USD", "", value)
+        value = plain_price(value)
     elif name == "message" and len(value) > 1 and value[0] + value[-1] in QUOTES:
         value = value[1:-1].strip()
     return value

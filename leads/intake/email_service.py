@@ -30,6 +30,7 @@ class EmailResult:
     reason: str
     submission: Submission
     errors: dict[str, str] = field(default_factory=dict)  # a rejected message's, per field
+    offered_to: list[str] = field(default_factory=list)  # the agents an offered lead waits on
 
 
 def as_rule(row: EmailParsingRule) -> ParsingRule:
@@ -61,7 +62,8 @@ def receive_email(raw: bytes, *, received_at: datetime, source: str | None = Non
     message = parse_bytes(raw)
     parsed = read_lead(message, parsing_rules())
     claimed = parsed.fields.pop("source", "") or recipient_source(message)
-    chosen = (source or parsed.rule_source or fallback or claimed or DEFAULT_SOURCE)[:100]
+    chosen = LeadSource.objects.spelling(
+        (source or parsed.rule_source or fallback or claimed or DEFAULT_SOURCE)[:100])
     inbound = Inbound(
         Submission.Channel.EMAIL, received_at, source_key=key, key_prefix=key_prefix,
         status_map={400: 422},
@@ -72,7 +74,7 @@ def receive_email(raw: bytes, *, received_at: datetime, source: str | None = Non
                                 {"subject": str(message.get("Subject", ""))})
         return EmailResult("rejected", None, None, f"email: {parsed.reason}", answer.submission,
                            {"email": parsed.reason})
-    lead_source, _ = LeadSource.objects.get_or_create(name=chosen)
+    lead_source = LeadSource.objects.named(chosen)
     answer = take_lead(parsed.fields, lead_source, inbound)
     body, submission = answer.body, answer.submission
     if answer.replayed:
@@ -84,4 +86,5 @@ def receive_email(raw: bytes, *, received_at: datetime, source: str | None = Non
     if errors:
         reason = "; ".join(f"{k}: {v}" for k, v in errors.items())
         return EmailResult("rejected", None, None, reason, submission, errors)
-    return EmailResult(body["status"], body["lead"], body.get("agent"), "", submission)
+    return EmailResult(body["status"], body["lead"], body.get("agent"), "", submission,
+                       offered_to=list(body.get("offered_to") or []))

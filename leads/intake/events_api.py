@@ -3,20 +3,18 @@ Up Boss posts to leadrouter by changing the host.
 
 The view reads the request as Follow Up Boss's does (HTTP Basic auth, the source's key as the
 user name, any password), with the leads API's limits (rate, size, JSON), keeps even refused
-requests in the inbound log and hands the event to ``events.take_event``.
+requests in the inbound log (all of it shared with the leads API: ``api.KeyedIntakeView``)
+and hands the event to ``events.take_event``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -28,30 +26,21 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.parsers import JSONParser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from leads.intake.api import FirstRenderer
+from leads.intake.api import KeyedIntakeView
 from leads.intake.cleaning import (
     LENGTH_REQUIRED,
-    bad_string,
-    parse_json_object,
-    read_body,
-    read_chunked,
-    too_large,
 )
 from leads.intake.events import EventInbound, take_event
-from leads.intake.idempotency import IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_MAX, Answer
-from leads.intake.keys import SCHEME, check_header, take_key
+from leads.intake.idempotency import IDEMPOTENCY_HEADER, Answer
+from leads.intake.keys import SCHEME, check_header
 from leads.intake.serializers import (
     FubErrorSerializer,
     FubEventSerializer,
     LeadIntakeAnswerSerializer,
 )
-from leads.models import SourceKey, Submission
+from leads.models import LeadSource, SourceKey, Submission
 
 BASIC_CHALLENGE = 'Basic realm="leadrouter"'
 NO_KEY = "Missing API key: send the source's key as the user name of HTTP Basic auth."
@@ -102,112 +91,64 @@ def _error(name: str, description: str, message: str) -> OpenApiResponse:
         OpenApiExample(name, value={"errorMessage": message}, response_only=True)])
 
 
-class FubEventsView(APIView):
+@extend_schema_view(post=extend_schema(
+    operation_id="fub_events",
+    summary="Send a Follow Up Boss event",
+    description=(
+        "Follow Up Boss's Events API, so that a lead provider that posts to Follow Up Boss "
+        "posts here by changing the host. The event's `type` gives the lead type and a tag "
+        "(Seller Inquiry: seller; Property Inquiry, Viewed or Saved Property, Property "
+        "Search, Visited Open House: buyer; Inquiry: Property Inquiry with a property, "
+        "else General Inquiry), `person` the contact details and tags, `property` the "
+        "city, zip, MLS number, price and type; the rest goes into the lead's message. "
+        "`person.assignedTo` (an agent's name or email) pre-assigns the lead; an unknown "
+        "agent is dropped, said in the message, and the lead routed by the rules.\n\n"
+        "**Answers**: 201 a new person, 200 a person already known (registered again), "
+        "204 an event that makes no lead (the source is set to ignore events, or an "
+        "Unsubscribed event). Every event is kept in the inbound log.\n\n"
+        "**Exactly once**: a retry with the same `Idempotency-Key` returns the first "
+        "answer's body with status 200 and no second lead.\n\n"
+        "**Limits**: as `POST /api/v1/leads/` (body size, rate per key)."
+    ),
+    tags=["intake"],
+    request=FubEventSerializer,
+    parameters=[OpenApiParameter(
+        IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+        description="Any unique string per event (e.g. a UUID), up to 255 characters.")],
+    responses={
+        201: OpenApiResponse(LeadIntakeAnswerSerializer, description="A new person, routed."),
+        200: OpenApiResponse(LeadIntakeAnswerSerializer,
+                             description="A person already known, or a retry."),
+        204: OpenApiResponse(description="Kept; makes no lead (ignored)."),
+        400: _error("Invalid", "Not a JSON object.", "The body is not valid JSON."),
+        401: _error("Unauthorized", "Missing, unknown or revoked key.", "Invalid API key."),
+        411: _error("LengthRequired", "A chunked body this server cannot read: send it "
+                    "again with a `Content-Length`.", LENGTH_REQUIRED["body"]),
+        413: _error("TooLarge", "Body too large.", "The body is larger than 65536 bytes."),
+        422: _error("Invalid", "The lead is invalid (kept, rejected, with every field's "
+                    "error), or the `Idempotency-Key` was used with another body.",
+                    "Give at least a name, an email or a phone number."),
+        429: _error("RateLimited", "Rate limit exceeded; retry after `Retry-After` seconds.",
+                    "More than 600 requests in a minute for this key."),
+    },
+))
+class FubEventsView(KeyedIntakeView[EventInbound]):
     """``POST /api/v1/events``: a lead provider sends one Follow Up Boss event."""
 
     authentication_classes = [SourceKeyBasicAuthentication]
-    permission_classes: list = []
-    throttle_classes: list = []
-    parser_classes = [JSONParser]
-    renderer_classes = [JSONRenderer]
-    content_negotiation_class = FirstRenderer
+    channel = Submission.Channel.EVENTS
+    inbound_class = EventInbound
+    challenge = BASIC_CHALLENGE
 
-    def perform_authentication(self, request: Request) -> None:
-        """Done in ``post`` instead, so that refused requests are logged too."""
+    def authorization(self, http: HttpRequest) -> tuple[str | None, str]:
+        return api_key_header(http.META.get("HTTP_AUTHORIZATION"))
 
-    @extend_schema(
-        operation_id="fub_events",
-        summary="Send a Follow Up Boss event",
-        description=(
-            "Follow Up Boss's Events API, so that a lead provider that posts to Follow Up Boss "
-            "posts here by changing the host. The event's `type` gives the lead type and a tag "
-            "(Seller Inquiry: seller; Property Inquiry, Viewed or Saved Property, Property "
-            "Search, Visited Open House: buyer; Inquiry: Property Inquiry with a property, "
-            "else General Inquiry), `person` the contact details and tags, `property` the "
-            "city, zip, MLS number, price and type; the rest goes into the lead's message. "
-            "`person.assignedTo` (an agent's name or email) pre-assigns the lead; an unknown "
-            "agent is dropped, said in the message, and the lead routed by the rules.\n\n"
-            "**Answers**: 201 a new person, 200 a person already known (registered again), "
-            "204 an event that makes no lead (the source is set to ignore events, or an "
-            "Unsubscribed event). Every event is kept in the inbound log.\n\n"
-            "**Exactly once**: a retry with the same `Idempotency-Key` returns the first "
-            "answer's body with status 200 and no second lead.\n\n"
-            "**Limits**: as `POST /api/v1/leads/` (body size, rate per key)."
-        ),
-        tags=["intake"],
-        request=FubEventSerializer,
-        parameters=[OpenApiParameter(
-            IDEMPOTENCY_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-            description="Any unique string per event (e.g. a UUID), up to 255 characters.")],
-        responses={
-            201: OpenApiResponse(LeadIntakeAnswerSerializer, description="A new person, routed."),
-            200: OpenApiResponse(LeadIntakeAnswerSerializer,
-                                 description="A person already known, or a retry."),
-            204: OpenApiResponse(description="Kept; makes no lead (ignored)."),
-            400: _error("Invalid", "Not a JSON object.", "The body is not valid JSON."),
-            401: _error("Unauthorized", "Missing, unknown or revoked key.", "Invalid API key."),
-            411: _error("LengthRequired", "A chunked body this server cannot read: send it "
-                        "again with a `Content-Length`.", LENGTH_REQUIRED["body"]),
-            413: _error("TooLarge", "Body too large.", "The body is larger than 65536 bytes."),
-            422: _error("Invalid", "The lead is invalid (kept, rejected, with every field's "
-                        "error), or the `Idempotency-Key` was used with another body.",
-                        "Give at least a name, an email or a phone number."),
-            429: _error("RateLimited", "Rate limit exceeded; retry after `Retry-After` seconds.",
-                        "More than 600 requests in a minute for this key."),
-        },
-    )
-    def post(self, request: Request) -> Response:
-        http = request._request
-        inbound = EventInbound(Submission.Channel.EVENTS, timezone.now(),
-                               idempotency_key=request.headers.get(IDEMPOTENCY_HEADER, "").strip())
-        try:
-            answer = self._answer(http, inbound)
-        except Exception:  # keep even this request (if the database lets us), then surface it
-            with contextlib.suppress(Exception):
-                inbound.refuse(500, {"server": "Internal error."})
-            raise
-        headers = answer.headers
-        if answer.status == 401:
-            headers["WWW-Authenticate"] = BASIC_CHALLENGE
-        elif answer.status in (200, 201):
-            headers["Location"] = answer.body["url"]
-            headers["Idempotent-Replayed"] = "true" if answer.replayed else "false"
-        if answer.status == 204:
-            return Response(status=204, headers=headers)
-        return Response(answer.body, status=answer.status, headers=headers)
+    def body_problem(self, problem: str) -> str:
+        return problem.replace("the lead's fields", "the event's fields")
 
-    def _answer(self, http: HttpRequest, inbound: EventInbound) -> Answer:
-        limit = settings.INTAKE_MAX_BODY_BYTES
-        readable = read_chunked(http, limit)
-        raw, inbound.raw_body = read_body(http, limit) if readable else (None, "")
-        header, problem = api_key_header(http.META.get("HTTP_AUTHORIZATION"))
-        if header is None:
-            return inbound.refuse(401, {"key": problem})
-        rate = settings.INTAKE_RATE_PER_MINUTE
-        check = take_key(header, limit=rate, now=inbound.received_at)
-        inbound.key_prefix = check.prefix
-        if check.key is None:
-            return inbound.refuse(401, {"key": check.error})
-        inbound.source_key, inbound.source_name = check.key, check.key.source.name
-        if check.wait is not None:
-            answer = inbound.refuse(
-                429, {"rate": f"More than {rate} requests in a minute for this key."})
-            answer.headers["Retry-After"] = str(check.wait)
-            return answer
-        if not readable:
-            return inbound.refuse(411, LENGTH_REQUIRED)
-        if raw is None:
-            return inbound.refuse(413, too_large(limit))
-        payload, problem = parse_json_object(raw)
-        if payload is None:
-            return inbound.refuse(400, {"body": problem.replace("the lead's fields",
-                                                                "the event's fields")})
-        key = inbound.idempotency_key
-        if len(key) > IDEMPOTENCY_KEY_MAX or bad_string(key):
-            return inbound.refuse(400, {IDEMPOTENCY_HEADER: f"Use up to {IDEMPOTENCY_KEY_MAX} "
-                                                            "printable characters."}, payload)
-        return take_event(payload, check.key.source, inbound,
-                          system=http.headers.get("X-System", ""))
+    def take(self, payload: dict[str, Any], source: LeadSource, inbound: EventInbound,
+             http: HttpRequest) -> Answer:
+        return take_event(payload, source, inbound, system=http.headers.get("X-System", ""))
 
 
 @extend_schema_view(post=extend_schema(exclude=True))

@@ -19,6 +19,7 @@ from typing import Any
 
 from agents.directory import AgentDirectory
 from leads.display import duration
+from leads.intake.mapping import keep_first_contacts
 
 MESSAGE_MAX = 10000
 
@@ -96,14 +97,7 @@ def fub_event_to_lead(body: Mapping[str, Any], *, agents: AgentDirectory | None 
             fields[ours] = text
     emails = _values(person, "emails", errors)
     phones = _values(person, "phones", errors)
-    if emails:
-        fields["email"] = emails[0]
-        if emails[1:]:
-            notes.append(f"Other emails: {', '.join(emails[1:])}")
-    if phones:
-        fields["phone"] = phones[0]
-        if phones[1:]:
-            notes.append(f"Other phones: {', '.join(phones[1:])}")
+    keep_first_contacts(fields, notes, emails=emails, phones=phones)
 
     tags = _tags(person, errors)
     if known is not None:

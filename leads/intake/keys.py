@@ -44,7 +44,7 @@ def create_key(source: LeadSource | str, *, label: str = "") -> tuple[SourceKey,
     """A new key for the source (created if needed): the row and the key, to show once."""
     with transaction.atomic():
         if isinstance(source, str):
-            source, _ = LeadSource.objects.get_or_create(name=source.strip())
+            source = LeadSource.objects.named(source.strip())
         while True:
             prefix = secrets.token_hex(PREFIX_LENGTH // 2)
             if not SourceKey.objects.filter(prefix=prefix).exists():

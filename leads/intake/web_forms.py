@@ -34,6 +34,7 @@ from leads.intake.cleaning import (
     storable,
     too_large,
 )
+from leads.intake.events import SENTENCES
 from leads.intake.idempotency import Inbound, take_lead
 from leads.models import Submission, WebForm
 
@@ -126,9 +127,12 @@ def _error_page(request: HttpRequest, form: WebForm, errors: dict[str, str],
     back = request.headers.get("Referer", "")
     if urlsplit(back).scheme not in ("http", "https"):  # only a page link, never a script
         back = ""
-    items = format_html_join("", "<li><strong>{}</strong>: {}</li>",
-                             ((name.replace("_", " "), message)
-                              for name, message in errors.items()))
+    # "Email: Enter a valid email address."; a sentence on its own ("Give at least a name...")
+    # without its key's name.
+    items = format_html_join("", "<li>{}</li>", (
+        (message if name in SENTENCES
+         else format_html("<strong>{}</strong>: {}", name.replace("_", " ").capitalize(), message),)
+        for name, message in errors.items()))
     link = format_html('<p><a href="{}">Go back to the form</a></p>', back) if back else ""
     html = format_html(
         '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{}</title>'

@@ -43,7 +43,8 @@ def describe(label: str, result: EmailResult) -> str:
         return f"{label}: duplicate (same Message-ID), lead {result.lead_id or '-'}"
     if result.status == "rejected":
         return f"{label}: rejected: {result.reason} (submission {result.submission.pk})"
-    agent = f" to {result.agent}" if result.agent else ""
+    agent = (f" to {result.agent}" if result.agent
+             else f" to {', '.join(result.offered_to)}" if result.offered_to else "")
     return f"{label}: lead {result.lead_id} {result.status}{agent}"
 
 
@@ -52,7 +53,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("target", help="A message file, a Maildir, an mbox, or - for stdin.")
-        parser.add_argument("--source", help="Lead source key (default: from the message).")
+        parser.add_argument("--source", help="The lead source's name (default: the parsing "
+                            "rule's, the lead tags', else the recipient's name).")
         parser.add_argument("--now", help="Arrival time, ISO-8601 (default: now).")
 
     def handle(self, *args: Any, target: str, source: str | None, now: str | None,
