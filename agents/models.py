@@ -180,8 +180,10 @@ class TimeOff(models.Model):
         verbose_name_plural = "time off"
         indexes = [models.Index(fields=["agent", "ends_at"], name="time_off_agent_ends")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")),
-                                   name="time_off_ends_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="time_off_ends_after_start",
+                violation_error_message="The time off must end after it starts."),
         ]
 
     def __str__(self) -> str:
