@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from phonenumber_field.modelfields import PhoneNumberField
 from simple_history.models import HistoricalRecords
@@ -51,8 +52,9 @@ class Agent(models.Model):
         null=True, blank=True, help_text="Quiet hours from (brokerage time), e.g. 21:00.")
     quiet_hours_end = models.TimeField(
         null=True, blank=True, help_text="Quiet hours until (brokerage time), e.g. 07:00.")
-    away_calendar_url = models.URLField(
+    away_calendar_url = models.CharField(
         "away calendar (ICS URL)", max_length=1000, blank=True,
+        validators=[URLValidator(schemes=["http", "https", "webcal"])],
         help_text="An iCalendar feed (e.g. the phone's calendar): its out-of-office and "
                   "all-day busy events mark the agent away. Read every 15 minutes.")
     away_calendar_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
