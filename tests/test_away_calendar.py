@@ -15,7 +15,7 @@ import pytest
 from django_q.models import Schedule
 
 from agents.away_calendar import AwayCalendarError, away_periods
-from agents.away_feed import FeedRefused, fetch_feed, feed_url, refresh_away_calendars
+from agents.away_feed import FeedRefused, feed_url, fetch_feed, refresh_away_calendars
 from agents.models import TimeOff
 from routing.models import Brokerage
 from tests.factories import AgentFactory, TimeOffFactory
