@@ -4,11 +4,13 @@ API."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -26,7 +28,7 @@ from agents.time_off import (
 from leads.intake import receive_lead
 from leads.models import Lead
 from routing.fairness import agent_standing
-from routing.models import RoutingRecord
+from routing.models import Brokerage, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, TimeOffFactory
 
 pytestmark = pytest.mark.django_db
@@ -276,3 +278,20 @@ def test_api_cancelling_time_off_under_way_ends_it_now():
     under_way.refresh_from_db()
     assert under_way.ends_at <= timezone.now()
     assert answer.json()["id"] == under_way.pk
+
+
+# --- the demo ---------------------------------------------------------------------------------
+
+
+def test_the_demo_has_a_vacation_next_week_and_an_agent_away_today(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "Time off: Olivia Bennett from " in out.getvalue()
+    now = timezone.now()
+    vacation = TimeOff.objects.get(agent__email="olivia.bennett@example.com")
+    assert vacation.starts_at > now and vacation.starts_at - now <= timedelta(days=7)
+    assert vacation.starts_at.astimezone(NY).weekday() == 0  # next Monday
+    away = TimeOff.objects.get(agent__email="noah.goldberg@example.com")
+    assert away.starts_at <= now < away.ends_at
+    assert Brokerage.load().gradual_return_leads == 3
