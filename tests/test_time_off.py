@@ -19,6 +19,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agents.models import Agent, TimeOff
+from agents.services import sync_access
 from agents.time_off import (
     TimeOffForbidden,
     TimeOffRefused,
@@ -295,3 +296,28 @@ def test_the_demo_has_a_vacation_next_week_and_an_agent_away_today(settings):
     away = TimeOff.objects.get(agent__email="noah.goldberg@example.com")
     assert away.starts_at <= now < away.ends_at
     assert Brokerage.load().gradual_return_leads == 3
+
+
+# --- the admin --------------------------------------------------------------------------------
+
+
+def test_a_manager_sets_time_off_in_the_admin_as_a_managers(client):
+    ann = agent("Ann")
+    boss = agent("Boss", role=Agent.Role.MANAGER)
+    sync_access(boss)
+    client.force_login(boss.user)
+    starts = tomorrow_at(9)
+    answer = client.post(reverse("admin:agents_timeoff_add"), {
+        "agent": ann.pk, "starts_at_0": f"{starts:%Y-%m-%d}", "starts_at_1": "09:00",
+        "ends_at_0": f"{starts:%Y-%m-%d}", "ends_at_1": "17:00", "note": "training"})
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    made = TimeOff.objects.get(agent=ann)
+    assert (made.source, made.created_by, made.starts_at) == (
+        TimeOff.Source.MANAGER, boss.user, starts)
+    listed = client.get(reverse("admin:agents_timeoff_changelist") + "?source=manager")
+    assert "training" in listed.content.decode()
+
+    refused = client.post(reverse("admin:agents_timeoff_add"), {
+        "agent": ann.pk, "starts_at_0": f"{starts:%Y-%m-%d}", "starts_at_1": "17:00",
+        "ends_at_0": f"{starts:%Y-%m-%d}", "ends_at_1": "09:00"})
+    assert "The time off must end after it starts." in refused.content.decode()
