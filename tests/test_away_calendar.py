@@ -4,7 +4,6 @@ only the calendar's own, from public addresses only."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +18,7 @@ from agents.away_feed import FeedRefused, feed_url, fetch_feed, refresh_away_cal
 from agents.models import TimeOff
 from routing.models import Brokerage
 from tests.factories import AgentFactory, TimeOffFactory
+from tests.threads import serving
 
 NY = ZoneInfo("America/New_York")
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=NY)  # a Tuesday
@@ -102,12 +102,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def calendar_server() -> Iterator[CalendarServer]:
-    server = CalendarServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(CalendarServer()) as server:
+        yield server
 
 
 @pytest.fixture

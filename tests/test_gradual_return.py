@@ -11,34 +11,20 @@ import pytest
 from django.utils import timezone
 
 from agents.models import Agent
-from leads.intake import receive_lead
-from leads.models import Lead
 from routing import engine
 from routing.fairness import reason_words
 from routing.models import Brokerage, RoutingRecord
-from tests.factories import AgentFactory, RosterFactory, RuleFactory, TimeOffFactory
+from tests.factories import RosterFactory, RuleFactory, TimeOffFactory
+from tests.test_time_off import agent, owner_at
 
 pytestmark = pytest.mark.django_db
 
 NY = ZoneInfo("America/New_York")
-_counter = iter(range(1, 1_000_000))
 
 
 def day_after_tomorrow(hour: int, minute: int = 0) -> datetime:
     day = (timezone.now().astimezone(NY) + timedelta(days=2)).date()
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=NY)
-
-
-def owner_at(at: datetime) -> str | None:
-    n = next(_counter)
-    result = receive_lead({"first_name": "Pat", "last_name": f"Buyer{n}",
-                           "email": f"pat{n}@example.org"}, channel="api", received_at=at)
-    lead = Lead.objects.select_related("owner").get(pk=result.lead.pk)
-    return lead.owner.name if lead.owner else None
-
-
-def agent(name: str) -> Agent:
-    return AgentFactory(name=name, email=f"{name.lower()}@example.com")
 
 
 def set_gradual_return(leads: int | None) -> None:
