@@ -28,6 +28,7 @@ from agents.time_off import (
 )
 from leads.intake import receive_lead
 from leads.models import Lead
+from routing.backtest import Availability, availability_in
 from routing.fairness import agent_standing
 from routing.models import Brokerage, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, TimeOffFactory
@@ -321,3 +322,24 @@ def test_a_manager_sets_time_off_in_the_admin_as_a_managers(client):
         "agent": ann.pk, "starts_at_0": f"{starts:%Y-%m-%d}", "starts_at_1": "17:00",
         "ends_at_0": f"{starts:%Y-%m-%d}", "ends_at_1": "09:00"})
     assert "The time off must end after it starts." in refused.content.decode()
+
+
+def test_the_back_test_replays_an_agent_away_as_paused():
+    trace = [{"stage": "agent", "agent": "b@example.com", "why": "away until Fri 12:00"},
+             {"stage": "agent", "agent": "a@example.com", "why": None}]
+    assert dict(availability_in(trace)) == {"a@example.com": Availability.AVAILABLE,
+                                            "b@example.com": Availability.PAUSED}
+
+
+def test_why_did_i_get_this_lead_says_who_was_away():
+    a, b, c = agent("Ann"), agent("Bo"), agent("Cy")
+    rotation(a, b, c)
+    now = timezone.now()
+    TimeOffFactory(agent=b, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=1))
+    owner_at(now - timedelta(minutes=2))
+    owner_at(now - timedelta(minutes=1))
+    lead = Lead.objects.get(owner=c)
+    client = Client()
+    client.force_login(c.user)
+    page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
+    assert "Bo was away (time off), so it came to you" in page
