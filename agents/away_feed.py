@@ -21,9 +21,11 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from agents.away_calendar import AwayCalendarError, AwayPeriod, away_periods
 from agents.models import Agent, TimeOff
+from notifications.queueing import queue_with_commit
 from notifications.webhooks.addresses import GuardedHTTPHandler, GuardedHTTPSHandler
 from routing.models import Brokerage
 
@@ -118,6 +120,19 @@ def refresh_agent(agent: Agent, *, now: datetime, tz_name: str) -> bool:
     Agent.objects.filter(pk=agent.pk).update(away_calendar_checked_at=now,
                                              away_calendar_error=error)
     return changed
+
+
+def set_away_calendar(agent: Agent, url: str) -> None:
+    """Save the agent's away calendar address (empty: none) and have the task cluster read it
+    at once; its time off follows within seconds, or at the next refresh."""
+    url = url.strip()
+    if url:
+        feed_url(url)  # refuses schemes other than http, https and webcal
+    agent.away_calendar_url = url
+    agent.away_calendar_error = ""
+    agent.save(update_fields=["away_calendar_url", "away_calendar_error"])
+    queue_with_commit(lambda: async_task("agents.away_feed.refresh_away_calendars",
+                                         task_name="refresh away calendars"))
 
 
 def refresh_away_calendars(now: datetime | None = None) -> int:

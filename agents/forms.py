@@ -1,10 +1,11 @@
-"""The agent's own forms: time off on the availability page."""
+"""The agent's own forms: time off and the away calendar on the availability page."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
+from django.core.validators import URLValidator
 
 from leads.forms import _LocalDateTimeInput as LocalDateTimeInput
 
@@ -24,4 +25,16 @@ class TimeOffForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "time-off-%s")
+        super().__init__(*args, **kwargs)
+
+
+class AwayCalendarForm(forms.Form):
+    url = forms.CharField(
+        label="Away calendar (ICS address)", required=False, max_length=1000,
+        validators=[URLValidator(schemes=["http", "https", "webcal"])],
+        widget=forms.URLInput(attrs={"placeholder": "webcal://... or https://....ics"}),
+        help_text="Its out-of-office and all-day busy events mark you away. Empty: none.")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "away-calendar-%s")
         super().__init__(*args, **kwargs)

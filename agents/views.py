@@ -10,7 +10,8 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from agents.forms import TimeOffForm
+from agents.away_feed import set_away_calendar
+from agents.forms import AwayCalendarForm, TimeOffForm
 from agents.models import Agent, TimeOff
 from agents.pages import agent_required, render_page
 from agents.services import set_accepting_leads
@@ -52,13 +53,15 @@ def availability(request: HttpRequest) -> HttpResponse:
     return _availability_page(request, TimeOffForm())
 
 
-def _availability_page(request: HttpRequest, form: TimeOffForm, *, status: int = 200
-                       ) -> HttpResponse:
+def _availability_page(request: HttpRequest, form: TimeOffForm, *, status: int = 200,
+                       calendar_form: AwayCalendarForm | None = None) -> HttpResponse:
     agent, now = request.agent, timezone.now()
+    calendar_form = calendar_form or AwayCalendarForm(initial={"url": agent.away_calendar_url})
     upcoming = list(upcoming_time_off(agent, now))
     away = next((t for t in upcoming if t.starts_at <= now), None)
     return render_page(request, "agents/availability.html", {
         "agent": agent, "form": form, "time_off": upcoming, "away_now": away,
+        "calendar_form": calendar_form,
     }, status=status)
 
 
@@ -95,4 +98,16 @@ def time_off_cancel(request: HttpRequest, time_off_id: int) -> HttpResponse:
     else:
         messages.success(request, "Time off ended: you receive leads again." if kept else
                          "Time off cancelled.")
+    return redirect("availability")
+
+
+@agent_required
+@require_POST
+def away_calendar(request: HttpRequest) -> HttpResponse:
+    form = AwayCalendarForm(request.POST)
+    if not form.is_valid():
+        return _availability_page(request, TimeOffForm(), calendar_form=form, status=400)
+    set_away_calendar(request.agent, form.cleaned_data["url"])
+    messages.success(request, "Away calendar saved: its away events show here in a minute."
+                     if form.cleaned_data["url"] else "Away calendar removed.")
     return redirect("availability")

@@ -11,6 +11,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django_q.models import Schedule
 
 from agents.away_calendar import AwayCalendarError, away_periods
@@ -189,3 +191,22 @@ def test_the_task_cluster_refreshes_every_15_minutes():
     schedule = Schedule.objects.get(name="refresh away calendars")
     assert (schedule.func, schedule.schedule_type, schedule.minutes) == (
         "agents.away_feed.refresh_away_calendars", Schedule.MINUTES, 15)
+
+
+@pytest.mark.django_db
+def test_the_agent_saves_their_away_calendar_on_the_availability_page():
+    ann = AgentFactory()
+    client = Client()
+    client.force_login(ann.user)
+    answer = client.post(reverse("away-calendar"),
+                         {"url": "webcal://p01-caldav.icloud.com/published/2/abc"})
+    assert answer.status_code == 302
+    ann.refresh_from_db()
+    assert ann.away_calendar_url == "webcal://p01-caldav.icloud.com/published/2/abc"
+    refused = client.post(reverse("away-calendar"), {"url": "file:///etc/passwd"})
+    assert refused.status_code == 400
+    ann.refresh_from_db()
+    assert ann.away_calendar_url.startswith("webcal://")
+    assert client.post(reverse("away-calendar"), {"url": ""}).status_code == 302
+    ann.refresh_from_db()
+    assert ann.away_calendar_url == ""
