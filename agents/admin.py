@@ -48,6 +48,7 @@ from routing.departures import (
     reactivate_agent,
 )
 from routing.models import Brokerage, RotationState
+from routing.selectors import routing_config
 from routing.windows import DAY_NAMES, WeeklyWindow, describe_days, parse_days
 
 DAY_CHOICES = [(day, day.title()) for day in DAY_NAMES]
@@ -65,10 +66,16 @@ def brokerage_day(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def availability_text(agent: Agent | engine.AgentInfo) -> str:
+    """Inactive, paused, away on time off (from the request's routing snapshot: no query per
+    row), or accepting."""
     if not agent.is_active:
         return "✖ Inactive"
     if not agent.accepting_leads:
         return "⏸ Paused"
+    info = agent if isinstance(agent, engine.AgentInfo) else routing_config().agents.get(agent.pk)
+    away = info.away_at(timezone.now()) if info is not None else None
+    if away is not None:
+        return f"✈ Away until {timezone.localtime(away.ends_at):%a %d %b %H:%M}"
     return "✔ Accepting"
 
 

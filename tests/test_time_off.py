@@ -343,3 +343,15 @@ def test_why_did_i_get_this_lead_says_who_was_away():
     client.force_login(c.user)
     page = client.get(reverse("lead-detail", args=[lead.pk])).content.decode()
     assert "Bo was away (time off), so it came to you" in page
+
+
+def test_the_agents_list_says_who_is_away(client):
+    ann = agent("Ann")
+    boss = agent("Boss", role=Agent.Role.MANAGER)
+    sync_access(boss)
+    now = timezone.now()
+    TimeOffFactory(agent=ann, starts_at=now - timedelta(hours=1), ends_at=now + timedelta(days=2))
+    client.force_login(boss.user)
+    listed = client.get(reverse("admin:agents_agent_changelist")).content.decode()
+    until = timezone.localtime(now + timedelta(days=2), NY)
+    assert f"✈ Away until {until:%a %d %b %H:%M}" in listed
