@@ -89,7 +89,7 @@ def static_skip_reason(
 
 def away_words(away: TimeAway, local: datetime) -> str:
     """"away until Fri 12:00 (vacation)": the end in the brokerage's time, with its date when
-    it is a week or more ahead."""
+    it is six days or more ahead (where the weekday alone would be ambiguous)."""
     end = away.ends_at.astimezone(local.tzinfo)
     when = f"{end:%a %H:%M}" if end - local < timedelta(days=6) else f"{end:%a %d %b %H:%M}"
     return f"{AWAY} {when}" + (f" ({away.note})" if away.note else "")
@@ -98,19 +98,15 @@ def away_words(away: TimeAway, local: datetime) -> str:
 def first_days_back(away: Sequence[TimeAway], tz_name: str) -> frozenset[date]:
     """The days (brokerage time) an agent comes back on after a day or more of time off; time
     off that overlaps or follows without a gap counts as one stretch."""
-    zone = ZoneInfo(tz_name)
-    days: set[date] = set()
-    stretch: list[datetime] = []
+    stretches: list[list[datetime]] = []  # [start, end] in time order
     for period in sorted(away, key=lambda t: t.starts_at):
-        if stretch and period.starts_at <= stretch[1]:
-            stretch[1] = max(stretch[1], period.ends_at)
-            continue
-        if stretch and stretch[1] - stretch[0] >= timedelta(days=1):
-            days.add(stretch[1].astimezone(zone).date())
-        stretch = [period.starts_at, period.ends_at]
-    if stretch and stretch[1] - stretch[0] >= timedelta(days=1):
-        days.add(stretch[1].astimezone(zone).date())
-    return frozenset(days)
+        if stretches and period.starts_at <= stretches[-1][1]:
+            stretches[-1][1] = max(stretches[-1][1], period.ends_at)
+        else:
+            stretches.append([period.starts_at, period.ends_at])
+    zone = ZoneInfo(tz_name)
+    return frozenset(end.astimezone(zone).date() for start, end in stretches
+                     if end - start >= timedelta(days=1))
 
 
 def load_skip_reason(agent: AgentInfo, loads: Loads, local: datetime | None = None
