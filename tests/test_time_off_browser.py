@@ -53,3 +53,17 @@ def test_an_agent_adds_time_off_sees_it_and_cancels_it(browser, live_server):
     wait_for_text(phone, "No time off ahead.")
     assert not TimeOff.objects.filter(agent=ann).exists()
     screenshot(phone, "time-off-cancelled")
+
+    # Away now (set by a manager): the page says until when, and ends it in one tap.
+    TimeOff.objects.create(agent=ann, starts_at=timezone.now() - timedelta(hours=1),
+                           ends_at=ends, note="vacation", source=TimeOff.Source.MANAGER)
+    phone.get(f"{live_server.url}/availability/")
+    wait_for_text(phone, f"You are away until {ends:%a} {ends.day} {ends:%b} 12:00 (vacation): "
+                         "no new leads meanwhile.")
+    assert "set by a manager" in phone.find_element(By.CSS_SELECTOR, "li.time-off-item").text
+    assert "You are away until" in phone.find_element(By.CSS_SELECTOR, ".card.state").text
+    assert fits_the_phone(phone)
+    screenshot(phone, "time-off-away-now")
+    phone.find_element(By.XPATH, "//button[normalize-space()='End now']").click()
+    wait_for_text(phone, "Time off ended: you receive leads again.")
+    assert TimeOff.objects.get(agent=ann).ends_at <= timezone.now()
