@@ -168,6 +168,8 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 OFFERS_REFRESH_SECONDS = env.int("OFFERS_REFRESH_SECONDS", default=1)
 # How long before an appointment its reminder goes out (leads.reminders).
 APPOINTMENT_REMINDER_MINUTES = env.int("APPOINTMENT_REMINDER_MINUTES", default=30)
+# My leads' "needs attention": an open lead with no timeline entry in this many days.
+LEADS_QUIET_DAYS = env.int("LEADS_QUIET_DAYS", default=7)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

@@ -7,7 +7,6 @@ lead's timeline with the manager's name.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
+from adminsortable2.admin import SortableAdminMixin
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -26,9 +25,7 @@ from django.contrib.admin.views.main import PAGE_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection, models
-from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet
-from django.db.models.expressions import RawSQL
-from django.db.models.lookups import Contains
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -36,7 +33,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.text import smart_split, unescape_string_literal
 
 from agents.admin import CommaListField, availability_text, brokerage_tz
 from agents.models import Agent
@@ -59,18 +55,16 @@ from leads.models import (
     Lead,
     LeadSource,
     SourceKey,
+    Stage,
     Submission,
     WebForm,
 )
+from leads.search import search_leads
 from notifications.models import Notification
 from routing.claims import assign_lead, move_to_pond, return_to_routing
 from routing.engine import render_trace
 from routing.models import Offer
 from routing.reports.dashboard import EXPIRING_MINUTES
-
-PHONE_LIKE = re.compile(r"^[\d\s()+.\-/]+$")
-MIN_PHONE_DIGITS = 4
-
 
 #: The brokerage's zone, read once for a page that shows many moments (see ``rendered_in_zone``).
 PAGE_ZONE: ContextVar[ZoneInfo | None] = ContextVar("page_zone", default=None)
@@ -308,8 +302,8 @@ class LeadChangeList(ChangeList):
 # --- The lead admin ---------------------------------------------------------------------------
 
 
-ROUTING_FIELDS = ("status", "owner", "lender", "rule", "routing_round", "received_at",
-                  "assigned_at", "first_contact_due_at", "first_contact_at")
+ROUTING_FIELDS = ("status", "stage", "lost_reason", "owner", "lender", "rule", "routing_round",
+                  "received_at", "assigned_at", "first_contact_due_at", "first_contact_at")
 
 
 @admin.register(Lead)
@@ -390,15 +384,8 @@ class LeadAdmin(admin.ModelAdmin):
         return LeadListQuerySet(model=leads.model, query=leads.query, using=leads.db)
 
     def get_search_results(self, request, queryset, search_term):
-        if connection.vendor == "postgresql":
-            found, may_have_duplicates = queryset.filter(words_query(search_term)), False
-        else:
-            found, may_have_duplicates = super().get_search_results(request, queryset,
-                                                                    search_term)
-        phone = phone_query(search_term)
-        if phone is not None:
-            found = found | queryset.filter(phone)
-        return found, may_have_duplicates
+        """The one lead search (``leads.search``): on PostgreSQL read from one index."""
+        return search_leads(queryset, search_term), False
 
     # --- change page
 
@@ -551,42 +538,31 @@ class LeadAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/leads/lead/routing_actions.html", context)
 
 
-#: A lead's name, email and phone as one text, as the trigram index on PostgreSQL reads it
-#: (migration leads 0011 writes the same expression).
-LEAD_SEARCH_SQL = "upper({})".format(" || ' ' || ".join(
-    f'"leads_lead"."{column}"'
-    for column in ("first_name", "last_name", "email", "email_normalized", "phone_normalized")))
+# --- Stages -----------------------------------------------------------------------------------
 
 
-def words_query(term: str) -> Q:
-    """Every word of the term (or "quoted phrase") somewhere in the lead's name, email or
-    phone, in any case: the admin's search over its search fields, read from one index."""
-    text = RawSQL(LEAD_SEARCH_SQL, [], output_field=models.CharField())
-    query = Q()
-    for bit in smart_split(term or ""):
-        if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
-            bit = unescape_string_literal(bit)
-        query &= Q(Contains(text, bit.upper()))
-    return query
+@admin.register(Stage)
+class StageAdmin(SortableAdminMixin, admin.ModelAdmin):
+    """The agents' stages: renamed here, dragged into the order the lead page shows them. A
+    stage that leads are in cannot be deleted (they would lose their place)."""
 
+    list_display = ("name", "key", "outcome", "lead_count")
+    list_display_links = ("name",)
+    prepopulated_fields = {"key": ("name",)}
 
-def phone_query(term: str) -> Q | None:
-    """A search term that looks like a phone number, however written, as a query."""
-    term = (term or "").strip()
-    if not term or not PHONE_LIKE.match(term):
-        return None
-    digits = re.sub(r"\D", "", term)
-    if len(digits) < MIN_PHONE_DIGITS:
-        return None
-    query = Q(phone_normalized__contains=digits)
-    try:
-        number = phonenumbers.parse(term, settings.PHONENUMBER_DEFAULT_REGION)
-    except phonenumbers.NumberParseException:
-        return query
-    if phonenumbers.is_possible_number(number):
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        query |= Q(phone_normalized=e164)
-    return query
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Stage]:
+        return (super().get_queryset(request).annotate(lead_count=Count("leads"))
+                .order_by("position", "id"))  # GROUP BY drops Meta.ordering
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Stage | None = None):
+        return ("key",) if obj is not None else ()  # the API's name for it stays
+
+    def get_prepopulated_fields(self, request: HttpRequest, obj: Stage | None = None):
+        return {} if obj is not None else self.prepopulated_fields
+
+    @admin.display(description="leads in it", ordering="lead_count")
+    def lead_count(self, stage: Stage) -> int:
+        return stage.lead_count
 
 
 # --- Submissions ------------------------------------------------------------------------------

@@ -10,6 +10,31 @@ from phonenumber_field.modelfields import PhoneNumberField
 from agents.models import Agent
 
 
+class Stage(models.Model):
+    """A step of the agent's work on a lead (New, Attempting contact ... Closed, Lost), set in
+    one tap on the lead's page. Managers rename and reorder them in the admin; the ``key`` stays,
+    so the API and saved links keep working. ``outcome`` says what reaching the stage means for
+    the lead: a won stage closes it, a lost one ends it, an open one keeps it worked."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "open", "Open (still being worked)"
+        WON = "won", "Won (the lead is closed)"
+        LOST = "lost", "Lost (asks for a reason)"
+
+    name = models.CharField(max_length=60)
+    key = models.SlugField(
+        max_length=40, unique=True,
+        help_text="The stage in the agent API and in links (`stage=`); renaming keeps it.")
+    position = models.PositiveIntegerField(default=0, db_index=True)
+    outcome = models.CharField(max_length=4, choices=Outcome.choices, default=Outcome.OPEN)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Lead(models.Model):
     class Status(models.TextChoices):
         UNASSIGNED = "unassigned", "Unassigned (pond)"
@@ -119,6 +144,12 @@ class Lead(models.Model):
     follow_up_note = models.CharField(max_length=200, blank=True, default="", db_default="")
     follow_up_reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # The agent's stage (``leads.services.set_stage``); none yet reads as the first stage.
+    stage = models.ForeignKey(Stage, null=True, blank=True, on_delete=models.PROTECT,
+                              related_name="leads")
+    lost_reason = models.CharField(max_length=200, blank=True, default="", db_default="",
+                                   help_text="Why the agent marked the lead lost.")
+
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
@@ -222,6 +253,7 @@ class Activity(models.Model):
         APPOINTMENT = "appointment", "Appointment booked"
         APPOINTMENT_EDIT = "appointment_edit", "Appointment changed"
         APPOINTMENT_CANCEL = "appointment_cancel", "Appointment cancelled"
+        STAGE = "stage", "Stage changed"
 
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -14,7 +14,7 @@ from routing.selectors import routing_config
 
 def visible_leads(request: HttpRequest) -> QuerySet[Lead]:
     """The leads this user may open: their own, or every lead for a manager."""
-    leads = Lead.objects.select_related("owner")
+    leads = Lead.objects.select_related("owner", "stage")
     if request.is_manager:
         return leads
     return leads.filter(owner=request.agent)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("leads/", views.my_leads, name="my-leads"),
     path("leads/<int:lead_id>/", views.lead_detail, name="lead-detail"),
     path("leads/<int:lead_id>/log/", views.lead_log, name="lead-log"),
+    path("leads/<int:lead_id>/stage/", views.lead_stage, name="lead-stage"),
     path("leads/<int:lead_id>/follow-up/", day_views.follow_up_set, name="follow-up-set"),
     path("leads/<int:lead_id>/follow-up/done/", day_views.follow_up_done, name="follow-up-done"),
     path("leads/<int:lead_id>/follow-up/tomorrow/", day_views.follow_up_tomorrow,

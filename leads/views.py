@@ -22,15 +22,26 @@ from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.views.decorators.http import require_POST
 
+from agents.access import is_manager
 from agents.models import Agent
 from agents.pages import agent_required, render_page
 from leads.day_pages import day_context
-from leads.display import area, clock_time, duration, essentials, money, short_age, time_left
+from leads.display import (
+    area,
+    clock_time,
+    day_time,
+    duration,
+    essentials,
+    money,
+    short_age,
+    time_left,
+)
 from leads.forms import ActivityForm
 from leads.isa.progress import second_contact
-from leads.models import Activity, Lead
+from leads.models import Activity, Lead, LeadSource, Stage
+from leads.search import LeadFilters, Sort, attention_reason, find_leads
 from leads.selectors import get_visible_lead, visible_leads, why_chapters
-from leads.services import log_activity, speed_to_lead
+from leads.services import StageRefused, log_activity, set_stage, speed_to_lead
 from notifications.services import unread_for
 from routing.claims import (
     ClaimRefused,
@@ -174,21 +185,22 @@ def offer_decline(request: HttpRequest, offer_id: int) -> HttpResponse:
 
 @agent_required(superuser_ok=True)
 def my_leads(request: HttpRequest) -> HttpResponse:
+    """My leads (every lead for a manager): searched by name, email or phone, filtered by
+    stage, source, status and "needs attention", sorted, paged (``leads.search``)."""
     now = timezone.now()
-    leads = visible_leads(request).order_by("-received_at", "-id")
+    stages = list(Stage.objects.all())
+    filters = LeadFilters.from_params(request.GET, stages)
+    leads = visible_leads(request)
     mine_only = request.is_manager and request.agent is not None and request.GET.get("mine")
     if mine_only:
         leads = leads.filter(owner=request.agent)
-    status = request.GET.get("status", "")
-    if status in Lead.Status.values:
-        leads = leads.filter(status=status)
-    else:
-        status = ""
-    page = Paginator(leads, LEADS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(find_leads(leads, filters, stages=stages, now=now),
+                     LEADS_PER_PAGE).get_page(request.GET.get("page"))
     # A handed-off lead's first contact is due by the hand-off's deadline, not the lead's.
     handoff_overdue = set(Handoff.objects.filter(
         lead__in=list(page), status=Handoff.Status.ASSIGNED, agent_id=F("lead__owner_id"),
         contact_due_at__lte=now).values_list("lead_id", flat=True))
+    tz = routing_config().timezone
     rows = [
         {
             "lead": lead,
@@ -199,14 +211,23 @@ def my_leads(request: HttpRequest) -> HttpResponse:
                 and lead.first_contact_due_at <= now),
             "area": area(lead),
             "price": money(lead.price),
+            "stage": lead.stage or (stages[0] if stages else None),
+            "attention": attention_reason(lead, now),
+            "follow_up": day_time(lead.follow_up_at, now, tz) if lead.follow_up_at else "",
+            "last_activity": (short_age(lead.last_activity_at, now)
+                              if lead.last_activity_at else ""),
         }
         for lead in page
     ]
     return render_page(request, "leads/my_leads.html", {
         "rows": rows,
         "page": page,
-        "status": status,
+        "filters": filters,
+        "stages": stages,
+        "sources": list(LeadSource.objects.values_list("name", flat=True)),
         "statuses": Lead.Status.choices,
+        "sorts": Sort.choices,
+        "quiet_days": settings.LEADS_QUIET_DAYS,
         "show_owner": request.is_manager and not mine_only,
         "mine_only": bool(mine_only),
         "can_see_all": request.is_manager and request.agent is not None,
@@ -269,7 +290,64 @@ def lead_detail(request: HttpRequest, lead_id: int, form: ActivityForm | None = 
         "can_log": request.agent is not None,
         "is_owner": request.agent is not None and lead.owner_id == request.agent.pk,
         **day_context(lead, now, **(extra or {})),
+        **stage_context(request, lead),
     }, status=status)
+
+
+#: Lost in one tap: the reasons agents give most (any other in their own words).
+LOST_REASONS = ["Went with another agent", "Not ready to move", "Never answered",
+                "Wrong number or not real", "Outside our area"]
+
+
+def stage_context(request: HttpRequest, lead: Lead, *, message: str = "",
+                  error: str = "") -> dict:
+    """What the lead page's stage card shows: every stage one tap away, the lost ones behind
+    a sheet that asks why."""
+    stages = list(Stage.objects.all())
+    current = lead.stage if lead.stage_id is not None else (stages[0] if stages else None)
+    agent = request.agent
+    return {
+        "stages": [s for s in stages if s.outcome != Stage.Outcome.LOST],
+        "lost_stages": [s for s in stages if s.outcome == Stage.Outcome.LOST],
+        "current_stage": current,
+        "can_stage": agent is not None and lead.owner_id is not None
+        and (lead.owner_id == agent.pk or is_manager(agent)),
+        "lost_reasons": LOST_REASONS,
+        "stage_message": message,
+        "stage_error": error,
+    }
+
+
+@require_POST
+@agent_required
+def lead_stage(request: HttpRequest, lead_id: int) -> HttpResponse:
+    """One tap sets the stage. htmx swaps the stage card, and with it (out of band) the status,
+    the follow-up, the appointments and the timeline, which a closed or lost lead changes;
+    without script, the lead's page again with the outcome on top."""
+    lead = get_visible_lead(request, lead_id)
+    stage = Stage.objects.filter(key=request.POST.get("stage", "")).first()
+    reason = request.POST.get("lost_reason") or request.POST.get("lost_note", "")
+    message = error = ""
+    try:
+        if stage is None:
+            raise StageRefused("Pick one of the stages.")
+        message = set_stage(lead, stage, request.agent, reason, now=timezone.now()).message
+    except StageRefused as refused:
+        error = str(refused)
+    if not getattr(request, "htmx", False):
+        if error:
+            messages.error(request, error)
+        else:
+            messages.success(request, message)
+        return redirect("lead-detail", lead.pk)
+    now = timezone.now()
+    return render(request, "leads/_stage_swap.html", {
+        "lead": lead,
+        "can_log": True,
+        "activities": lead.activities.select_related("actor"),
+        **day_context(lead, now),
+        **stage_context(request, lead, message=message, error=error),
+    })
 
 
 @require_POST

@@ -341,6 +341,7 @@ def return_to_routing(lead_id: int, *, by: Agent | None, now: datetime) -> Decis
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         _withdraw_open_offers(lead.pk, now)
+        drop_follow_up(lead)
         lead.routing_round += 1
         config = routing_config()
         facts = replace(facts_of(lead), received_at=now, assigned_to="", tracking_agent="",
@@ -363,6 +364,7 @@ def move_to_pond(lead_id: int, *, by: Agent | None, now: datetime) -> Lead:
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         _withdraw_open_offers(lead.pk, now)
+        drop_follow_up(lead)
         lead.owner, lead.assigned_at, lead.first_contact_due_at = None, None, None
         lead.status = Lead.Status.UNASSIGNED
         lead.save()
@@ -375,6 +377,8 @@ def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) 
     """A manager gives a lead (from the pond, or anyone's) to an agent."""
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
+        if lead.owner_id != agent.pk:
+            drop_follow_up(lead)
         lead.owner, lead.status, lead.assigned_at = agent, Lead.Status.ASSIGNED, now
         lead.first_contact_due_at = None
         lead.save()
@@ -389,6 +393,12 @@ def assign_lead(lead_id: int, agent: Agent, *, by: Agent | None, now: datetime) 
         webhooks.emit(WebhookEvent.LEAD_ASSIGNED, lead, now=now,
                       data={"agent": agent, "reason": "manager", "by": by})
         return lead
+
+
+def drop_follow_up(lead: Lead) -> None:
+    """A lead leaving its owner leaves their follow-up behind (the caller saves): it was theirs
+    to make, and its reminder must not reach them, nor surprise the next owner."""
+    lead.follow_up_at, lead.follow_up_note, lead.follow_up_reminded_at = None, "", None
 
 
 def _withdraw_open_offers(lead_id: int, now: datetime) -> None:

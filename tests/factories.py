@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import time, timedelta
 
 import factory
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from agents.models import Agent, Roster, RosterMember, Shift, TimeOff
-from leads.models import Lead
+from leads.models import Lead, Stage
 from notifications.models import WebhookEndpoint, WebhookEvent
 from routing.models import Rule, RuleCriterion, RuleWindow
 
@@ -108,6 +110,14 @@ class LeadFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"lead{n}@example.org")
     email_normalized = factory.SelfAttribute("email")
     received_at = factory.LazyFunction(timezone.now)
+
+
+def default_stages() -> dict[str, Stage]:
+    """The stages a brokerage starts with, by key, as migration leads 0017 makes them (again
+    after a transactional test emptied the tables)."""
+    migration = importlib.import_module("leads.migrations.0017_default_stages")
+    migration.create_default_stages(apps, None)
+    return {stage.key: stage for stage in Stage.objects.all()}
 
 
 class WebhookEndpointFactory(factory.django.DjangoModelFactory):

@@ -18,9 +18,9 @@ from leads.isa import queue as isa_service
 from leads.isa.handoffs import hand_off
 from leads.isa.progress import latest_steps, second_contact
 from leads.models import Lead
-from leads.services import log_activity
+from leads.services import log_activity, set_stage
 from routing.models import Brokerage, Handoff, HandoffTarget
-from tests.factories import AgentFactory, RosterFactory, RuleFactory
+from tests.factories import AgentFactory, RosterFactory, RuleFactory, default_stages
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -168,3 +168,11 @@ def test_the_isa_lead_page_tells_the_routing_in_agents_words_without_emails(clie
         assert email not in decisions
     assert "The ISA handed it to Bob by name." in decisions
     assert "Bob Ray" not in decisions  # colleagues by first name only
+
+
+def test_the_isa_sees_the_stage_the_agent_moved_the_lead_to(team):
+    stages = default_stages()
+    lead, handoff = handed_to_bob(team)
+    set_stage(lead, stages["appointment"], team.bob, now=timezone.now() + timedelta(minutes=1))
+    steps = latest_steps([handoff])[handoff.pk]
+    assert [s.text for s in steps] == ["Stage: New → Appointment set"]

@@ -48,3 +48,15 @@ def test_demo_prints_logins_that_work_and_loads_only_once(settings):
     again = seed()
     assert "manager@example.com" in again
     assert Lead.objects.count() == 24 + 12  # a second run changes nothing
+
+
+def test_the_agents_demo_leads_are_worked_to_realistic_stages(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    text = seed()
+    assert "Agents' leads: " in text
+    worked = Lead.objects.filter(owner__role="agent", stage__isnull=False)
+    keys = set(worked.values_list("stage__key", flat=True))
+    assert {"attempting", "contacted"} <= keys, text
+    for lead in worked.filter(stage__outcome="lost"):
+        assert lead.status == Lead.Status.DEAD and lead.lost_reason
+    assert all(lead.first_contact_at for lead in worked)

@@ -52,6 +52,7 @@ from config.api.serializers import (
     LeadEssentialsSerializer,
     MyFairnessSerializer,
     OfferSerializer,
+    StageSetSerializer,
     TimeOffSerializer,
     TimeOffWriteSerializer,
     TodaySerializer,
@@ -59,9 +60,10 @@ from config.api.serializers import (
     TokenRequestSerializer,
 )
 from leads import followups
-from leads.models import Activity, Appointment, Lead
+from leads.models import Activity, Appointment, Lead, Stage
+from leads.search import search_leads, stage_query
 from leads.selectors import get_visible_lead, visible_leads
-from leads.services import log_activity
+from leads.services import log_activity, set_stage
 from routing.claims import (
     claim_from_pond,
     claim_offer,
@@ -97,7 +99,7 @@ def visible_lead(request: Request, lead_id: int) -> Lead:
 
 def lead_answer(lead: Lead, viewer: Agent | None) -> Response:
     """The lead's detail; its routing told in ``viewer``'s words."""
-    lead = Lead.objects.select_related("owner", "rule").get(pk=lead.pk)
+    lead = Lead.objects.select_related("owner", "rule", "stage").get(pk=lead.pk)
     return Response(AgentLeadDetailSerializer(lead, context={"viewer": viewer}).data)
 
 
@@ -182,10 +184,23 @@ class AgentLeadFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=Lead.Status.choices)
     mine = filters.BooleanFilter(method="only_mine",
                                  help_text="Managers: only the leads I own (agents: always).")
+    q = filters.CharFilter(method="name_email_or_phone",
+                           help_text="Name, email or phone (written any way), as on My leads.")
+    stage = filters.ModelChoiceFilter(
+        queryset=Stage.objects.all(), to_field_name="key", method="in_stage",
+        help_text="A stage's key (`new` also finds leads never moved).")
 
     class Meta:
         model = Lead
-        fields = ["status", "mine"]
+        fields = ["status", "mine", "q", "stage"]
+
+    def name_email_or_phone(self, leads: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
+        return search_leads(leads, value)
+
+    def in_stage(self, leads: QuerySet[Lead], name: str, value: Stage | None) -> QuerySet[Lead]:
+        if value is None:
+            return leads
+        return leads.filter(stage_query(value.key, list(Stage.objects.all()[:1])))
 
     def only_mine(self, leads: QuerySet[Lead], name: str, value: bool) -> QuerySet[Lead]:
         if not value:
@@ -207,7 +222,8 @@ class AgentLeadsView(AgentMixin, generics.ListAPIView):
 
     @extend_schema(
         operation_id="agent_leads", summary="My leads", tags=["agent"],
-        description="My leads, newest first (managers: every lead).",
+        description="My leads, newest first (managers: every lead); `q` searches names, "
+                    "emails and phones as My leads does, `stage` keeps one stage.",
         responses={200: AgentLeadSerializer(many=True), **errors(400, 401, 403, 404)},
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -262,6 +278,28 @@ class ActivitiesView(AgentMixin, generics.ListAPIView):
         activity = log_activity(lead, request.agent, body.validated_data["kind"],
                                 body.validated_data["body"], now=timezone.now())
         return Response(ActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
+
+
+class LeadStageView(AgentView):
+    refusal_key = "stage"
+
+    @extend_schema(
+        operation_id="agent_lead_stage", summary="Set a lead's stage", tags=["agent"],
+        description="One of the brokerage's stages by its key, on the lead's timeline. A won "
+                    "(`closed`) or lost stage needs the first contact logged, lost needs a "
+                    "`lost_reason`; either clears the follow-up and cancels the appointments "
+                    "still to come. An open stage reopens a closed or lost lead. The answer "
+                    "is the lead.",
+        parameters=[id_param("id", "lead")], request=StageSetSerializer,
+        responses={200: AgentLeadDetailSerializer, **errors(400, 401, 403, 404, 415)},
+    )
+    def post(self, request: Request, id: int) -> Response:
+        lead = visible_lead(request, id)
+        body = StageSetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        set_stage(lead, body.validated_data["stage"], request.agent,
+                  body.validated_data["lost_reason"], now=timezone.now())
+        return lead_answer(lead, request.agent)
 
 
 class ActivityView(AgentView):

@@ -46,9 +46,11 @@ def error_map(data: Any, status_code: int) -> dict[str, str]:
 
 
 def refusal(error: ApplicationError, view: Any) -> exceptions.APIException:
-    """A domain error as DRF's: its status, its message under the view's ``refusal_key``
-    (else the status's key: ``claim`` for 409)."""
-    key = getattr(view, "refusal_key", "") or ERROR_KEYS.get(error.status_code, "detail")
+    """A domain error as DRF's: its status, its message under the field it names
+    (``extra["field"]``), else the view's ``refusal_key`` (else the status's key: ``claim``
+    for 409)."""
+    key = (error.extra.get("field") or getattr(view, "refusal_key", "")
+           or ERROR_KEYS.get(error.status_code, "detail"))
     answer = exceptions.APIException({key: str(error)})
     answer.status_code = error.status_code
     return answer

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
-from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -33,8 +32,8 @@ from config.api.serializers import (
     RosterSerializer,
     RuleSerializer,
 )
-from leads.admin import phone_query, words_query
 from leads.models import Lead
+from leads.search import search_leads
 from routing.models import Rule
 
 MANAGER_ERRORS = (401, 403)
@@ -102,21 +101,9 @@ class ManagerLeadFilter(filters.FilterSet):
         return leads.filter(overdue) if value else leads.exclude(overdue)
 
     def name_email_or_phone(self, leads: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
-        """As the admin's search: every word in a name or email, or a phone number (on
-        PostgreSQL read from the admin's trigram index)."""
-        words = value.split()
-        if not words:
-            return leads
-        if connection.vendor == "postgresql":
-            query = words_query(" ".join(words))
-        else:
-            query = Q()
-            for word in words:
-                query &= (Q(first_name__icontains=word) | Q(last_name__icontains=word)
-                          | Q(email__icontains=word)
-                          | Q(email_normalized__icontains=word.lower()))
-        phone = phone_query(value)
-        return leads.filter(query | phone if phone is not None else query)
+        """The admin's search (``leads.search``): every word in a name or email, or a phone
+        number (on PostgreSQL read from the admin's trigram index)."""
+        return search_leads(leads, value)
 
 
 class ManagerAgentFilter(filters.FilterSet):
@@ -194,7 +181,8 @@ def rules() -> QuerySet[Rule]:
 
 
 def leads() -> QuerySet[Lead]:
-    return Lead.objects.select_related("owner", "lender", "rule").order_by("-received_at", "-id")
+    return (Lead.objects.select_related("owner", "lender", "rule", "stage")
+            .order_by("-received_at", "-id"))
 
 
 class AgentsView(ManagerListView):

@@ -19,7 +19,7 @@ from leads.agenda import PICK_LABELS
 from leads.display import area
 from leads.forms import ActivityForm
 from leads.isa.progress import second_contact
-from leads.models import Activity, Appointment, Lead
+from leads.models import Activity, Appointment, Lead, Stage
 from leads.selectors import why_chapters
 from leads.services import speed_to_lead
 from routing.claims import PASS_NOTE_MAX, PassRefused, pass_reason
@@ -171,10 +171,36 @@ class WhyChapterSerializer(serializers.Serializer):
     lines = serializers.ListField(child=serializers.CharField())
 
 
+class StageSerializer(serializers.Serializer):
+    """One of the agents' stages (managers rename and reorder them in the admin)."""
+
+    key = serializers.CharField(help_text="Stays when the stage is renamed: send it to set it.")
+    name = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=Stage.Outcome.choices)
+
+
+class StageSetSerializer(serializers.Serializer):
+    """The body that sets a lead's stage."""
+
+    stage = serializers.SlugRelatedField(
+        slug_field="key", queryset=Stage.objects.all(),
+        help_text="The stage's key: `new`, `attempting`, `contacted`, `appointment`, `met`, "
+                  "`under_contract`, `closed`, `nurture`, `lost` (as the brokerage has them).",
+        error_messages={"does_not_exist": "Unknown stage {value}: use a stage's key.",
+                        "invalid": "Unknown stage: use a stage's key."})
+    lost_reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, default="",
+        help_text="Why the lead is lost: needed for a lost stage.")
+
+
 class AgentLeadSerializer(LeadEssentialsSerializer):
     """One of the agent's leads (managers: any lead), with its contact details."""
 
     status = serializers.ChoiceField(choices=Lead.Status.choices)
+    stage = StageSerializer(allow_null=True,
+                            help_text="The agent's stage; null: never set (it reads as the "
+                                      "first stage, New).")
+    lost_reason = serializers.CharField(allow_blank=True, help_text="Why it was marked lost.")
     owner = AgentRefSerializer(allow_null=True)
     contact = serializers.SerializerMethodField()
     assigned_at = serializers.DateTimeField(allow_null=True)

@@ -45,6 +45,8 @@ urlpatterns = [
          name="api-agent-activities"),
     path("v1/agent/leads/<int:id>/activities/<int:activity_id>/",
          agent.ActivityView.as_view(), name="api-agent-activity"),
+    path("v1/agent/leads/<int:id>/stage/", agent.LeadStageView.as_view(),
+         name="api-agent-lead-stage"),
     path("v1/agent/leads/<int:id>/follow-up/", agent.FollowUpView.as_view(),
          name="api-agent-follow-up"),
     path("v1/agent/leads/<int:id>/follow-up/done/", agent.FollowUpDoneView.as_view(),

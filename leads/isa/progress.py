@@ -14,8 +14,9 @@ from datetime import datetime
 from leads.models import Activity, Lead
 from routing.models import Handoff
 
-#: The activities by the receiving agent the ISA sees: contacts, notes and the claim.
-PROGRESS_KINDS = (*Lead.CONTACT_KINDS, Activity.Kind.NOTE, Activity.Kind.CLAIMED)
+#: The activities by the receiving agent the ISA sees: contacts, notes, the claim and stages.
+PROGRESS_KINDS = (*Lead.CONTACT_KINDS, Activity.Kind.NOTE, Activity.Kind.CLAIMED,
+                  Activity.Kind.STAGE)
 LATEST_SHOWN = 3
 EXCERPT = 140
 

@@ -3,7 +3,7 @@
 import django.db.models.functions.text
 from django.db import migrations, models
 
-#: Must read exactly as leads.admin.LEAD_SEARCH_SQL (the planner matches the expression).
+#: Must read exactly as leads.search.LEAD_SEARCH_SQL (the planner matches the expression).
 SEARCH_TEXT = ("upper(\"leads_lead\".\"first_name\" || ' ' || \"leads_lead\".\"last_name\" || ' ' "
                "|| \"leads_lead\".\"email\" || ' ' || \"leads_lead\".\"email_normalized\" || ' ' "
                "|| \"leads_lead\".\"phone_normalized\")")

@@ -18,10 +18,12 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from agents.models import Agent, TimeOff
+from leads import followups
 from leads.intake import receive_leads
 from leads.isa.handoffs import hand_off
 from leads.isa.queue import log_contact, save_qualification, update_card
-from leads.models import Lead, Submission
+from leads.models import Lead, Stage, Submission
+from leads.services import log_activity, set_stage
 from routing.models import Brokerage, HandoffTarget, Offer
 
 FIRST_NAMES = ["Ava", "Liam", "Mia", "Ethan", "Zoe", "Lucas", "Chloe", "Mateo", "Nora", "Owen",
@@ -48,6 +50,19 @@ ARRIVAL_SECONDS = 20
 #: Every ISA gets a lead in each of these stages (``seed_isa_queues``).
 ISA_STAGES = ("new", "contacted", "nurturing", "qualified", "handed_off", "dead")
 HANDOFF_TARGET = "Brooklyn buyers"
+#: The agents' seeded leads go through these stages in turn (``seed_agent_stages``): what the
+#: agent logged to get there, and the lost reason where one is needed.
+AGENT_STAGES = (
+    ("new", "", ""),
+    ("attempting", "Called twice, no answer: left a voicemail.", ""),
+    ("contacted", "Talked: looking in the spring, sending listings.", ""),
+    ("appointment", "Booked a showing for tomorrow.", ""),
+    ("met", "Met at the open house; wants a second look.", ""),
+    ("nurture", "Not before next year: keep in touch.", ""),
+    ("under_contract", "Offer accepted, inspection next week.", ""),
+    ("closed", "Closed: keys handed over.", ""),
+    ("lost", "Bought a place through a friend.", "Went with another agent"),
+)
 #: Time off in the demo: the agent whose login it prints is away next week, another today;
 #: the first day back brings at most ``GRADUAL_RETURN_LEADS`` leads.
 VACATIONER, AWAY_TODAY = "olivia.bennett@example.com", "noah.goldberg@example.com"
@@ -177,6 +192,39 @@ def work_to_stage(lead: Lead, isa: Agent, stage: str, *, now: datetime,
         hand_off(lead.pk, isa=isa, target=target, now=now,
                  note="Pre-approved, wants a 2-bedroom near the park; call after 5 pm.")
     return True
+
+
+def seed_agent_stages(leads: list[Lead], now: datetime) -> dict[str, int]:
+    """The agents' leads worked to every stage, each the way an agent would get there (a call
+    logged; a follow-up, an appointment), so that My leads and the lead pages look lived in."""
+    stages = {stage.key: stage for stage in Stage.objects.all()}
+    mine = [lead for lead in leads if lead.owner_id is not None
+            and lead.status == Lead.Status.ASSIGNED and lead.owner.role == Agent.Role.AGENT]
+    counts: dict[str, int] = {}
+    for lead, (key, call, reason) in zip(mine, _cycle(AGENT_STAGES), strict=False):
+        stage = stages.get(key)
+        if stage is None:
+            continue
+        with transaction.atomic():
+            if call:
+                log_activity(lead, lead.owner, "call", call, now=now)
+            if key == "appointment":
+                followups.book_appointment(lead, lead.owner, followups.AppointmentFields(
+                    starts_at=now + timedelta(days=1), minutes=45,
+                    location=f"Showing in {lead.city}"), now=now)
+            elif key in ("contacted", "nurture"):
+                days = 1 if key == "contacted" else 14
+                followups.set_follow_up(lead, lead.owner, now + timedelta(days=days),
+                                        note="Send new listings", now=now)
+            if key != "new":
+                set_stage(lead, stage, lead.owner, reason, now=now)
+        counts[stage.name] = counts.get(stage.name, 0) + 1
+    return counts
+
+
+def _cycle(items: tuple) -> Iterator:
+    while True:
+        yield from items
 
 
 def stagger_offers(now: datetime) -> tuple[int, int]:

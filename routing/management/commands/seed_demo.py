@@ -21,6 +21,7 @@ from routing.config_file import apply_routing_file, load_routing_file
 from routing.management.demo import (
     lead_data,
     route,
+    seed_agent_stages,
     seed_isa_queues,
     seed_time_off,
     stagger_offers,
@@ -53,6 +54,10 @@ class Command(BaseCommand):
             # On a weekend the weekend rule would take them all: they came in on Friday.
             routed = route(demo_leads(leads), weekday_moment(now, tz_name))
             self.stdout.write(f"{len(routed)} demo leads routed.")
+            worked = seed_agent_stages(routed, now)
+            if worked:
+                self.stdout.write("Agents' leads: " + ", ".join(
+                    f"{n} {name}" for name, n in worked.items()) + ".")
             stages = seed_isa_queues(now, tz_name, rng=random.Random(15))
             if stages:
                 self.stdout.write("ISA queues: " + ", ".join(
