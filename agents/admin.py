@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from adminsortable2.admin import SortableAdminBase, SortableTabularInline
@@ -32,7 +33,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from agents.models import Agent, Roster, RosterMember, Shift
+from agents.models import Agent, Roster, RosterMember, Shift, TimeOff
 from agents.services import end_logins, ensure_login, set_accepting_leads, sync_access
 from config.text import plural
 from leads.models import Lead
@@ -47,6 +48,7 @@ from routing.departures import (
     reactivate_agent,
 )
 from routing.models import Brokerage, RotationState
+from routing.selectors import routing_config
 from routing.windows import DAY_NAMES, WeeklyWindow, describe_days, parse_days
 
 DAY_CHOICES = [(day, day.title()) for day in DAY_NAMES]
@@ -64,10 +66,16 @@ def brokerage_day(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 def availability_text(agent: Agent | engine.AgentInfo) -> str:
+    """Inactive, paused, away on time off (from the request's routing snapshot: no query per
+    row), or accepting."""
     if not agent.is_active:
         return "✖ Inactive"
     if not agent.accepting_leads:
         return "⏸ Paused"
+    info = agent if isinstance(agent, engine.AgentInfo) else routing_config().agents.get(agent.pk)
+    away = info.away_at(timezone.now()) if info is not None else None
+    if away is not None:
+        return f"✈ Away until {timezone.localtime(away.ends_at):%a %d %b %H:%M}"
     return "✔ Accepting"
 
 
@@ -149,6 +157,20 @@ class ShiftInline(admin.TabularInline):
     classes = ("collapse",)
 
 
+class TimeOffInline(admin.TabularInline):
+    """Time off on the agent's page: a manager sets it ahead (saved as a manager's)."""
+
+    model = TimeOff
+    extra = 0
+    fields = ("starts_at", "ends_at", "note", "source", "created_by")
+    readonly_fields = ("source", "created_by")
+    classes = ("collapse",)
+    verbose_name_plural = "time off (the agent is skipped for exactly that time)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TimeOff]:
+        return super().get_queryset(request).filter(ends_at__gt=timezone.now())
+
+
 class AgentForm(forms.ModelForm):
     zip_codes = CommaListField(label="Territory zip codes",
                                help_text="Comma separated, e.g. 60601, 60602.")
@@ -163,7 +185,7 @@ class AgentForm(forms.ModelForm):
         model = Agent
         fields = ("name", "email", "phone", "role", "is_active", "accepting_leads",
                   "max_open_leads", "max_leads_per_day", "zip_codes", "specialties",
-                  "quiet_hours_start", "quiet_hours_end")
+                  "quiet_hours_start", "quiet_hours_end", "away_calendar_url")
 
     def clean_email(self) -> str:
         email = (self.cleaned_data.get("email") or "").strip().lower()
@@ -228,7 +250,7 @@ class AgentAdmin(admin.ModelAdmin):
     search_fields = ("name", "email", "phone")
     actions = ["pause", "resume", "deactivate", "reactivate"]
     readonly_fields = ("login", "active")
-    inlines = [ShiftInline]
+    inlines = [ShiftInline, TimeOffInline]
 
     def get_fieldsets(self, request, obj=None):
         person = ("name", "email", "phone", "role") + (("login",) if obj else ("password",))
@@ -237,7 +259,7 @@ class AgentAdmin(admin.ModelAdmin):
         # Most used first; the rarely changed settings fold away.
         return [
             (None, {"fields": person}),
-            ("Availability", {"fields": (active, "accepting_leads")}),
+            ("Availability", {"fields": (active, "accepting_leads", "away_calendar_url")}),
             ("Caps", {"fields": ("max_open_leads", "max_leads_per_day"),
                       "classes": ("collapse",)}),
             ("Territory and specialties", {"fields": ("zip_codes", "specialties"),
@@ -247,6 +269,17 @@ class AgentAdmin(admin.ModelAdmin):
                              "description": "Non-urgent notices wait until they end; offers, "
                              "reminders, escalations and new leads reach the agent anyway."}),
         ]
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        if formset.model is TimeOff:
+            for row in formset.save(commit=False):
+                if row.pk is None:
+                    row.source, row.created_by = TimeOff.Source.MANAGER, request.user
+                row.save()
+            for gone in formset.deleted_objects:
+                gone.delete()
+            return
+        super().save_formset(request, form, formset, change)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Agent]:
         start, end = brokerage_day(timezone.now(), brokerage_tz())
@@ -723,3 +756,23 @@ class ShiftAdmin(SimpleHistoryAdmin):
             "on_duty": on_duty_at(moment),
         }
         return TemplateResponse(request, "admin/agents/shift/on_duty.html", context)
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(admin.ModelAdmin):
+    """Everyone's time off: set by the agent, a manager, or read from their away calendar."""
+
+    list_display = ("agent", "starts_at", "ends_at", "note", "source")
+    list_filter = (("agent", admin.RelatedOnlyFieldListFilter), "source")
+    list_select_related = ("agent",)
+    search_fields = ("agent__name", "agent__email", "note")
+    autocomplete_fields = ("agent",)
+    date_hierarchy = "starts_at"
+    fields = ("agent", "starts_at", "ends_at", "note", "source", "created_by")
+    readonly_fields = ("source", "created_by")
+    ordering = ("-starts_at",)
+
+    def save_model(self, request: HttpRequest, obj: TimeOff, form: Any, change: bool) -> None:
+        if obj.pk is None:
+            obj.source, obj.created_by = TimeOff.Source.MANAGER, request.user
+        super().save_model(request, obj, form, change)

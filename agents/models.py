@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.validators import URLValidator
 from django.db import models
 from phonenumber_field.modelfields import PhoneNumberField
 from simple_history.models import HistoricalRecords
@@ -51,6 +52,14 @@ class Agent(models.Model):
         null=True, blank=True, help_text="Quiet hours from (brokerage time), e.g. 21:00.")
     quiet_hours_end = models.TimeField(
         null=True, blank=True, help_text="Quiet hours until (brokerage time), e.g. 07:00.")
+    away_calendar_url = models.CharField(
+        "away calendar (ICS URL)", max_length=1000, blank=True,
+        validators=[URLValidator(schemes=["http", "https", "webcal"])],
+        help_text="An iCalendar feed (e.g. the phone's calendar): its out-of-office and "
+                  "all-day busy events mark the agent away. Read every 15 minutes.")
+    away_calendar_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    away_calendar_error = models.CharField(max_length=300, blank=True, editable=False,
+                                           help_text="Why the last read failed.")
 
     class Meta:
         ordering = ["name"]
@@ -144,3 +153,41 @@ class Pause(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent.name} paused {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class TimeOff(models.Model):
+    """Time off set ahead (a vacation, an appointment, an away event of the agent's calendar):
+    routing skips the agent from ``starts_at`` until ``ends_at`` and gives them leads again by
+    itself afterwards, their place in every rotation kept."""
+
+    class Source(models.TextChoices):
+        AGENT = "agent", "The agent"
+        MANAGER = "manager", "A manager"
+        CALENDAR = "calendar", "The agent's away calendar"
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="time_off")
+    starts_at = models.DateTimeField("from")
+    ends_at = models.DateTimeField("until")
+    note = models.CharField(max_length=200, blank=True, help_text="e.g. vacation, dentist.")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.AGENT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="Who set it (empty for the calendar's).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agent", "starts_at"]
+        verbose_name = "time off"
+        verbose_name_plural = "time off"
+        indexes = [models.Index(fields=["agent", "ends_at"], name="time_off_agent_ends")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="time_off_ends_after_start",
+                violation_error_message="The time off must end after it starts."),
+        ]
+
+    def __str__(self) -> str:
+        return (f"{self.agent.name} away {self.starts_at:%Y-%m-%d %H:%M}"
+                f"-{self.ends_at:%Y-%m-%d %H:%M}")

@@ -299,3 +299,9 @@ WEBPUSH_ENDPOINT_HOSTS = env.list("WEBPUSH_ENDPOINT_HOSTS", default=[
 # connection). WEBHOOK_ALLOWED_HOSTS: comma-separated host names or addresses allowed anyway,
 # e.g. a CRM inside the brokerage's own network ("crm.office.lan,10.0.0.12").
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+
+# --- Away calendars (agents.away_feed) ------------------------------------------------------
+# Agents' ICS feeds are read from the server, public addresses only (like webhooks).
+# AWAY_CALENDAR_PRIVATE_HOSTS: comma-separated host names or addresses allowed anyway, e.g. a
+# calendar server inside the office network ("cal.office.lan").
+AWAY_CALENDAR_PRIVATE_HOSTS = env.list("AWAY_CALENDAR_PRIVATE_HOSTS", default=[])

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth.views import LoginView
 from django.urls import include, path
 
-from agents.views import availability, home
+from agents.views import availability, away_calendar, home, time_off_add, time_off_cancel
 from config.logins import LoginForm
 from leads.sms_views import inbound_sms
 from notifications.twilio_webhooks import sms_status
@@ -27,6 +27,10 @@ urlpatterns = [
     path("isa/", include("leads.isa.urls")),
     path("voice/calls/", include("routing.urls")),
     path("availability/", availability, name="availability"),
+    path("availability/time-off/", time_off_add, name="time-off-add"),
+    path("availability/away-calendar/", away_calendar, name="away-calendar"),
+    path("availability/time-off/<int:time_off_id>/cancel/", time_off_cancel,
+         name="time-off-cancel"),
     path("notifications/", notification_list, name="notifications"),
     path("notifications/read/", notifications_read, name="notifications-read"),
     # Twilio's webhooks (signed): texts to SMS_FROM, and the status of texts we sent.

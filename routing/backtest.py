@@ -79,14 +79,17 @@ class StoredLead:
 
 
 def availability_in(trace: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, Availability], ...]:
-    """Who the trace found available, paused or inactive (agents and lenders considered)."""
+    """Who the trace found available, paused (or away on time off) or inactive (agents and
+    lenders considered)."""
     found: dict[str, Availability] = {}
     for entry in trace or ():
         email = entry.get("agent")
         if entry.get("stage") not in (AGENT, LENDER) or not email:
             continue
-        why = entry.get("why")
-        found[str(email).lower()] = _RECORDED.get(why or "", Availability.AVAILABLE)
+        why = entry.get("why") or ""
+        away = bool(why) and engine.skip_code(why) == engine.SkipCode.AWAY  # time off: paused
+        found[str(email).lower()] = (Availability.PAUSED if away else
+                                     _RECORDED.get(why, Availability.AVAILABLE))
     return tuple(sorted(found.items()))
 
 

@@ -5,7 +5,8 @@ A rotation is a rule's (any selection but "first in roster", which is no rotatio
 hand-off target's. The figures come from what routing stored at decision time, never from the
 traces: a ``RoutingRecord`` names its rule (or ``handoff_target``) and the turns its rotation
 passed over (``skipped_turns``, codes from ``engine.SkipCode``); the offers say who claimed,
-declined or let an offer run out; pauses (``agents.Pause``) give a paused turn its span.
+declined or let an offer run out; pauses (``agents.Pause``) give a paused turn its span, and
+time off (``agents.TimeOff``) an away turn its end ("away until Fri 12:00 (vacation)").
 Records written before ``skipped_turns`` existed count their leads; their missed turns count
 once ``manage.py backfill_fairness`` has read them from the traces.
 
@@ -40,7 +41,7 @@ from django.db.models import (
     Value,
 )
 
-from agents.models import Agent, Pause
+from agents.models import Agent, Pause, TimeOff
 from routing import engine
 from routing.engine import (
     Cursor,
@@ -68,6 +69,7 @@ DECLINED, EXPIRED = "declined", "expired"  # missed turns from the offers, besid
 #: A missed turn's reason in words: (for managers, for the agent), ``{limit}`` the cap.
 REASON_WORDS: dict[str, tuple[str, str]] = {
     SkipCode.PAUSED: ("paused", "paused"),
+    SkipCode.AWAY: ("away (time off)", "away (time off)"),
     SkipCode.INACTIVE: ("inactive", "your account was inactive"),
     SkipCode.OFF_DUTY: ("off duty", "off duty"),
     SkipCode.OUTSIDE_TERRITORY: ("outside their territory", "outside your territory"),
@@ -76,6 +78,8 @@ REASON_WORDS: dict[str, tuple[str, str]] = {
                       "at your cap of {limit} open lead{s}"),
     SkipCode.AT_DAILY_CAP: ("at their daily cap of {limit} lead{s}",
                             "at your daily cap of {limit} lead{s}"),
+    SkipCode.GRADUAL_RETURN: ("at their first day back's limit of {limit} lead{s}",
+                              "at your first day back's limit of {limit} lead{s}"),
     SkipCode.MORE_OPEN_LEADS: ("had more open leads than others",
                                "you had more open leads than others"),
     DECLINED: ("declined", "you declined"),
@@ -484,6 +488,8 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
               _missed_counts(since, until, rules, targets, for_agent=for_agent))
     pauses = _pauses(since, until, {a for turns in missed.values() for a, t in turns.items()
                                     if any(x.code == SkipCode.PAUSED for x in t)})
+    away = _time_off(since, until, {a for turns in missed.values() for a, t in turns.items()
+                                    if any(x.code == SkipCode.AWAY for x in t)})
     answer = []
     for rotation in found:
         enrolled = _enrolled(config, rotation)
@@ -495,8 +501,8 @@ def rotation_fairness(since: datetime, until: datetime, *, rule_ids: Iterable[in
         ):
             continue
         leads, shares = member_shares(enrolled, given, passed, counted)
-        shares = tuple(_named(s, config, for_agent, pauses.get(s.agent_id, ()))
-                       for s in shares)
+        shares = tuple(_named(s, config, for_agent, pauses.get(s.agent_id, ()),
+                              away.get(s.agent_id, ())) for s in shares)
         if agent_id is not None:
             shares = tuple(s for s in shares if s.agent_id == agent_id)
         answer.append(RotationFairness(rotation.kind, rotation.id, rotation.name, leads, shares))
@@ -516,15 +522,28 @@ def _pauses(since: datetime, until: datetime, agent_ids: set[int]) -> dict[int, 
     return spans
 
 
+def _time_off(since: datetime, until: datetime, agent_ids: set[int]
+              ) -> dict[int, list[engine.TimeAway]]:
+    """The agents' time off that overlaps the period, by agent."""
+    away: dict[int, list[engine.TimeAway]] = defaultdict(list)
+    if agent_ids:
+        for agent_id, begin, end, note in TimeOff.objects.filter(
+            agent_id__in=agent_ids, starts_at__lt=until, ends_at__gt=since,
+        ).values_list("agent_id", "starts_at", "ends_at", "note"):
+            away[agent_id].append(engine.TimeAway(begin, end, note))
+    return away
+
+
 def _named(share: MemberShare, config: RoutingConfig, for_agent: bool,
-           pauses: Sequence[Span]) -> MemberShare:
+           pauses: Sequence[Span], away: Sequence[engine.TimeAway] = ()) -> MemberShare:
     """A share with its member's name (a former member's too), turns missed while paused with
-    the pause's span, and for agents no lead ids."""
+    the pause's span, while away with the time off's end, and for agents no lead ids."""
     name = share.name
     if not name:
         agent = config.agents.get(share.agent_id)
         name = agent.name if agent else f"Agent #{share.agent_id}"
-    missed = with_pause_spans(share.missed, pauses, config.timezone) if pauses else share.missed
+    missed = (with_pause_spans(share.missed, pauses, config.timezone, away)
+              if pauses or away else share.missed)
     if for_agent:
         missed = tuple(MissedTurn(t.at, t.reason, None, t.code) for t in missed)
     return MemberShare(share.agent_id, name, share.weight, share.entitled, share.expected,
@@ -665,10 +684,13 @@ def _why_not_now(why: str | None, config: RoutingConfig, agent_id: int) -> str:
     agent = config.agents.get(agent_id)
     limit = None
     if agent is not None:
-        limit = agent.max_open_leads if code == SkipCode.AT_CAP else (
-            agent.max_leads_per_day if code == SkipCode.AT_DAILY_CAP else None)
+        limit = {SkipCode.AT_CAP: agent.max_open_leads,
+                 SkipCode.AT_DAILY_CAP: agent.max_leads_per_day,
+                 SkipCode.GRADUAL_RETURN: agent.first_day_back_leads}.get(code)
     if code == SkipCode.PAUSED:
         return "You are paused: turn on Available to get leads again."
+    if code == SkipCode.AWAY:
+        return f"You are {why}: leads come to you again after that, in your usual place."
     if code == SkipCode.NO_LEADS_PER_ROUND:
         return "You are on this roster with no leads per round."
     words = reason_words(code, limit, for_agent=True)
@@ -693,15 +715,20 @@ def pause_words(span: Span, at: datetime, tz_name: str) -> str:
     return f"paused {when(begin)}-{when(end)}"
 
 
-def with_pause_spans(missed: Sequence[MissedTurn], pauses: Sequence[Span], tz_name: str
-                     ) -> tuple[MissedTurn, ...]:
+def with_pause_spans(missed: Sequence[MissedTurn], pauses: Sequence[Span], tz_name: str,
+                     away: Sequence[engine.TimeAway] = ()) -> tuple[MissedTurn, ...]:
     """Missed turns in time order, those missed while paused worded with the pause's span
-    where it is known (a pause set through the pages, the API or the admin)."""
+    where it is known (a pause set through the pages, the API or the admin), and those missed
+    during time off with its end: "away until Fri 12:00 (vacation)"."""
     answer = []
     for turn in sorted(missed, key=lambda t: t.at):
         span = next((p for p in pauses if p[0] <= turn.at and (p[1] is None or turn.at < p[1])),
                     None) if turn.code == SkipCode.PAUSED else None
         reason = pause_words(span, turn.at, tz_name) if span else turn.reason
+        if turn.code == SkipCode.AWAY:
+            agent_away = engine.away_at(away, turn.at)
+            if agent_away is not None:
+                reason = engine.away_words(agent_away, engine.to_local(turn.at, tz_name))
         answer.append(MissedTurn(turn.at, reason, turn.lead_id, turn.code))
     return tuple(answer)
 

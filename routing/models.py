@@ -31,6 +31,11 @@ class Brokerage(models.Model):
     hide_contact_until_claimed = models.BooleanField(
         default=True, help_text="Offered agents see a lead's phone and email only once claimed."
     )
+    gradual_return_leads = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="On an agent's first day back after a day or more of time off, at most this "
+                  "many leads (so a week away does not end in a flood). Empty: no limit.",
+    )
     config_token = models.UUIDField(
         default=uuid.uuid4, editable=False,
         help_text="Changes whenever rules, rosters, agents or shifts change.",

@@ -7,12 +7,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from django.db.models import Max
+from django.utils import timezone
 
-from agents.models import Agent, RosterMember, Shift
+from agents.models import Agent, RosterMember, Shift, TimeOff
 from leads.models import AutoResponse, Lead
 from routing.engine import (
     AgentInfo,
@@ -22,6 +23,8 @@ from routing.engine import (
     RosterInfo,
     RoutingConfig,
     RuleInfo,
+    TimeAway,
+    first_days_back,
 )
 from routing.models import (
     Brokerage,
@@ -99,10 +102,32 @@ def _window(days: list[str], start, end) -> WeeklyWindow:
     return WeeklyWindow(parse_days(days), start, end)
 
 
+#: Time off that ended this long before a snapshot is read into it: its first day back may still
+#: be under way (gradual return).
+TIME_OFF_KEPT = timedelta(days=2)
+
+
+def time_away(now: datetime) -> dict[int, tuple[TimeAway, ...]]:
+    """Each agent's time off not over by ``now - TIME_OFF_KEPT``, in time order. A change of
+    any ``TimeOff`` renews the config token, and the engine compares times itself, so a
+    snapshot read today still pauses and resumes agents exactly next week."""
+    away: dict[int, list[TimeAway]] = defaultdict(list)
+    for agent_id, starts_at, ends_at, note in TimeOff.objects.filter(
+        ends_at__gt=now - TIME_OFF_KEPT,
+    ).order_by("agent_id", "starts_at", "id").values_list("agent_id", "starts_at", "ends_at",
+                                                           "note"):
+        away[agent_id].append(TimeAway(starts_at, ends_at, note))
+    return {agent_id: tuple(periods) for agent_id, periods in away.items()}
+
+
 def build_config(brokerage: Brokerage) -> RoutingConfig:
     shifts: dict[int, list[WeeklyWindow]] = defaultdict(list)
     for shift in Shift.objects.all():
         shifts[shift.agent_id].append(_window(shift.days, shift.start, shift.end))
+    away = time_away(timezone.now())
+    back_leads = brokerage.gradual_return_leads
+    back_days = ({agent_id: first_days_back(periods, brokerage.tz_name)
+                  for agent_id, periods in away.items()} if back_leads is not None else {})
     agents = {
         a.id: AgentInfo(
             id=a.id,
@@ -116,6 +141,9 @@ def build_config(brokerage: Brokerage) -> RoutingConfig:
             zip_codes=frozenset(str(z).strip() for z in a.zip_codes),
             specialties=frozenset(str(s).strip().lower() for s in a.specialties),
             shifts=tuple(shifts.get(a.id, ())),
+            away=away.get(a.id, ()),
+            first_days_back=back_days.get(a.id, frozenset()),
+            first_day_back_leads=back_leads if back_days.get(a.id) else None,
         )
         for a in Agent.objects.all()
     }

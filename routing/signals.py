@@ -8,12 +8,12 @@ from typing import Any
 
 from django.dispatch import Signal
 
-from agents.models import Agent, Roster, RosterMember, Shift
+from agents.models import Agent, Roster, RosterMember, Shift, TimeOff
 from leads.models import AutoResponse
 from routing.models import Brokerage, Rule, RuleCriterion, RuleWindow
 
-CONFIG_MODELS = (Agent, Roster, RosterMember, Shift, Rule, RuleCriterion, RuleWindow, Brokerage,
-                 AutoResponse)
+CONFIG_MODELS = (Agent, Roster, RosterMember, Shift, TimeOff, Rule, RuleCriterion, RuleWindow,
+                 Brokerage, AutoResponse)
 
 #: Sent by routing at arrival, inside its transaction, with ``leads=`` (new leads just saved),
 #: ``config=`` (the snapshot that routed them) and ``now=``: the auto-responder listens.

@@ -1,16 +1,16 @@
-"""Test data: agents, rosters, shifts, rules, leads and webhook endpoints."""
+"""Test data: agents, rosters, shifts, time off, rules, leads and webhook endpoints."""
 
 from __future__ import annotations
 
 import importlib
-from datetime import time
+from datetime import time, timedelta
 
 import factory
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from agents.models import Agent, Roster, RosterMember, Shift
+from agents.models import Agent, Roster, RosterMember, Shift, TimeOff
 from leads.models import Lead, Stage
 from notifications.models import WebhookEndpoint, WebhookEvent
 from routing.models import Rule, RuleCriterion, RuleWindow
@@ -62,6 +62,19 @@ class ShiftFactory(factory.django.DjangoModelFactory):
     days = ["mon", "tue", "wed", "thu", "fri"]
     start = time(8, 0)
     end = time(17, 0)
+
+
+class TimeOffFactory(factory.django.DjangoModelFactory):
+    """A day of time off starting in an hour, set by the agent."""
+
+    class Meta:
+        model = TimeOff
+
+    agent = factory.SubFactory(AgentFactory)
+    starts_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=1))
+    ends_at = factory.LazyAttribute(lambda o: o.starts_at + timedelta(days=1))
+    note = "vacation"
+    source = TimeOff.Source.AGENT
 
 
 class RuleFactory(factory.django.DjangoModelFactory):

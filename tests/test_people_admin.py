@@ -157,7 +157,8 @@ def _new_agent_data(**fields) -> dict:
         "shifts-TOTAL_FORMS": "1", "shifts-INITIAL_FORMS": "0",
         "shifts-MIN_NUM_FORMS": "0", "shifts-MAX_NUM_FORMS": "1000",
         "shifts-0-days": ["mon", "tue", "fri"], "shifts-0-start": "08:00",
-        "shifts-0-end": "17:00", "_save": "Save",
+        "shifts-0-end": "17:00", "time_off-TOTAL_FORMS": "0", "time_off-INITIAL_FORMS": "0",
+        "_save": "Save",
     }
     data.update(fields)
     return data

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socketserver
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection
@@ -40,3 +42,15 @@ def together(jobs: Sequence[Callable[[], Any]]) -> list[Any]:
 
 def failures(results: Sequence[Any]) -> list[BaseException]:
     return [r for r in results if isinstance(r, BaseException)]
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[socketserver.BaseServer]:
+    """A test's HTTP server answering in a thread for the block, then shut and closed."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

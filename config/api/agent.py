@@ -32,8 +32,9 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from agents.access import is_manager
-from agents.models import Agent
+from agents.models import Agent, TimeOff
 from agents.services import set_accepting_leads
+from agents.time_off import add_time_off, cancel_time_off, time_off_of, upcoming_time_off
 from config.api.base import ApiMixin, IsAgent, api_error, checked_id, errors, id_param
 from config.api.serializers import (
     ActivityCreateSerializer,
@@ -52,6 +53,8 @@ from config.api.serializers import (
     MyFairnessSerializer,
     OfferSerializer,
     StageSetSerializer,
+    TimeOffSerializer,
+    TimeOffWriteSerializer,
     TodaySerializer,
     TokenAnswerSerializer,
     TokenRequestSerializer,
@@ -375,6 +378,57 @@ class AvailabilityView(AgentView):
         if accepting != request.agent.accepting_leads:
             set_accepting_leads(request.agent, accepting)
         return Response({"accepting_leads": request.agent.accepting_leads})
+
+
+# --- time off ---------------------------------------------------------------------------------
+
+
+class TimeOffListView(AgentView):
+    @extend_schema(
+        operation_id="agent_time_off", summary="My time off", tags=["agent"],
+        description="Time off under way or ahead, soonest first (yours, a manager's and your "
+                    "away calendar's).",
+        responses={200: TimeOffSerializer(many=True), **errors(401, 403)},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(TimeOffSerializer(upcoming_time_off(request.agent, timezone.now()),
+                                          many=True).data)
+
+    @extend_schema(
+        operation_id="agent_time_off_add", summary="Set time off", tags=["agent"],
+        description="You are skipped for exactly that time and get leads again by yourself "
+                    "afterwards, keeping your place in every rotation.",
+        request=TimeOffWriteSerializer,
+        responses={201: TimeOffSerializer, **errors(400, 401, 403, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        body = TimeOffWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        added = add_time_off(agent=request.agent, starts_at=data["starts_at"],
+                             ends_at=data["ends_at"], note=data["note"], by=request.user,
+                             now=timezone.now())
+        return Response(TimeOffSerializer(added).data, status=status.HTTP_201_CREATED)
+
+
+class TimeOffView(AgentView):
+    @extend_schema(
+        operation_id="agent_time_off_cancel", summary="Cancel time off", tags=["agent"],
+        description="Time off not begun is deleted (204); time off under way ends now (200, "
+                    "the row as kept). Your away calendar's goes when you remove the event "
+                    "there (400).",
+        parameters=[id_param("id", "time off")], request=None,
+        responses={200: TimeOffSerializer, 204: None, **errors(400, 401, 403, 404)},
+    )
+    def delete(self, request: Request, id: int) -> Response:
+        try:
+            time_off = time_off_of(request.agent, checked_id(id, "time off"))
+        except TimeOff.DoesNotExist:
+            raise exceptions.NotFound({"not_found": "No such time off."}) from None
+        kept = cancel_time_off(time_off=time_off, by=request.user, now=timezone.now())
+        if kept is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(TimeOffSerializer(kept).data)
 
 
 # --- my turn (fairness) -----------------------------------------------------------------------

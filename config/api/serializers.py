@@ -592,3 +592,25 @@ class TodayLineSerializer(serializers.Serializer):
 class TodaySerializer(serializers.Serializer):
     overdue = TodayLineSerializer(many=True, help_text="Follow-ups past due, oldest first.")
     today = TodayLineSerializer(many=True, help_text="The rest of today, in time order.")
+
+
+class TimeOffSerializer(serializers.Serializer):
+    """Time off: routing skips you from ``starts_at`` until ``ends_at``, then gives you leads
+    again in your usual place."""
+
+    id = serializers.IntegerField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    note = serializers.CharField(allow_blank=True)
+    source = serializers.ChoiceField(
+        choices=[("agent", "Set by you"), ("manager", "Set by a manager"),
+                 ("calendar", "From your away calendar (cancel it there)")])
+
+
+class TimeOffWriteSerializer(serializers.Serializer):
+    starts_at = serializers.DateTimeField(
+        help_text="ISO 8601; without an offset, the brokerage's time.")
+    ends_at = serializers.DateTimeField(
+        help_text="ISO 8601, after starts_at and in the future.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=200, default="",
+                                 help_text="e.g. vacation.")

@@ -32,7 +32,8 @@ urlpatterns = [
     path("v1/events", FubEventsView.as_view(), name="api-fub-events"),
     path("v1/events/", FubEventsSlashView.as_view(), name="api-fub-events-slash"),
     path("v1/auth/token/", agent.TokenView.as_view(), name="api-token"),
-    # The agent API: the phone app's offers, leads, pond, availability and fairness.
+    # The agent API: the phone app's offers, leads, pond, availability, time off
+    # and fairness.
     path("v1/agent/offers/", agent.OffersView.as_view(), name="api-agent-offers"),
     path("v1/agent/offers/<int:id>/claim/", agent.OfferClaimView.as_view(),
          name="api-agent-offer-claim"),
@@ -62,6 +63,9 @@ urlpatterns = [
          name="api-agent-pond-claim"),
     path("v1/agent/availability/", agent.AvailabilityView.as_view(),
          name="api-agent-availability"),
+    path("v1/agent/time-off/", agent.TimeOffListView.as_view(), name="api-agent-time-off"),
+    path("v1/agent/time-off/<int:id>/", agent.TimeOffView.as_view(),
+         name="api-agent-time-off-one"),
     path("v1/agent/fairness/", agent.FairnessView.as_view(), name="api-agent-fairness"),
     # The manager API (read).
     path("v1/manager/agents/", manager.AgentsView.as_view(), name="api-manager-agents"),

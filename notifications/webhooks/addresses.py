@@ -11,7 +11,9 @@ the host once, checks every address, and connects to the checked address itself,
 answer that changes between the check and the connection (DNS rebinding) cannot slip through.
 
 ``settings.WEBHOOK_ALLOWED_HOSTS`` lists the hosts (names or addresses) allowed anyway, for a
-receiver inside the brokerage's own network (and the tests' receiver on 127.0.0.1).
+receiver inside the brokerage's own network (and the tests' receiver on 127.0.0.1). Other
+requests the server makes to a URL someone typed (the agents' away calendars) use the same
+guard with their own setting (``setting=``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import http.client
 import ipaddress
 import socket
 import urllib.request
+from functools import partial
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -31,21 +34,25 @@ METADATA_HOSTS = frozenset({
 })
 
 
+#: The setting naming the hosts webhooks may reach although they are not public.
+WEBHOOK_SETTING = "WEBHOOK_ALLOWED_HOSTS"
+
+
 class RefusedAddress(OSError):
-    """The webhook's host is not a public address (and not in WEBHOOK_ALLOWED_HOSTS)."""
+    """The host is not a public address (and not in the setting's allowed hosts)."""
 
 
-def allowed_hosts() -> frozenset[str]:
+def allowed_hosts(setting: str = WEBHOOK_SETTING) -> frozenset[str]:
     return frozenset(h.strip().lower().strip("[]")
-                     for h in getattr(settings, "WEBHOOK_ALLOWED_HOSTS", ()) if h.strip())
+                     for h in getattr(settings, setting, ()) if h.strip())
 
 
 def _normal(host: str) -> str:
     return host.strip().lower().rstrip(".").strip("[]")
 
 
-def is_allowed(host: str) -> bool:
-    return _normal(host) in allowed_hosts()
+def is_allowed(host: str, setting: str = WEBHOOK_SETTING) -> bool:
+    return _normal(host) in allowed_hosts(setting)
 
 
 def refusal(address: str) -> str | None:
@@ -73,14 +80,14 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def checked_addresses(host: str, port: int) -> list[str]:
+def checked_addresses(host: str, port: int, *, setting: str = WEBHOOK_SETTING) -> list[str]:
     """Resolve the host and check every address; raises RefusedAddress naming the reason.
 
-    A host in WEBHOOK_ALLOWED_HOSTS is resolved without checks."""
+    A host in the setting's allowed hosts (WEBHOOK_ALLOWED_HOSTS) is resolved without checks."""
     name = _normal(host)
     if not name:
         raise RefusedAddress("the URL has no host")
-    allowed = is_allowed(name)
+    allowed = is_allowed(name, setting)
     if not allowed and (name in METADATA_HOSTS or name.endswith(".internal")):
         raise RefusedAddress(f"{host} is a cloud metadata or internal name")
     addresses = resolve(name, port)
@@ -95,25 +102,26 @@ def checked_addresses(host: str, port: int) -> list[str]:
     return addresses
 
 
-def check_url(url: str) -> None:
-    """Raise RefusedAddress when the URL's host may not receive webhooks (for the admin form)."""
+def check_url(url: str, *, setting: str = WEBHOOK_SETTING) -> None:
+    """Raise RefusedAddress when the URL's host may not be reached (for the admin form)."""
     parts = urlsplit(url)
-    if is_allowed(parts.hostname or ""):
+    if is_allowed(parts.hostname or "", setting):
         return  # may not resolve from where the admin runs; checked nowhere else either
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise RefusedAddress("the URL's port is not a number") from exc
-    checked_addresses(parts.hostname or "", port)
+    checked_addresses(parts.hostname or "", port, setting=setting)
 
 
 def _connect(address: tuple[str, int], timeout: float | object = socket._GLOBAL_DEFAULT_TIMEOUT,
-             source_address: tuple[str, int] | None = None) -> socket.socket:
+             source_address: tuple[str, int] | None = None, *,
+             setting: str = WEBHOOK_SETTING) -> socket.socket:
     """``socket.create_connection`` to a checked address: resolve once, check every address,
     connect only to those checked (never resolving again)."""
     host, port = address
     error: OSError | None = None
-    for ip in checked_addresses(host, port):
+    for ip in checked_addresses(host, port, setting=setting):
         try:
             return socket.create_connection((ip, port), timeout, source_address)
         except OSError as exc:
@@ -122,25 +130,34 @@ def _connect(address: tuple[str, int], timeout: float | object = socket._GLOBAL_
 
 
 class GuardedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, setting: str = WEBHOOK_SETTING, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._create_connection = _connect
+        self._create_connection = partial(_connect, setting=setting)
 
 
 class GuardedHTTPSConnection(http.client.HTTPSConnection):
     """TLS still checks the certificate against the URL's host name (SNI): only the TCP
     connection goes to the checked address."""
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, setting: str = WEBHOOK_SETTING, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._create_connection = _connect
+        self._create_connection = partial(_connect, setting=setting)
 
 
 class GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, *args, setting: str = WEBHOOK_SETTING, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setting = setting
+
     def http_open(self, req):
-        return self.do_open(GuardedHTTPConnection, req)
+        return self.do_open(GuardedHTTPConnection, req, setting=self.setting)
 
 
 class GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, *args, setting: str = WEBHOOK_SETTING, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setting = setting
+
     def https_open(self, req):
-        return self.do_open(GuardedHTTPSConnection, req, context=self._context)
+        return self.do_open(GuardedHTTPSConnection, req, context=self._context,
+                            setting=self.setting)

@@ -46,9 +46,11 @@ class BrokerageForm(forms.ModelForm):
 
     class Meta:
         model = Brokerage
-        fields = ["name", "timezone", "listing_routing", "hide_contact_until_claimed"]
+        fields = ["name", "timezone", "listing_routing", "hide_contact_until_claimed",
+                  "gradual_return_leads"]
         labels = {"listing_routing": "Route listing inquiries to the listing agent",
-                  "hide_contact_until_claimed": "Hide contact details until claimed"}
+                  "hide_contact_until_claimed": "Hide contact details until claimed",
+                  "gradual_return_leads": "Gradual return: leads on the first day back"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -86,7 +88,7 @@ def _time(value: Any) -> time | None:
 class BrokerageAdmin(admin.ModelAdmin):
     form = BrokerageForm
     fields = ["name", "timezone", "listing_routing", "hide_contact_until_claimed",
-              "actionable_now"]
+              "gradual_return_leads", "actionable_now"]
     readonly_fields = ["actionable_now"]
     change_form_template = "admin/routing/brokerage/change_form.html"
 

@@ -39,6 +39,8 @@ from routing.engine.preview import MemberCheck, PreviewNote, RotationPreview, pr
 from routing.engine.selection import (
     Pick,
     agents_needing_loads,
+    away_words,
+    first_days_back,
     load_skip_reason,
     next_pick,
     pick_member,
@@ -75,7 +77,9 @@ from routing.engine.types import (
     SkipCode,
     SkippedTurn,
     Stage,
+    TimeAway,
     TraceStep,
+    away_at,
 )
 
 __all__ = [
@@ -108,9 +112,13 @@ __all__ = [
     "Selection",
     "SkipCode",
     "SkippedTurn",
+    "TimeAway",
+    "away_at",
     "Stage",
     "TraceStep",
     "agents_needing_loads",
+    "away_words",
+    "first_days_back",
     "bound_matched",
     "candidate_rules",
     "continue_rule",

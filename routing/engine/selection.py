@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from routing.engine.trace import fmt, member_step, step
 from routing.engine.types import (
@@ -26,11 +27,13 @@ from routing.engine.types import (
     SkipCode,
     SkippedTurn,
     Stage,
+    TimeAway,
     TraceStep,
 )
 
 ALREADY_HAD_IT = "already had this lead"
 PAUSED = "paused (not accepting leads)"
+AWAY = "away until"
 INACTIVE = "inactive"
 NO_LEADS_PER_ROUND = "enrolled with 0 leads per round"
 OFF_DUTY = "off duty"
@@ -38,10 +41,12 @@ OUTSIDE_TERRITORY = "outside territory"
 NO_SPECIALTY = "no specialty matching the lead's tags"
 AT_CAP = "at cap:"
 AT_DAILY_CAP = "at daily cap:"
+GRADUAL_RETURN = "gradual return:"
 
 #: The skip reasons' words (their beginning) and their codes, checked in this order.
 _SKIP_CODES = (
     (PAUSED, SkipCode.PAUSED),
+    (AWAY, SkipCode.AWAY),
     (INACTIVE, SkipCode.INACTIVE),
     (NO_LEADS_PER_ROUND, SkipCode.NO_LEADS_PER_ROUND),
     (OFF_DUTY, SkipCode.OFF_DUTY),
@@ -50,6 +55,7 @@ _SKIP_CODES = (
     (ALREADY_HAD_IT, SkipCode.ALREADY_HAD_IT),
     (AT_DAILY_CAP, SkipCode.AT_DAILY_CAP),
     (AT_CAP, SkipCode.AT_CAP),
+    (GRADUAL_RETURN, SkipCode.GRADUAL_RETURN),
 )
 
 
@@ -64,6 +70,9 @@ def static_skip_reason(
         return INACTIVE
     if not agent.accepting_leads:
         return PAUSED
+    away = agent.away_at(local)
+    if away is not None:
+        return away_words(away, local)
     if member.leads_per_round == 0:
         return NO_LEADS_PER_ROUND
     if selection == Selection.ON_DUTY and not any(s.contains(local) for s in agent.shifts):
@@ -78,7 +87,32 @@ def static_skip_reason(
     return None
 
 
-def load_skip_reason(agent: AgentInfo, loads: Loads) -> str | None:
+def away_words(away: TimeAway, local: datetime) -> str:
+    """"away until Fri 12:00 (vacation)": the end in the brokerage's time, with its date when
+    it is six days or more ahead (where the weekday alone would be ambiguous)."""
+    end = away.ends_at.astimezone(local.tzinfo)
+    when = f"{end:%a %H:%M}" if end - local < timedelta(days=6) else f"{end:%a %d %b %H:%M}"
+    return f"{AWAY} {when}" + (f" ({away.note})" if away.note else "")
+
+
+def first_days_back(away: Sequence[TimeAway], tz_name: str) -> frozenset[date]:
+    """The days (brokerage time) an agent comes back on after a day or more of time off; time
+    off that overlaps or follows without a gap counts as one stretch."""
+    stretches: list[list[datetime]] = []  # [start, end] in time order
+    for period in sorted(away, key=lambda t: t.starts_at):
+        if stretches and period.starts_at <= stretches[-1][1]:
+            stretches[-1][1] = max(stretches[-1][1], period.ends_at)
+        else:
+            stretches.append([period.starts_at, period.ends_at])
+    zone = ZoneInfo(tz_name)
+    return frozenset(end.astimezone(zone).date() for start, end in stretches
+                     if end - start >= timedelta(days=1))
+
+
+def load_skip_reason(agent: AgentInfo, loads: Loads, local: datetime | None = None
+                     ) -> str | None:
+    """Why the agent's load keeps a lead from them: their caps, and on their first day back
+    from time off (``local``: the day) the gradual return's limit."""
     if agent.max_open_leads is not None:
         held = loads.open_leads.get(agent.id, 0)
         if held >= agent.max_open_leads:
@@ -87,6 +121,11 @@ def load_skip_reason(agent: AgentInfo, loads: Loads) -> str | None:
         today = loads.leads_today.get(agent.id, 0)
         if today >= agent.max_leads_per_day:
             return f"{AT_DAILY_CAP} {today} of {agent.max_leads_per_day} leads today"
+    back_limit = agent.back_day_limit(local.date()) if local is not None else None
+    if back_limit is not None:
+        today = loads.leads_today.get(agent.id, 0)
+        if today >= back_limit:
+            return f"{GRADUAL_RETURN} {today} of {back_limit} leads on their first day back"
     return None
 
 
@@ -133,6 +172,8 @@ def skipped_turns(
             limit = agent.max_open_leads
         elif agent is not None and code == SkipCode.AT_DAILY_CAP:
             limit = agent.max_leads_per_day
+        elif agent is not None and code == SkipCode.GRADUAL_RETURN:
+            limit = agent.first_day_back_leads
         turns.append(SkippedTurn(agent_id, code, limit))
     return tuple(turns)
 
@@ -153,7 +194,7 @@ def skip_reason(
     if why is None and member.agent_id in excluded:
         why = ALREADY_HAD_IT
     if why is None and agent is not None and kind == AGENT:
-        why = load_skip_reason(agent, loads)
+        why = load_skip_reason(agent, loads, local)
     return why
 
 

@@ -7,9 +7,9 @@ the database compare equal to them and decisions are stored and serialised as be
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -126,6 +126,7 @@ class SkipCode(StrEnum):
 
     INACTIVE = "inactive"
     PAUSED = "paused"
+    AWAY = "away"  # scheduled time off
     NO_LEADS_PER_ROUND = "no_leads_per_round"
     OFF_DUTY = "off_duty"
     OUTSIDE_TERRITORY = "outside_territory"
@@ -133,11 +134,38 @@ class SkipCode(StrEnum):
     ALREADY_HAD_IT = "already_had_it"
     AT_CAP = "at_cap"
     AT_DAILY_CAP = "at_daily_cap"
+    GRADUAL_RETURN = "gradual_return"  # the first day back's limit of leads
     MORE_OPEN_LEADS = "more_open_leads"  # least loaded: eligible, but others had fewer
 
 
 CursorKey = tuple[int, str]  # (rule id, CursorKind value)
 TraceStep = dict[str, Any]  # {"stage": ..., "text": ..., data} (members: data only), as JSON
+
+
+@dataclass(frozen=True)
+class TimeAway:
+    """Scheduled time off: the agent is skipped from ``starts_at`` until ``ends_at``."""
+
+    starts_at: datetime
+    ends_at: datetime
+    note: str = ""
+
+    def covers(self, moment: datetime) -> bool:
+        return self.starts_at <= moment < self.ends_at
+
+
+def away_at(away: Sequence[TimeAway], moment: datetime) -> TimeAway | None:
+    """The time off ``moment`` falls in, until the end of any time off that overlaps or
+    follows it without a gap (so "away until" names when they are really back)."""
+    covering = [t for t in away if t.covers(moment)]
+    if not covering:
+        return None
+    found = max(covering, key=lambda t: t.ends_at)
+    end = found.ends_at
+    for later in sorted(away, key=lambda t: t.starts_at):
+        if later.starts_at <= end < later.ends_at:
+            end = later.ends_at
+    return TimeAway(found.starts_at, end, found.note)
 
 
 @dataclass(frozen=True)
@@ -153,10 +181,23 @@ class AgentInfo:
     zip_codes: frozenset[str] = frozenset()
     specialties: frozenset[str] = frozenset()
     shifts: tuple[WeeklyWindow, ...] = ()
+    away: tuple[TimeAway, ...] = ()  # time off not yet over, in time order
+    # Gradual return: on these days (brokerage time), their first back after a day or more of
+    # time off, at most ``first_day_back_leads`` leads.
+    first_days_back: frozenset[date] = frozenset()
+    first_day_back_leads: int | None = None
 
     @property
     def has_caps(self) -> bool:
-        return self.max_open_leads is not None or self.max_leads_per_day is not None
+        return (self.max_open_leads is not None or self.max_leads_per_day is not None
+                or (self.first_day_back_leads is not None and bool(self.first_days_back)))
+
+    def away_at(self, moment: datetime) -> TimeAway | None:
+        return away_at(self.away, moment)
+
+    def back_day_limit(self, day: date) -> int | None:
+        """The gradual return's limit of leads on this day (None: no such limit)."""
+        return self.first_day_back_leads if day in self.first_days_back else None
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,14 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from agents.models import Agent
+from agents.models import Agent, TimeOff
 from leads import followups
 from leads.intake import receive_leads
 from leads.isa.handoffs import hand_off
 from leads.isa.queue import log_contact, save_qualification, update_card
 from leads.models import Lead, Stage, Submission
 from leads.services import log_activity, set_stage
-from routing.models import HandoffTarget, Offer
+from routing.models import Brokerage, HandoffTarget, Offer
 
 FIRST_NAMES = ["Ava", "Liam", "Mia", "Ethan", "Zoe", "Lucas", "Chloe", "Mateo", "Nora", "Owen",
                "Iris", "Caleb", "Maya", "Felix", "Ruby", "Jonah"]
@@ -63,6 +63,10 @@ AGENT_STAGES = (
     ("closed", "Closed: keys handed over.", ""),
     ("lost", "Bought a place through a friend.", "Went with another agent"),
 )
+#: Time off in the demo: the agent whose login it prints is away next week, another today;
+#: the first day back brings at most ``GRADUAL_RETURN_LEADS`` leads.
+VACATIONER, AWAY_TODAY = "olivia.bennett@example.com", "noah.goldberg@example.com"
+GRADUAL_RETURN_LEADS = 3
 
 
 def require_demo() -> None:
@@ -132,6 +136,29 @@ def seed_isa_queues(now: datetime, tz_name: str, *, rng: random.Random) -> dict[
             if work_to_stage(lead, isa, stage, now=now, target=target):
                 counts[stage] = counts.get(stage, 0) + 1
     return counts
+
+
+def seed_time_off(now: datetime, tz_name: str) -> list[str]:
+    """Time off to see on the availability pages and in the traces: a vacation next week
+    (Monday to Wednesday morning), and a day away today; with the gradual return set."""
+    zone = ZoneInfo(tz_name)
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = today + timedelta(days=7 - today.weekday())
+    spans = ((VACATIONER, monday, monday + timedelta(days=2, hours=9), "vacation"),
+             (AWAY_TODAY, today, today + timedelta(days=1, hours=8), "closing out of town"))
+    seeded = []
+    for email, starts_at, ends_at, note in spans:
+        agent = Agent.objects.filter(email=email).first()
+        if agent is None:
+            continue
+        TimeOff.objects.create(agent=agent, starts_at=starts_at, ends_at=ends_at, note=note,
+                               source=TimeOff.Source.AGENT, created_by=agent.user)
+        ends = ends_at.astimezone(zone)
+        seeded.append(f"{agent.name} from {starts_at:%a %d %b} until {ends:%a %H:%M} ({note})")
+    brokerage = Brokerage.load()
+    brokerage.gradual_return_leads = GRADUAL_RETURN_LEADS
+    brokerage.save(update_fields=["gradual_return_leads"])
+    return seeded
 
 
 def _cycle_stages() -> Iterator[str]:

@@ -23,6 +23,7 @@ from routing.management.demo import (
     route,
     seed_agent_stages,
     seed_isa_queues,
+    seed_time_off,
     stagger_offers,
     weekday_moment,
 )
@@ -48,6 +49,8 @@ class Command(BaseCommand):
                 agent.user.set_password(DEMO_PASSWORD)
                 agent.user.save(update_fields=["password"])
             now, tz_name = timezone.now(), Brokerage.load().tz_name
+            away = seed_time_off(now, tz_name)
+            self.stdout.write("Time off: " + "; ".join(away) + ".")
             # On a weekend the weekend rule would take them all: they came in on Friday.
             routed = route(demo_leads(leads), weekday_moment(now, tz_name))
             self.stdout.write(f"{len(routed)} demo leads routed.")
