@@ -77,22 +77,6 @@ def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[S
             copy.write_row([ids[at], *values] if ids is not None else values)
 
 
-def insert_rows(model: type[models.Model], fields: Sequence[str],
-                rows: Sequence[Sequence[Any]]) -> list[int]:
-    """Write new rows from plain values (``fields``: attribute names, e.g. ``lead_id``), in
-    order; their ids, in the same order. Values are stored as given: strings, numbers, aware
-    datetimes, lists and dicts for JSON fields."""
-    if not rows:
-        return []
-    if connection.vendor != "postgresql" or len(rows) < COPY_FROM:
-        made = model._default_manager.bulk_create(
-            [model(**dict(zip(fields, row, strict=True))) for row in rows])
-        return [instance.pk for instance in made]
-    ids = new_ids(model, len(rows))
-    copy_rows(model, fields, rows, ids=ids)
-    return ids
-
-
 def insert_instances(instances: Sequence[models.Model], *, read_ids: bool = True) -> None:
     """``bulk_create`` for new instances of one model, their values taken as they are (every
     concrete field but the id; no field's ``pre_save`` runs, so none may be ``auto_now``).
