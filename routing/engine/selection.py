@@ -258,7 +258,8 @@ def roster_walk(config: RoutingConfig, roster: RosterInfo, selection: str, kind:
     if reusable:
         known = config.walks.get(key)
         if known is not None and known[0] is roster:
-            return known[1]
+            reused: RosterWalk = known[1]
+            return reused
     walk = RosterWalk(tuple(
         MemberWalk(member, config.agents.get(member.agent_id),
                    static_skip_reason(config.agents.get(member.agent_id), member, selection,
