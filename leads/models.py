@@ -8,6 +8,7 @@ from django.utils import timezone
 from phonenumber_field.modelfields import PhoneNumberField
 
 from agents.models import Agent
+from config.rows import insert_instances
 
 
 class Stage(models.Model):
@@ -219,7 +220,8 @@ class ActivityManager(models.Manager["Activity"]):
         (``activities_recorded``)."""
         from leads.signals import activities_recorded
 
-        made = self.bulk_create(activities)
+        insert_instances(activities)  # a burst's entries through ``COPY`` (PostgreSQL)
+        made = activities
         if made:
             activities_recorded.send(sender=Activity, activities=made)
         return made

@@ -84,12 +84,18 @@ def choose_sending(notifications: list[Notification], *, now: datetime,
         return
     agents = Agent.objects.select_related("notification_preference").in_bulk(list(ids))
     tz_name = tz_name or Brokerage.load().tz_name
+    # Once per person, not per notice: a burst tells each of 50 agents about dozens of leads.
+    channels = {rid: [str(c) for c in wanted_channels(agents[rid])] if rid in agents else []
+                for rid in ids}
+    quiet: dict[int, datetime | None] = {}
     for n in notifications:
-        agent = agents.get(n.recipient_id)
-        n.channels = [str(c) for c in wanted_channels(agent)] if agent else []
-        quiet = (agent.quiet_until(now, tz_name)
-                 if agent and n.channels and n.event not in URGENT_EVENTS else None)
-        n.send_after = quiet
+        n.channels = list(channels[n.recipient_id])
+        if n.channels and n.event not in URGENT_EVENTS:
+            if n.recipient_id not in quiet:
+                quiet[n.recipient_id] = agents[n.recipient_id].quiet_until(now, tz_name)
+            n.send_after = quiet[n.recipient_id]
+        else:
+            n.send_after = None
 
 
 def chosen_channels(notification: Notification) -> list[str]:

@@ -425,7 +425,6 @@ def test_loops_take_turns_without_working_at_the_same_time():
 
 # --- The clock's own process (manage.py run_clock --loop) -----------------------------------------
 
-RESTART_LIMIT = 5.0  # seconds from the process's start to the first overdue offer moving on
 
 
 def _process_database(tmp_path) -> tuple[str, Callable[[str], list[tuple]]]:
@@ -460,7 +459,9 @@ def _fill_the_task_queue(count: int) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_after_a_restart_the_clock_process_moves_overdue_offers_on_within_seconds(tmp_path):
+def test_after_a_restart_the_clock_process_moves_overdue_offers_on(tmp_path):
+    """A clock killed with its lease still running: the next process waits the lease out and
+    moves every overdue offer on, once, with the task queue full (how fast: ``bench_clock``)."""
     always_open()
     ann, bob = team(2)
     rule([ann, bob], claim_timeout_minutes=5)
@@ -475,24 +476,18 @@ def test_after_a_restart_the_clock_process_moves_overdue_offers_on_within_second
            "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
     env.pop("SQLITE_TEST_NAME", None)
 
-    started = time.monotonic()
     process = subprocess.Popen([sys.executable, "manage.py", "run_clock", "--loop",
                                 "--seconds", "60"], cwd=Path(__file__).resolve().parent.parent,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     try:
-        first = all_moved = None
-        while time.monotonic() - started < 30 and process.poll() is None:
+        expired = 0
+        while process.poll() is None:  # the process stops by itself after its 60 s
             expired = read(f"SELECT COUNT(*) FROM {offers} WHERE status = 'expired'")[0][0]
-            if expired and first is None:
-                first = time.monotonic() - started
             if expired == len(overdue):
-                all_moved = time.monotonic() - started
                 break
             time.sleep(0.05)
-        assert first is not None, process.stdout.read() if process.poll() is not None else ""
-        assert first <= RESTART_LIMIT
-        assert all_moved is not None and all_moved <= 2 * RESTART_LIMIT
+        assert expired == len(overdue), process.stdout.read() if process.poll() is not None else ""
         # Each overdue lead is offered to the next agent, once; the queue is still full.
         offered = read(f"SELECT lead_id FROM {offers} WHERE status = 'offered'")
         assert sorted(lead for (lead,) in offered) == sorted(overdue)

@@ -411,3 +411,57 @@ def test_rotate_gives_the_turn_back_to_the_only_eligible_member():
         Cursor(ID["A"], 1, 1),
         [ID["B"], ID["C"]],
     )
+
+
+# --- The roster's walk, worked out once per configuration ---------------------------------------
+
+
+def test_a_reused_roster_walk_gives_each_lead_what_a_member_by_member_walk_gives():
+    """The walk the clock reuses for thousands of leads says, for every lead, who had it and
+    who is at cap, exactly what asking ``skip_reason`` member by member says."""
+    from routing.engine.selection import roster_walk, skip_reason
+
+    cfg = simple_config("A:2", "B", "C", "D", agents=[
+        agent("B", max_open_leads=2), agent("C", accepting_leads=False),
+        agent("D", max_leads_per_day=1)])
+    team = cfg.rosters[MAIN_ROSTER]
+    local = MON_1000
+    cases = [
+        (Loads({}, {}), frozenset()),
+        (Loads({ID["B"]: 2}, {}), frozenset({ID["A"]})),
+        (Loads({ID["B"]: 1}, {ID["D"]: 1}), frozenset({ID["C"], ID["D"]})),
+        (Loads({}, {}), frozenset({ID["A"], ID["B"]})),
+    ]
+    for loads, excluded in cases:
+        walk = roster_walk(cfg, team, "rotation", "agent", lead(), local)
+        assert roster_walk(cfg, team, "rotation", "agent", lead(), local) is walk  # reused
+        whys, eligible, _ = walk.for_lead(loads, excluded, local)
+        expected = {m.agent_id: skip_reason(cfg.agents.get(m.agent_id), m, "rotation", lead(),
+                                            local, kind="agent", loads=loads,
+                                            excluded=excluded)
+                    for m in team.members}
+        assert whys == expected
+        assert eligible == {a for a, why in expected.items() if why is None}
+
+
+def test_a_walk_by_territory_is_the_leads_own():
+    """A selection that reads the lead is never reused from one lead to the next."""
+    cfg = simple_config("A", "B", selection="territory", agents=[
+        agent("A", zip_codes=frozenset({"07030"})), agent("B", zip_codes=frozenset({"10001"}))])
+    assert who(decide(cfg, lead(zip_code="07030"))) == "A"
+    assert who(decide(cfg, lead(zip_code="10001"))) == "B"
+
+
+def test_a_roster_with_time_off_is_walked_anew_for_each_moment():
+    """Being away depends on the moment: the same configuration (the clock's, held for a
+    burst) skips an agent during their time off and offers to them again after it."""
+    from datetime import timedelta
+
+    from routing.engine.types import TimeAway
+
+    back = MON_1000 + timedelta(hours=1)
+    cfg = simple_config("A", "B", selection="first_in_roster", agents=[
+        agent("A", away=(TimeAway(MON_1000 - timedelta(days=1), back, "vacation"),)),
+        agent("B")])
+    assert who(decide(cfg, lead(at=MON_1000))) == "B"
+    assert who(decide(cfg, lead(at=back))) == "A"

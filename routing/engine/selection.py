@@ -21,6 +21,7 @@ from routing.engine.types import (
     LeadFacts,
     Loads,
     Member,
+    RosterInfo,
     RoutingConfig,
     RuleInfo,
     Selection,
@@ -190,12 +191,131 @@ def skip_reason(
     excluded: AbstractSet[int] = frozenset(),
 ) -> str | None:
     """Why a member cannot take this lead (None: they can); caps count for agents only."""
-    why = static_skip_reason(agent, member, selection, lead, local)
-    if why is None and member.agent_id in excluded:
-        why = ALREADY_HAD_IT
-    if why is None and agent is not None and kind == AGENT:
-        why = load_skip_reason(agent, loads, local)
-    return why
+    return skip_reason_after(static_skip_reason(agent, member, selection, lead, local),
+                             agent, member, kind=kind, loads=loads, excluded=excluded,
+                             local=local)
+
+
+def skip_reason_after(static_why: str | None, agent: AgentInfo | None, member: Member, *,
+                      kind: str, loads: Loads, excluded: AbstractSet[int],
+                      local: datetime) -> str | None:
+    """``skip_reason`` from the member's static reason: this lead's earlier agents, then the
+    loads (and, on the day ``local`` falls on, the gradual return's limit)."""
+    if static_why is not None:
+        return static_why
+    if member.agent_id in excluded:
+        return ALREADY_HAD_IT
+    if agent is not None and kind == AGENT:
+        return load_skip_reason(agent, loads, local)
+    return None
+
+
+#: Selections whose condition reads the lead or its moment: their static reasons are the
+#: lead's own, never worked out ahead.
+LEAD_DEPENDENT = frozenset({Selection.ON_DUTY, Selection.TERRITORY, Selection.SPECIALTY})
+
+
+class MemberWalk:
+    """One member as every lead's walk of the roster finds them before the lead's own facts:
+    the agent, the static reason (``static_skip_reason``), the place a person reads, and the
+    trace steps made so far, one per reason (shared by the traces: a step is never changed)."""
+
+    __slots__ = ("agent", "member", "place", "static_why", "_steps", "_kind", "_roster")
+
+    def __init__(self, member: Member, agent: AgentInfo | None, static_why: str | None,
+                 place: int, kind: str, roster: str) -> None:
+        self.member, self.agent, self.static_why, self.place = member, agent, static_why, place
+        self._kind, self._roster = kind, roster
+        self._steps: dict[str | None, TraceStep] = {}
+
+    def step(self, why: str | None) -> TraceStep:
+        """The member's trace step for this reason (None: eligible)."""
+        made = self._steps.get(why)
+        if made is None:
+            made = self._steps[why] = self._make_step(why)
+        return made
+
+    def _make_step(self, why: str | None) -> TraceStep:
+        member, agent = self.member, self.agent
+        if agent is None:  # an agent the configuration does not know: said in words
+            return step(self._kind, f"agent #{member.agent_id} (position {self.place}, "
+                        f"{member.leads_per_round} per round): skipped, {why}",
+                        agent=None, eligible=False, why=why, roster=self._roster)
+        return member_step(self._kind, agent=agent.email, name=agent.name,
+                           position=member.position, place=self.place,
+                           per_round=member.leads_per_round, why=why, roster=self._roster)
+
+
+class RosterWalk:
+    """A roster as every lead's walk finds it before the lead's own history and the loads:
+    its members (``MemberWalk``), and what the walk gives when no member had the lead and no
+    cap counts (each member's reason, the eligible, the trace steps). A lead's walk copies
+    that and looks again only at the members who had the lead or have caps (``for_lead``)."""
+
+    def __init__(self, entries: tuple[MemberWalk, ...], kind: str) -> None:
+        self.entries = entries
+        self.places = {e.member.agent_id: e.place for e in entries}
+        self.whys = {e.member.agent_id: e.static_why for e in entries}
+        self.eligible = frozenset(e.member.agent_id for e in entries if e.static_why is None)
+        self.steps = tuple(e.step(e.static_why) for e in entries)
+        self.capped = tuple(i for i, e in enumerate(entries) if e.static_why is None
+                            and kind == AGENT and e.agent is not None and e.agent.has_caps)
+        self.index_of: dict[int, list[int]] = {}
+        for index, entry in enumerate(entries):
+            self.index_of.setdefault(entry.member.agent_id, []).append(index)
+        self.kind = kind
+
+    def for_lead(self, loads: Loads, excluded: AbstractSet[int], local: datetime
+                 ) -> tuple[dict[int, str | None], set[int], list[TraceStep]]:
+        """Each member's reason (None: eligible), the eligible and the trace steps for a
+        lead that these agents had already (``excluded``), under these loads; the same as
+        ``skip_reason`` for each member in turn."""
+        whys, eligible, steps = dict(self.whys), set(self.eligible), list(self.steps)
+        again = set(self.capped)
+        for agent_id in excluded:
+            again.update(self.index_of.get(agent_id, ()))
+        for index in sorted(again):
+            entry = self.entries[index]
+            agent_id = entry.member.agent_id
+            why = skip_reason_after(entry.static_why, entry.agent, entry.member,
+                                    kind=self.kind, loads=loads, excluded=excluded,
+                                    local=local)
+            whys[agent_id] = why
+            if why is None:
+                eligible.add(agent_id)
+            else:
+                eligible.discard(agent_id)
+            steps[index] = entry.step(why)
+        return whys, eligible, steps
+
+
+def roster_walk(config: RoutingConfig, roster: RosterInfo, selection: str, kind: str,
+                lead: LeadFacts, local: datetime) -> RosterWalk:
+    """The roster's walk before this lead's history and the loads (``RosterWalk``).
+
+    For a selection that reads nothing of the lead (rotation, least loaded, first in roster)
+    this is the same for every lead, so it is worked out once per configuration
+    (``RoutingConfig.walks``): the clock walks the same roster for thousands of leads in a row.
+    A roster with someone's time off in the configuration is walked anew for each lead: being
+    away depends on the moment.
+    """
+    key = (roster.id, selection, kind)
+    known = config.walks.get(key)
+    if known is not None and known[0] is roster:
+        reused: RosterWalk = known[1]
+        return reused
+    reusable = selection not in LEAD_DEPENDENT and not any(
+        (agent := config.agents.get(member.agent_id)) is not None and agent.away
+        for member in roster.members)
+    walk = RosterWalk(tuple(
+        MemberWalk(member, config.agents.get(member.agent_id),
+                   static_skip_reason(config.agents.get(member.agent_id), member, selection,
+                                      lead, local),
+                   place, kind, roster.name)
+        for place, member in enumerate(roster.members, start=1)), kind)
+    if reusable:
+        config.walks[key] = (roster, walk)
+    return walk
 
 
 def agents_needing_loads(config: RoutingConfig, rules: Sequence[RuleInfo]) -> set[int]:
@@ -302,27 +422,10 @@ def pick_member(
     if roster is None or not roster.members:
         trace.append(step(kind, "Roster is empty", rule=rule.name))
         return None, cursor, [], ()
-    eligible: set[int] = set()
-    whys: dict[int, str | None] = {}
-    places = {m.agent_id: i for i, m in enumerate(roster.members, start=1)}
-    for member in roster.members:
-        agent = config.agents.get(member.agent_id)
-        why = skip_reason(agent, member, selection, lead, local, kind=kind, loads=loads,
-                          excluded=excluded)
-        whys[member.agent_id] = why
-        if why is None:
-            eligible.add(member.agent_id)
-        if agent is not None:
-            trace.append(member_step(kind, agent=agent.email, name=agent.name,
-                                     position=member.position,
-                                     place=places[member.agent_id],
-                                     per_round=member.leads_per_round, why=why,
-                                     roster=roster.name))
-        else:  # an agent the configuration does not know: said in words
-            trace.append(step(
-                kind, f"agent #{member.agent_id} (position {places[member.agent_id]}, "
-                f"{member.leads_per_round} per round): skipped, {why}",
-                agent=None, eligible=False, why=why, roster=roster.name))
+    walk = roster_walk(config, roster, selection, kind, lead, local)
+    whys, eligible, steps = walk.for_lead(loads, excluded, local)
+    places = walk.places
+    trace.extend(steps)
     in_order = [m.agent_id for m in roster.members if m.agent_id in eligible]
     if not eligible:
         return None, cursor, [], ()

@@ -260,6 +260,11 @@ class RoutingConfig:
     _rules_by_id: dict[int, RuleInfo] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
+    #: The roster walks whose facts do not depend on the lead (``selection.roster_walk``),
+    #: worked out once for this configuration and reused for every lead.
+    walks: dict[tuple[int, str, str], Any] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         self._by_email.update({a.email.strip().lower(): a for a in self.agents.values()})

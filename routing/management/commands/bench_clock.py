@@ -94,12 +94,13 @@ class Command(BaseCommand):
         try:
             who = ("the clock process beside a real task cluster" if cluster
                    else plural(workers, "clock worker") + (", no lease" if no_lease else ""))
-            self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, {who}")
+            self.stdout.write(f"Database: {vendor}; {offers:,} offers, {agents} agents, {who}; "
+                              f"load {_load()}")
             self.route_burst(offers, agents)
             if cluster:
                 processes = self.start_processes()
                 try:
-                    self.watch(self.place_deadlines(spread), limit)
+                    self.watch(self.place_deadlines(spread), limit, processes[1].pid)
                     self.compare_with_intake(offers)
                 finally:
                     for process in processes:
@@ -202,7 +203,8 @@ class Command(BaseCommand):
         raise CommandError(f"the clock did not start within {CLUSTER_START_LIMIT} s, or a "
                            f"process stopped; see {logs}")
 
-    def watch(self, deadlines: tuple[datetime, datetime], limit: float) -> None:
+    def watch(self, deadlines: tuple[datetime, datetime], limit: float, clock_pid: int
+              ) -> None:
         """Wait while the clock works. An offer counts as moved on when the transaction that
         expired it (and made its lead's next offer) has committed: the watcher looks every
         ``WATCH_SECONDS`` and notes when each batch (one expiry time) first shows up."""
@@ -211,6 +213,7 @@ class Command(BaseCommand):
         burst = Offer.objects.filter(deadline__lte=last)
         seen: dict[datetime, datetime] = {}  # a batch's expiry time: when it was seen committed
         complete = False
+        cpu_before = process_cpu(clock_pid)
         while time.monotonic() < give_up:
             for moment in (burst.filter(status=Offer.Status.EXPIRED).order_by()
                            .values_list("responded_at", flat=True).distinct()):
@@ -225,7 +228,10 @@ class Command(BaseCommand):
         rows = list(burst.filter(status=Offer.Status.EXPIRED)
                     .values_list("deadline", "responded_at"))
         lateness = [(seen[answered] - due).total_seconds() for due, answered in rows]
-        self.report(first, last, lateness, list(seen.values()), [], complete=complete)
+        cpu = process_cpu(clock_pid)
+        self.report(first, last, lateness, list(seen.values()), [], complete=complete,
+                    clock_cpu=cpu - cpu_before if cpu is not None and cpu_before is not None
+                    else None)
 
     # --- the clock loops ------------------------------------------------------------------------
 
@@ -238,24 +244,29 @@ class Command(BaseCommand):
         finished: list[datetime] = []  # when each pass that expired something ended
         stats: list[Counter] = [Counter() for _ in range(workers)]
         errors: list[BaseException] = []
+        cpu_spent: list[float] = []  # the clock's CPU seconds in each pass that moved offers on
         lock = threading.Lock()
 
         def loop(index: int) -> None:
             holder = uuid.uuid4()
             try:
                 while not stop.is_set() and time.monotonic() < give_up:
+                    cpu = time.thread_time()
                     if not lease:
                         done = clock.run_clock()
                     elif clock._take_lease(holder, timezone.now()):  # as clock.run_loop does
                         done = clock.run_clock(keep_going=clock.lease_keeper(holder, give_up))
                     else:
                         done = None
+                    spent = time.thread_time() - cpu
                     if done is not None:
                         ended = timezone.now()
                         Clock.objects.filter(pk=1, holder=holder).update(last_pass_at=ended)
                         with lock:
                             stats[index]["passes"] += 1
                             stats[index]["expired"] += done.expired
+                            if done.expired:
+                                cpu_spent.append(spent)
                             lateness.extend(done.lateness)
                             if done.expired:
                                 finished.append(ended)
@@ -282,10 +293,12 @@ class Command(BaseCommand):
             thread.join()
         if errors:
             raise CommandError(f"a clock worker failed: {errors[0]!r}") from errors[0]
-        self.report(first, last, lateness, finished, stats, complete=stop.is_set())
+        self.report(first, last, lateness, finished, stats, complete=stop.is_set(),
+                    clock_cpu=sum(cpu_spent))
 
     def report(self, first: datetime, last: datetime, lateness: list[float],
-               finished: list[datetime], stats: list[Counter], *, complete: bool) -> None:
+               finished: list[datetime], stats: list[Counter], *, complete: bool,
+               clock_cpu: float | None = None) -> None:
         burst = Offer.objects.filter(deadline__lte=last)
         count = burst.count()
         expired = burst.filter(status=Offer.Status.EXPIRED).count()
@@ -303,6 +316,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  lateness against the deadline: p50 {pct(0.5):.3f} s, "
                           f"p99 {pct(0.99):.3f} s, max {(ordered or [0.0])[-1]:.3f} s")
         self.stdout.write(f"  throughput: {expired / took if took else 0:,.0f} offers moved on/s")
+        if clock_cpu is not None and expired:
+            per_move = clock_cpu / expired * 1000
+            self.stdout.write(f"  the clock's CPU: {clock_cpu:.2f} s, {per_move:.3f} ms per "
+                              f"offer moved on (load {_load()})")
         for index, worker in enumerate(stats, start=1):
             self.stdout.write(f"  worker {index}: {worker['passes']} passes, "
                               f"{worker['expired']:,} offers expired, "
@@ -330,6 +347,20 @@ class Command(BaseCommand):
                           f"{'OK' if fair else 'MISMATCH'}")
         self.clock_rate = expired / took if took else 0.0
 
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user and system) a process has used so far (Linux; None elsewhere): the
+    clock's cost per move, which the machine's other work moves least."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _hms(moment: datetime) -> str:

@@ -1,0 +1,99 @@
+"""Many new rows of one table written from plain values, without a model instance each.
+
+The clock writes thousands of offers, timeline entries and notices in a burst. Django's
+``bulk_create`` prepares every field of every instance in Python (about 35 µs a row of these
+tables, besides the instance itself); PostgreSQL's ``COPY`` takes the same rows from plain
+tuples for about 4 µs each. Elsewhere (SQLite) the rows go through ``bulk_create`` as before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+#: From this many rows on, PostgreSQL takes them through ``COPY`` (fewer: ``bulk_create``).
+COPY_FROM = 20
+
+
+def _converter(field: models.Field, memo: dict[int, str]) -> Callable[[Any], Any] | None:
+    """How a plain value becomes what ``COPY`` stores (None: as it is).
+
+    A JSON list is written item by item, each dict item once per call (``memo``, by identity:
+    every row is alive meanwhile): the routing traces of a burst share their roster members'
+    steps, 50 of a trace's 55."""
+    if not isinstance(field, models.JSONField):
+        return None
+    encoder = field.encoder
+
+    def item_json(item: Any) -> str:
+        if not isinstance(item, dict):
+            return json.dumps(item, cls=encoder)
+        text = memo.get(id(item))
+        if text is None:
+            text = memo[id(item)] = json.dumps(item, cls=encoder)
+        return text
+
+    def as_json(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return "[" + ", ".join(item_json(item) for item in value) + "]"
+        return json.dumps(value, cls=encoder)
+
+    return as_json
+
+
+def new_ids(model: type[models.Model], count: int) -> list[int]:
+    """``count`` ids drawn from the table's sequence (PostgreSQL), for rows written by
+    ``COPY``, which reads nothing back."""
+    table = model._meta.db_table
+    column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+                       "FROM generate_series(1, %s)", [table, column, count])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[Sequence[Any]],
+              *, ids: Sequence[int] | None = None) -> None:
+    """``COPY`` these rows (values in the order of ``fields``, attribute names such as
+    ``lead_id``) into the model's table, each with its id when ``ids`` are given."""
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    quote = connection.ops.quote_name
+    names = ([meta.pk.column] if ids is not None else []) + [f.column for f in columns]
+    sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
+    memo: dict[int, str] = {}
+    convert = [(index, fn) for index, fn in enumerate(_converter(f, memo) for f in columns)
+               if fn]
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for at, row in enumerate(rows):
+            values = list(row)
+            for index, fn in convert:
+                values[index] = fn(values[index])
+            copy.write_row([ids[at], *values] if ids is not None else values)
+
+
+def insert_instances(instances: Sequence[models.Model], *, read_ids: bool = True) -> None:
+    """``bulk_create`` for new instances of one model, their values taken as they are (every
+    concrete field but the id; no field's ``pre_save`` runs, so none may be ``auto_now``).
+    ``read_ids``: give each instance its id (``COPY`` reads none back: they are drawn from the
+    sequence first)."""
+    if not instances:
+        return
+    model = type(instances[0])
+    if connection.vendor != "postgresql" or len(instances) < COPY_FROM:
+        model._default_manager.bulk_create(instances)
+        return
+    fields = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+    rows = [[getattr(instance, name) for name in fields] for instance in instances]
+    ids = new_ids(model, len(rows)) if read_ids else None
+    copy_rows(model, fields, rows, ids=ids)
+    for at, instance in enumerate(instances):
+        if ids is not None:
+            instance.pk = ids[at]
+        instance._state.adding = False
+        instance._state.db = connection.alias
