@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django_q.tasks import async_task
 
-from notifications.channels import choose_sending
+from notifications.channels import Reach, choose_sending
 from notifications.models import Notification
 from notifications.queueing import queue_with_commit
 
@@ -22,8 +22,8 @@ class Message:
     lead_id: int | None = None
 
 
-def notify_many(messages: Iterable[Message], *, now: datetime,
-                tz_name: str | None = None) -> list[Notification]:
+def notify_many(messages: Iterable[Message], *, now: datetime, tz_name: str | None = None,
+                reach: Mapping[int, Reach] | None = None) -> list[Notification]:
     """Record one in-app notification per recipient, event and lead, and queue one task to
     send them all.
 
@@ -33,7 +33,8 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
     still be lost, ``send_undelivered_notifications`` sends them.
     Sending happens in the task cluster, never in the request. Each notification's channels
     (and, for a non-urgent one in the recipient's quiet hours, the time they may go out) are
-    chosen here and stored with it.
+    chosen here and stored with it (``reach``: the recipients' reach when the caller holds
+    routing's snapshot, see ``choose_sending``).
     """
     rows = []
     told: set[tuple] = set()
@@ -49,7 +50,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
                                      title=m.title, body=m.body, created_at=now))
     if not rows:
         return []
-    choose_sending(rows, now=now, tz_name=tz_name)
+    choose_sending(rows, now=now, tz_name=tz_name, reach=reach)
     notifications = Notification.objects.bulk_create(rows)
     ids = [n.pk for n in notifications]
     queue_with_commit(lambda: queue_sending(ids))
