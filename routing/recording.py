@@ -307,12 +307,16 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
                     = None) -> tuple[list[Message], list[webhooks.Event]]:
     """Save new leads and their decisions in bulk (routing at arrival): the leads, then their
     records and offers, and the rotations (``rotations``: the cursors and their locked rows,
-    when this is the batch's last write), in one statement on PostgreSQL (``statements``),
-    one each elsewhere. Returns who must be told, and the webhook events (``with_events``:
-    someone subscribes), for the caller to send once for the whole batch."""
+    when this is the batch's last write). On PostgreSQL that is one statement for all but the
+    leads, and one in all for a lead alone (``_write_together``); elsewhere one each. Returns
+    who must be told, and the webhook events (``with_events``: someone subscribes), for the
+    caller to send once for the whole batch."""
+    leads = [lead for lead, _ in pending]
     for lead, decision in pending:
         apply_decision(lead, decision, config, lead.received_at)
-    Lead.objects.bulk_create([lead for lead, _ in pending])
+    alone = statements.together() and len(leads) == 1
+    if not alone:
+        Lead.objects.bulk_create(leads)
     records = [
         routing_record(lead, d, created_at=lead.received_at, version=versions.get(d.rule_id))
         for lead, d in pending]
@@ -320,15 +324,7 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
     offers = [offer for _, _, own in made for offer in own]  # each lead with its own offers
     moved = moved_rotations(*rotations) if rotations else {}
     if statements.together():
-        parts = [statements.insert("made_records", records)]
-        parts += [statements.update(f"moved_{n}", type(row), row.pk, agent_id=row.agent_id,
-                                    position=row.position, given=row.given)
-                  for n, row in enumerate(row for rows in moved.values() for row in rows)]
-        if offers:
-            parts.append(statements.insert("made_offers", offers, returning=True))
-        returned = statements.run(parts)
-        statements.saved(records)
-        statements.saved(offers, returned)
+        _write_together(leads if alone else [], records, offers, moved)
     else:
         RoutingRecord.objects.bulk_create(records)
         if offers:
@@ -346,6 +342,34 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
             events.append(webhooks.Event(WebhookEvent.LEAD_CREATED, lead))
             events.extend(webhooks.decision_events(lead, decision, config, own))
     return messages, events
+
+
+def _write_together(new_lead: Sequence[Lead], records: Sequence[RoutingRecord],
+                    offers: Sequence[Offer], moved: Mapping[type, list[RotationRow]]) -> None:
+    """One statement (PostgreSQL): the lead when it comes alone (``new_lead``, unsaved: the
+    records and offers take its id from it), the records, the rotations that moved, the
+    offers."""
+    parts, returning = [], ["made_offers"]
+    if new_lead:
+        parts.append(statements.insert("made_lead", new_lead, returning=True))
+        returning.insert(0, "made_lead")
+        for row in (*records, *offers):
+            row.lead_id = statements.returned_id("made_lead")
+    parts.append(statements.insert("made_records", records, prepared=bool(new_lead)))
+    parts += [statements.update(f"moved_{n}", type(row), row.pk, agent_id=row.agent_id,
+                                position=row.position, given=row.given)
+              for n, row in enumerate(row for rows in moved.values() for row in rows)]
+    if offers:
+        parts.append(statements.insert("made_offers", offers, returning=True,
+                                       prepared=bool(new_lead)))
+    ids = statements.run(parts, returning=[name for name in returning
+                                           if any(p.name == name for p in parts)])
+    if new_lead:
+        statements.saved(new_lead, ids["made_lead"])
+        for row in (*records, *offers):
+            row.lead_id = new_lead[0].pk
+    statements.saved(records)
+    statements.saved(offers, ids.get("made_offers", []) if offers else None)
 
 
 # --- Who is told -----------------------------------------------------------------------------

@@ -128,11 +128,23 @@ def rotation_states(
         return {}
     rule_ids = sorted({rule_id for rule_id, _ in keys})
 
+    fields = RotationState._meta.concrete_fields
+    quote = connection.ops.quote_name
+    locking = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    # In SQL: every lead routed at arrival reads them, and the ORM's query cost more CPU than
+    # the database spends answering it.
+    sql = (f"SELECT {', '.join(quote(f.column) for f in fields)} "
+           f"FROM {quote(RotationState._meta.db_table)} "
+           f"WHERE {quote('rule_id')} IN ({', '.join(['%s'] * len(rule_ids))}) "
+           f"ORDER BY {quote('rule_id')}, {quote('kind')}{locking}")
+    names = [f.attname for f in fields]
+
     def fetch() -> dict[tuple[int, str], RotationState]:
-        qs = RotationState.objects.filter(rule_id__in=rule_ids).order_by("rule_id", "kind")
-        if lock:
-            qs = qs.select_for_update()
-        return {(s.rule_id, s.kind): s for s in qs}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, rule_ids)
+            rows = cursor.fetchall()
+        states = [RotationState.from_db(connection.alias, names, row) for row in rows]
+        return {(s.rule_id, s.kind): s for s in states}
 
     states = fetch()
     missing = [key for key in keys if key not in states]

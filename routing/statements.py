@@ -40,13 +40,17 @@ def returned_id(name: str) -> RawSQL:
     return RawSQL(f"(SELECT id FROM {name})", ())
 
 
-def insert(name: str, rows: Sequence[Model], *, returning: bool = False) -> Part:
+def insert(name: str, rows: Sequence[Model], *, returning: bool = False,
+           prepared: bool = False) -> Part:
     """An ``INSERT`` of these new rows (no primary key yet) as the ORM writes them (defaults,
-    ``auto_now``, database values), ``RETURNING id`` when asked."""
+    ``auto_now``, database values), ``RETURNING id`` when asked. ``prepared``: their foreign
+    keys are set already (some to an earlier part's id, ``returned_id``), rather than read
+    from the related rows."""
     model = type(rows[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
-    for row in rows:
-        row._prepare_related_fields_for_save(operation_name="bulk_create")
+    if not prepared:
+        for row in rows:
+            row._prepare_related_fields_for_save(operation_name="bulk_create")
     query = InsertQuery(model)
     query.insert_values(fields, rows)
     compiler = query.get_compiler(connection=connection)
@@ -65,23 +69,35 @@ def update(name: str, model: type[Model], pk: int, **values: Any) -> Part:
                       f"WHERE {quote(model._meta.pk.column)} = %s", [*params, pk])
 
 
-def run(parts: Sequence[Part]) -> list[tuple]:
-    """Run the parts as one statement, the last one as the main query: its rows (say
-    ``RETURNING``)."""
-    *first, last = parts
-    sql = last.sql
-    if first:
-        sql = "WITH " + ", ".join(f"{p.name} AS ({p.sql})" for p in first) + " " + sql
-    params = [value for part in parts for value in part.params]
+def run(parts: Sequence[Part], *, returning: Sequence[str] = ()) -> dict[str, list[int]]:
+    """Run the parts as one statement: the ids returned by the parts named in ``returning``
+    (inserted with ``returning=True``), each part's in the order its rows were written (the
+    order of their ids). Without ``returning``, the last part is the main query."""
+    members, main, main_params = list(parts), "", []
+    if returning:
+        main = " UNION ALL ".join(f"SELECT {n}, id FROM {name}"
+                                  for n, name in enumerate(returning)) + " ORDER BY 1, 2"
+    else:
+        last = members.pop()
+        main, main_params = last.sql, list(last.params)
+    sql = main
+    if members:
+        sql = "WITH " + ", ".join(f"{p.name} AS ({p.sql})" for p in members) + " " + main
+    params = [value for part in members for value in part.params] + main_params
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
+        rows = cursor.fetchall() if returning else []
+    ids: dict[str, list[int]] = {name: [] for name in returning}
+    for n, pk in rows:
+        ids[returning[n]].append(pk)
+    return ids
 
 
-def saved(rows: Sequence[Model], ids: Sequence[tuple] = ()) -> None:
+def saved(rows: Sequence[Model], ids: Sequence[int] | None = None) -> None:
     """Mark rows written by ``run`` as saved, with their ids when returned (in order)."""
-    for row, returned in zip(rows, ids or [()] * len(rows), strict=True):
-        if returned:
-            row.pk = returned[0]
+    if ids is not None:
+        for row, pk in zip(rows, ids, strict=True):
+            row.pk = pk
+    for row in rows:
         row._state.adding = False
         row._state.db = connection.alias

@@ -248,11 +248,10 @@ def keep_with_answer(submission: Submission, source: LeadSource, keys: list[tupl
                        digest=digest)
     for answer in answers:
         answer.submission_id = statements.returned_id("kept_submission")
-    [(submission.pk,)] = statements.run([
-        statements.insert("kept_submission", [submission], returning=True),
-        statements.insert("kept_answers", answers),
-        statements.Part("kept", "SELECT id FROM kept_submission")])
-    statements.saved([submission])
+    ids = statements.run([statements.insert("kept_submission", [submission], returning=True),
+                          statements.insert("kept_answers", answers, prepared=True)],
+                         returning=["kept_submission"])
+    statements.saved([submission], ids["kept_submission"])
     for answer in answers:
         answer.submission = submission
     statements.saved(answers)
