@@ -1,6 +1,6 @@
 """People who receive leads, the rosters they sit on and the shifts they work."""
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -72,19 +72,24 @@ class Agent(models.Model):
         super().save(*args, **kwargs)
 
     def quiet_until(self, now: datetime, tz_name: str) -> datetime | None:
-        """The end of the quiet hours ``now`` falls in (they may span midnight), or None when
-        it is not quiet now (or no quiet hours are set)."""
-        start, end = self.quiet_hours_start, self.quiet_hours_end
-        if start is None or end is None or start == end:
-            return None
-        zone = ZoneInfo(tz_name)
-        local = now.astimezone(zone)
-        today = local.time()
-        quiet = start <= today < end if start < end else (today >= start or today < end)
-        if not quiet:
-            return None
-        day = local.date() if today < end else local.date() + timedelta(days=1)
-        return datetime.combine(day, end, tzinfo=zone)
+        """The end of the quiet hours ``now`` falls in, or None (see ``quiet_until``)."""
+        return quiet_until(self.quiet_hours_start, self.quiet_hours_end, now, tz_name)
+
+
+def quiet_until(start: time | None, end: time | None, now: datetime,
+                tz_name: str) -> datetime | None:
+    """The end of the quiet hours from ``start`` to ``end`` (they may span midnight) that
+    ``now`` falls in, or None when it is not quiet now (or no quiet hours are set)."""
+    if start is None or end is None or start == end:
+        return None
+    zone = ZoneInfo(tz_name)
+    local = now.astimezone(zone)
+    today = local.time()
+    quiet = start <= today < end if start < end else (today >= start or today < end)
+    if not quiet:
+        return None
+    day = local.date() if today < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tzinfo=zone)
 
 
 class Roster(models.Model):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from agents.models import Agent
+from agents.models import Agent, quiet_until
 from leads.display import money
 from leads.models import Lead, area_of
 from notifications import push
@@ -49,18 +50,51 @@ def preference_for(agent: Agent) -> Preference:
         return Preference(agent=agent)
 
 
-def wanted_channels(agent: Agent) -> list[str]:
-    """The outside channels this person wants and can be reached on."""
+@dataclass(frozen=True)
+class Reach:
+    """What choosing a notice's channels reads of its recipient: routing keeps everyone's in
+    its snapshot (``routing.selectors.notice_reach``), so that telling them costs no query."""
+
+    email: bool  # wants email and has an address
+    sms: bool  # wants texts, has a phone, and the number has not texted STOP
+    push: bool  # has a device with phone alerts on
+    quiet_hours_start: time | None = None
+    quiet_hours_end: time | None = None
+
+
+def reach_of(agent: Agent, *, devices: bool | None = None,
+             opted_out: frozenset[str] | None = None) -> Reach:
+    """The person's reach. ``devices`` (whether they have a push device) and ``opted_out``
+    (the numbers among theirs that texted STOP) when the caller read them for many people;
+    else read here, only when they matter."""
     preference = preference_for(agent)
+    phone = e164(agent.phone) if preference.sms and agent.phone else ""
+    if devices is None:
+        devices = push.push_enabled() and bool(agent.push_subscriptions.all())
+    return Reach(
+        email=preference.email and bool(agent.email),
+        sms=bool(phone) and not (phone in opted_out if opted_out is not None
+                                 else is_opted_out(phone)),
+        push=devices,
+        quiet_hours_start=agent.quiet_hours_start, quiet_hours_end=agent.quiet_hours_end)
+
+
+def channels_of(reach: Reach) -> list[str]:
+    """The outside channels a person with this reach wants and can be reached on."""
     channels = []
     # Push first: the fastest way to reach the agent goes out before a slow mail server.
-    if push.push_enabled() and agent.push_subscriptions.all():
+    if reach.push and push.push_enabled():
         channels.append(Delivery.Channel.PUSH)
-    if preference.email and agent.email:
+    if reach.email:
         channels.append(Delivery.Channel.EMAIL)
-    if preference.sms and agent.phone and not is_opted_out(e164(agent.phone)):
+    if reach.sms:
         channels.append(Delivery.Channel.SMS)
     return channels
+
+
+def wanted_channels(agent: Agent) -> list[str]:
+    """The outside channels this person wants and can be reached on."""
+    return channels_of(reach_of(agent))
 
 
 #: Notices that reach the person at once even in their quiet hours: something to act on within
@@ -74,25 +108,33 @@ URGENT_EVENTS = frozenset({
 
 
 def choose_sending(notifications: list[Notification], *, now: datetime,
-                   tz_name: str | None = None) -> None:
+                   tz_name: str | None = None, reach: Mapping[int, Reach] | None = None) -> None:
     """Settle each new notification's outside channels (its recipient's preference now) and
     when they may go out (after the recipient's quiet hours for a non-urgent notice), before
     it is saved: what is chosen here is what is sent, whatever the preference becomes.
-    ``tz_name``: the brokerage's time zone when the caller has it (saves a query)."""
+    ``tz_name``: the brokerage's time zone when the caller has it (saves a query); ``reach``:
+    the recipients' reach when the caller has it (routing's snapshot: saves another; anyone
+    missing from it is read)."""
     ids = {n.recipient_id for n in notifications}
     if not ids:
         return
-    agents = Agent.objects.select_related("notification_preference").in_bulk(list(ids))
+    known = {agent_id: reach[agent_id] for agent_id in ids if agent_id in reach} if reach else {}
+    if len(known) < len(ids):
+        agents = Agent.objects.select_related("notification_preference").in_bulk(
+            list(ids - known.keys()))
+        known.update((agent_id, reach_of(agent)) for agent_id, agent in agents.items())
     tz_name = tz_name or Brokerage.load().tz_name
     # Once per person, not per notice: a burst tells each of 50 agents about dozens of leads.
-    channels = {rid: [str(c) for c in wanted_channels(agents[rid])] if rid in agents else []
+    channels = {rid: [str(c) for c in channels_of(known[rid])] if rid in known else []
                 for rid in ids}
     quiet: dict[int, datetime | None] = {}
     for n in notifications:
         n.channels = list(channels[n.recipient_id])
         if n.channels and n.event not in URGENT_EVENTS:
             if n.recipient_id not in quiet:
-                quiet[n.recipient_id] = agents[n.recipient_id].quiet_until(now, tz_name)
+                found = known[n.recipient_id]
+                quiet[n.recipient_id] = quiet_until(found.quiet_hours_start,
+                                                    found.quiet_hours_end, now, tz_name)
             n.send_after = quiet[n.recipient_id]
         else:
             n.send_after = None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from django_q.tasks import async_task
 
 from config.rows import insert_instances
-from notifications.channels import choose_sending
+from notifications.channels import Reach, choose_sending
 from notifications.models import Notification
 from notifications.queueing import queue_with_commit
 
@@ -23,8 +23,8 @@ class Message:
     lead_id: int | None = None
 
 
-def notify_many(messages: Iterable[Message], *, now: datetime,
-                tz_name: str | None = None) -> list[Notification]:
+def notify_many(messages: Iterable[Message], *, now: datetime, tz_name: str | None = None,
+                reach: Mapping[int, Reach] | None = None) -> list[Notification]:
     """Record one in-app notification per recipient, event and lead, and queue one task to
     send them all.
 
@@ -34,7 +34,8 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
     still be lost, ``send_undelivered_notifications`` sends them.
     Sending happens in the task cluster, never in the request. Each notification's channels
     (and, for a non-urgent one in the recipient's quiet hours, the time they may go out) are
-    chosen here and stored with it.
+    chosen here and stored with it (``reach``: the recipients' reach when the caller holds
+    routing's snapshot, see ``choose_sending``).
     """
     rows = []
     told: set[tuple] = set()
@@ -50,7 +51,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime,
                                      title=m.title, body=m.body, created_at=now))
     if not rows:
         return []
-    choose_sending(rows, now=now, tz_name=tz_name)
+    choose_sending(rows, now=now, tz_name=tz_name, reach=reach)
     insert_instances(rows)  # a burst's notices through ``COPY`` (PostgreSQL)
     notifications = rows
     ids = [n.pk for n in notifications]

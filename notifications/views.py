@@ -97,9 +97,16 @@ def push_subscribe(request: HttpRequest) -> JsonResponse:
     endpoint, p256dh, auth = fields
     device = request.headers.get("User-Agent", "")[:200]
     with transaction.atomic():
-        _, created = PushSubscription.objects.update_or_create(
-            endpoint=endpoint,
-            defaults={"agent": request.agent, "p256dh": p256dh, "auth": auth, "device": device})
+        known = PushSubscription.objects.select_for_update().filter(
+            endpoint=endpoint, agent=request.agent).first()
+        if known is not None:  # confirmed on a page load: who has phone alerts is unchanged,
+            created = False    # so a plain update (no signal renews routing's snapshot)
+            PushSubscription.objects.filter(pk=known.pk).update(p256dh=p256dh, auth=auth,
+                                                               device=device)
+        else:
+            _, created = PushSubscription.objects.update_or_create(
+                endpoint=endpoint, defaults={"agent": request.agent, "p256dh": p256dh,
+                                             "auth": auth, "device": device})
         mine = PushSubscription.objects.filter(agent=request.agent).order_by("-created_at", "-id")
         stale = list(mine.values_list("pk", flat=True)[MAX_DEVICES:])
         if stale:

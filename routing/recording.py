@@ -26,11 +26,11 @@ from notifications import webhooks
 from notifications.links import absolute_url
 from notifications.models import Notification, WebhookEvent
 from notifications.services import Message, notify_many
-from routing import engine
+from routing import engine, statements
 from routing.calls import start_due_calls
 from routing.engine import Cursor, Decision, RoutingConfig
 from routing.models import Offer, RoutingRecord, Rule
-from routing.selectors import calendar
+from routing.selectors import calendar, notice_reach
 
 #: Seconds after the ringing stops that an instant-call offer stays open: the agent who
 #: answered at the last ring hears the lead's essentials and presses 1.
@@ -147,9 +147,9 @@ def rule_versions(rule_ids: Iterable[int | None]) -> dict[int, int]:
                 .annotate(Max("history_id")))
 
 
-def save_cursors(cursors: Mapping[Any, Cursor], rows: Mapping[Any, RotationRow]) -> None:
-    """Store where each rotation now stands: the rows that moved, one statement per kind of
-    rotation (the rows are locked by the caller)."""
+def moved_rotations(cursors: Mapping[Any, Cursor], rows: Mapping[Any, RotationRow]
+                    ) -> dict[type, list[RotationRow]]:
+    """The rows whose rotation moved, set to where it now stands (to be saved), by model."""
     changed: dict[type, list[RotationRow]] = {}
     for key, cursor in cursors.items():
         row = rows.get(key)
@@ -159,6 +159,16 @@ def save_cursors(cursors: Mapping[Any, Cursor], rows: Mapping[Any, RotationRow])
             row.agent_id, row.position, row.given = (
                 cursor.agent_id, cursor.position, cursor.given)
             changed.setdefault(type(row), []).append(row)
+    return changed
+
+
+def save_cursors(cursors: Mapping[Any, Cursor], rows: Mapping[Any, RotationRow]) -> None:
+    """Store where each rotation now stands: the rows that moved, one statement per kind of
+    rotation (the rows are locked by the caller)."""
+    _save_moved(moved_rotations(cursors, rows))
+
+
+def _save_moved(changed: Mapping[type, list[RotationRow]]) -> None:
     for model, moved in changed.items():
         if len(moved) == 1:  # a plain UPDATE: ``bulk_update`` would build a CASE per field
             model.objects.filter(pk=moved[0].pk).update(
@@ -266,7 +276,8 @@ def record_decisions(taken: Sequence[Taken], config: RoutingConfig,
     notify_many([message for item, own in zip(taken, made, strict=True)
                  for message in (*routed_messages(item.lead, item.decision, config, own,
                                                   offers_link=link),
-                                 *item.extra)], now=now, tz_name=config.timezone)
+                                 *item.extra)], now=now, tz_name=config.timezone,
+                reach=notice_reach(config))
     if webhooks.subscribers(config):  # nobody: no events to build
         webhooks.emit_many([event for item, own in zip(taken, made, strict=True)
                             for event in webhooks.decision_events(
@@ -276,21 +287,34 @@ def record_decisions(taken: Sequence[Taken], config: RoutingConfig,
 
 
 def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingConfig,
-                    versions: Mapping[int, int], *, with_events: bool
-                    ) -> tuple[list[Message], list[webhooks.Event]]:
-    """Save new leads and their decisions in bulk (routing at arrival): the leads, records and
-    offers, in three statements. Returns who must be told, and the webhook events
-    (``with_events``: someone subscribes), for the caller to send once for the whole batch."""
+                    versions: Mapping[int, int], *, with_events: bool,
+                    rotations: tuple[Mapping[Any, Cursor], Mapping[Any, RotationRow]] | None
+                    = None) -> tuple[list[Message], list[webhooks.Event]]:
+    """Save new leads and their decisions in bulk (routing at arrival): the leads, then their
+    records and offers, and the rotations (``rotations``: the cursors and their locked rows,
+    when this is the batch's last write). On PostgreSQL that is one statement for all but the
+    leads, and one in all for a lead alone (``_write_together``); elsewhere one each. Returns
+    who must be told, and the webhook events (``with_events``: someone subscribes), for the
+    caller to send once for the whole batch."""
+    leads = [lead for lead, _ in pending]
     for lead, decision in pending:
         apply_decision(lead, decision, config, lead.received_at)
-    Lead.objects.bulk_create([lead for lead, _ in pending])
-    RoutingRecord.objects.bulk_create([
+    alone = statements.together() and len(leads) == 1
+    if not alone:
+        Lead.objects.bulk_create(leads)
+    records = [
         routing_record(lead, d, created_at=lead.received_at, version=versions.get(d.rule_id))
-        for lead, d in pending])
+        for lead, d in pending]
     made = [(lead, d, offers_for(lead, d, config, lead.received_at)) for lead, d in pending]
     offers = [offer for _, _, own in made for offer in own]  # each lead with its own offers
-    if offers:
-        Offer.objects.bulk_create(offers)
+    moved = moved_rotations(*rotations) if rotations else {}
+    if statements.together():
+        _write_together(leads if alone else [], records, offers, moved)
+    else:
+        RoutingRecord.objects.bulk_create(records)
+        if offers:
+            Offer.objects.bulk_create(offers)
+        _save_moved(moved)
     calling = [lead.pk for lead, d, own in made
                if own and d.delivery == engine.Delivery.INSTANT_CALL]
     if calling:
@@ -303,6 +327,34 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
             events.append(webhooks.Event(WebhookEvent.LEAD_CREATED, lead))
             events.extend(webhooks.decision_events(lead, decision, config, own))
     return messages, events
+
+
+def _write_together(new_lead: Sequence[Lead], records: Sequence[RoutingRecord],
+                    offers: Sequence[Offer], moved: Mapping[type, list[RotationRow]]) -> None:
+    """One statement (PostgreSQL): the lead when it comes alone (``new_lead``, unsaved: the
+    records and offers take its id from it), the records, the rotations that moved, the
+    offers."""
+    parts, returning = [], ["made_offers"]
+    if new_lead:
+        parts.append(statements.insert("made_lead", new_lead, returning=True))
+        returning.insert(0, "made_lead")
+        for row in (*records, *offers):
+            row.lead_id = statements.returned_id("made_lead")
+    parts.append(statements.insert("made_records", records, prepared=bool(new_lead)))
+    parts += [statements.update(f"moved_{n}", type(row), row.pk, agent_id=row.agent_id,
+                                position=row.position, given=row.given)
+              for n, row in enumerate(row for rows in moved.values() for row in rows)]
+    if offers:
+        parts.append(statements.insert("made_offers", offers, returning=True,
+                                       prepared=bool(new_lead)))
+    ids = statements.run(parts, returning=[name for name in returning
+                                           if any(p.name == name for p in parts)])
+    if new_lead:
+        statements.saved(new_lead, ids["made_lead"])
+        for row in (*records, *offers):
+            row.lead_id = new_lead[0].pk
+    statements.saved(records)
+    statements.saved(offers, ids.get("made_offers", []) if offers else None)
 
 
 # --- Who is told -----------------------------------------------------------------------------

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from agents.models import Agent, RosterMember, Shift, TimeOff
 from leads.models import AutoResponse, Lead
+from notifications.channels import Reach, reach_of
+from notifications.models import PushSubscription, TextOptOut
+from notifications.sms import e164
 from routing.engine import (
     AgentInfo,
     Cursor,
@@ -57,16 +61,38 @@ def routing_config() -> RoutingConfig:
         return held.config
     changes = Brokerage.changes_here
     brokerage = Brokerage.load()
-    token = str(brokerage.config_token)
+    config = _config_of(str(brokerage.config_token), brokerage)
+    if held is not None:
+        held.config, held.changes = config, changes
+    return config
+
+
+def _config_of(token: str, brokerage: Brokerage | None = None) -> RoutingConfig:
+    """The snapshot of this token: cached, else built (from ``brokerage`` or its row read now,
+    the snapshot then kept under the token read with it)."""
     config = _cache.get(token)
     if config is None:
+        if brokerage is None:
+            brokerage = Brokerage.load()
+            token = str(brokerage.config_token)
         config = build_config(brokerage)
         with _cache_lock:
             _cache.clear()
             _cache[token] = config
-    if held is not None:
-        held.config, held.changes = config, changes
     return config
+
+
+def hold_config_token(token: uuid.UUID | None) -> RoutingConfig | None:
+    """Hold, for this request, the snapshot of a token the caller read in a statement of its
+    own (the API key's ``UPDATE``, ``leads.intake.keys.take_key``), so that ``routing_config``
+    reads no token. The snapshot, or None outside a request (``held_for_request``) or without
+    a token (the token is then read when needed, as usual)."""
+    held = _held.get()
+    if held is None or token is None:
+        return None
+    changes = Brokerage.changes_here
+    held.config, held.changes = _config_of(str(token)), changes
+    return held.config
 
 
 @contextmanager
@@ -96,6 +122,27 @@ def rule_versions(config: RoutingConfig, rule_ids: Iterable[int]) -> dict[int, i
                                   .annotate(Max("history_id"))) if ids else {})
     known = _versions[1]
     return {rule_id: known[rule_id] for rule_id in rule_ids if rule_id in known}
+
+
+_reach: tuple[RoutingConfig, dict[int, Reach]] | None = None
+
+
+def notice_reach(config: RoutingConfig) -> Mapping[int, Reach]:
+    """How each person can be told (their notification preference, push devices and whether
+    their number texted STOP), read once per snapshot in two queries: a change to any of
+    these renews the snapshot's token (``routing.signals.CONFIG_MODELS``), so telling
+    people what routing decided costs no query of its own."""
+    global _reach
+    if _reach is None or _reach[0] is not config:
+        devices = PushSubscription.objects.filter(agent=OuterRef("pk"))
+        agents = list(Agent.objects.select_related("notification_preference")
+                      .annotate(has_devices=Exists(devices)))
+        texting = {e164(a.phone) for a in agents if a.phone}
+        opted_out = frozenset(TextOptOut.objects.filter(phone__in=sorted(texting))
+                              .values_list("phone", flat=True)) if texting else frozenset()
+        _reach = (config, {a.id: reach_of(a, devices=a.has_devices, opted_out=opted_out)
+                           for a in agents})
+    return _reach[1]
 
 
 def _window(days: list[str], start, end) -> WeeklyWindow:

@@ -25,7 +25,7 @@ from notifications.services import Message, notify_many
 from routing import engine, recording
 from routing.engine import Decision, ExistingLead, Loads, RoutingConfig
 from routing.models import RotationState
-from routing.selectors import cursor_of, facts_of, routing_config, rule_versions
+from routing.selectors import cursor_of, facts_of, notice_reach, routing_config, rule_versions
 from routing.signals import leads_routed
 
 
@@ -128,11 +128,23 @@ def rotation_states(
         return {}
     rule_ids = sorted({rule_id for rule_id, _ in keys})
 
+    fields = RotationState._meta.concrete_fields
+    quote = connection.ops.quote_name
+    locking = " FOR UPDATE" if lock and connection.features.has_select_for_update else ""
+    # In SQL: every lead routed at arrival reads them, and the ORM's query cost more CPU than
+    # the database spends answering it.
+    sql = (f"SELECT {', '.join(quote(f.column) for f in fields)} "
+           f"FROM {quote(RotationState._meta.db_table)} "
+           f"WHERE {quote('rule_id')} IN ({', '.join(['%s'] * len(rule_ids))}) "
+           f"ORDER BY {quote('rule_id')}, {quote('kind')}{locking}")
+    names = [f.attname for f in fields]
+
     def fetch() -> dict[tuple[int, str], RotationState]:
-        qs = RotationState.objects.filter(rule_id__in=rule_ids).order_by("rule_id", "kind")
-        if lock:
-            qs = qs.select_for_update()
-        return {(s.rule_id, s.kind): s for s in qs}
+        with connection.cursor() as cursor:
+            cursor.execute(sql, rule_ids)
+            rows = cursor.fetchall()
+        states = [RotationState.from_db(connection.alias, names, row) for row in rows]
+        return {(s.rule_id, s.kind): s for s in states}
 
     states = fetch()
     missing = [key for key in keys if key not in states]
@@ -314,23 +326,27 @@ class _Batch:
             self.pending.append((lead, decision))
             for key in keys:
                 self.known.setdefault(key, lead)  # type: ignore[arg-type]
-        self._flush()
-        recording.save_cursors(self.cursors, self.states)
+        self._flush(last=True)
         first_leads = Lead.objects.in_bulk(
             [d.existing_lead_id for _, d in self.again]) if self.again else {}
         first_leads.update(self.returning)  # routed again: as saved
         self._registered_again(first_leads)
-        notify_many(self.messages, now=self.leads[0].received_at, tz_name=self.config.timezone)
+        notify_many(self.messages, now=self.leads[0].received_at, tz_name=self.config.timezone,
+                    reach=notice_reach(self.config))
         webhooks.emit_many(self.events, now=self.leads[0].received_at, config=self.config)
         return [self._result(lead, decision, first_leads) for lead, decision in decisions]
 
-    def _flush(self) -> None:
-        """Save the pending new leads and their records; later duplicates can point at them."""
+    def _flush(self, *, last: bool = False) -> None:
+        """Save the pending new leads and their records; later duplicates can point at them.
+        ``last``: the batch's decisions are all taken, so the rotations are saved with them."""
         if not self.pending:
+            if last:
+                recording.save_cursors(self.cursors, self.states)
             return
         messages, events = recording.record_arrivals(
             self.pending, self.config, self.versions,
-            with_events=bool(webhooks.subscribers(self.config)))  # nobody: no events to build
+            with_events=bool(webhooks.subscribers(self.config)),  # nobody: no events to build
+            rotations=(self.cursors, self.states) if last else None)
         for lead, _ in self.pending:
             for key in _person_keys(lead):
                 if self.known.get(key) is lead:

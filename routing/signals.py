@@ -10,10 +10,12 @@ from django.dispatch import Signal
 
 from agents.models import Agent, Roster, RosterMember, Shift, TimeOff
 from leads.models import AutoResponse
+from notifications.models import Preference, PushSubscription, TextOptOut
 from routing.models import Brokerage, Rule, RuleCriterion, RuleWindow
 
+#: The snapshot's models, with the people's reach (``selectors.notice_reach``) among them.
 CONFIG_MODELS = (Agent, Roster, RosterMember, Shift, TimeOff, Rule, RuleCriterion, RuleWindow,
-                 Brokerage, AutoResponse)
+                 Brokerage, AutoResponse, Preference, PushSubscription, TextOptOut)
 
 #: Sent by routing at arrival, inside its transaction, with ``leads=`` (new leads just saved),
 #: ``config=`` (the snapshot that routed them) and ``now=``: the auto-responder listens.

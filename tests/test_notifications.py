@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core import mail
 from django.db import transaction
+from django.utils import timezone
 from django_q.models import OrmQ, Schedule
 
+from leads.intake import receive_lead
 from notifications import sms
 from notifications.models import Delivery, Notification, Preference
 from notifications.services import notify
@@ -23,7 +25,8 @@ from notifications.tasks import (
     retry_failed_deliveries,
     send_notifications,
 )
-from tests.factories import AgentFactory
+from notifications.texting import opt_out
+from tests.factories import AgentFactory, RosterFactory, RuleFactory
 from tests.threads import failures, together
 
 pytestmark = pytest.mark.django_db
@@ -296,3 +299,24 @@ def test_admin_lists_notifications_preferences_and_failed_deliveries(admin_clien
     assert text.status == Delivery.Status.FAILED and text.next_attempt_at is not None
     settings.SMS_BACKEND = LOCMEM_SMS
     assert retry_failed_deliveries() == 1 and [m.to for m in sms.outbox] == [PHONE]
+
+
+def test_routed_leads_go_out_as_the_agent_wants_them_now():
+    """Routing keeps how everyone can be reached in its cached snapshot: a preference or an
+    opt-out changed between two leads counts for the second."""
+    agent = AgentFactory(phone=PHONE)
+    RuleFactory(name="Everything", is_catch_all=True,
+                roster=RosterFactory.with_members([agent]))
+
+    def channels_of_next_lead(n: int) -> list[str]:
+        result = receive_lead({"first_name": "Pat", "last_name": f"Buyer{n}",
+                               "email": f"pat{n}@example.org", "source": "Zillow"},
+                              channel="file", received_at=timezone.now())
+        assert result.status == "assigned"
+        return Notification.objects.filter(recipient=agent).latest("id").channels
+
+    assert channels_of_next_lead(1) == ["email"]
+    Preference.objects.create(agent=agent, email=True, sms=True)
+    assert channels_of_next_lead(2) == ["email", "sms"]
+    opt_out(phone=PHONE, keyword="STOP", now=timezone.now())
+    assert channels_of_next_lead(3) == ["email"]

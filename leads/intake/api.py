@@ -53,6 +53,7 @@ from leads.intake.serializers import (
     LeadIntakeRequestSerializer,
 )
 from leads.models import LeadSource, SourceKey, Submission
+from routing.middleware import reads_config_with_key
 
 
 class SourceKeyAuthentication(BaseAuthentication):
@@ -95,6 +96,7 @@ def _error(name: str, description: str, example: dict[str, str]) -> OpenApiRespo
 InboundT = TypeVar("InboundT", bound=Inbound)
 
 
+@reads_config_with_key
 class KeyedIntakeView(APIView, Generic[InboundT]):
     """What the JSON intake endpoints share: the source's key checked and counted in its rate
     limit, the size, the JSON and the idempotency key, every request kept in the inbound log

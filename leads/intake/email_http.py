@@ -32,6 +32,7 @@ from leads.intake.email_service import RAW_LIMIT, EmailResult, receive_email
 from leads.intake.idempotency import Inbound
 from leads.intake.keys import KEY_START, SCHEME, take_key
 from leads.models import Submission
+from routing.middleware import reads_config_with_key
 
 MAX_BYTES = 10 * 1024 * 1024  # a lead e-mail with its photos; INTAKE_EMAIL_MAX_BODY_BYTES
 RAW_FIELDS = ("email", "body-mime", "RawEmail")  # SendGrid, Mailgun, Postmark
@@ -114,6 +115,7 @@ def _refused(inbound: Inbound, status: int, errors: dict[str, str]) -> JsonRespo
     return JsonResponse({**kept.body, "submission": kept.submission.pk}, status=status)
 
 
+@reads_config_with_key
 @csrf_exempt
 @require_POST
 def email_intake(request: HttpRequest, key: str = "") -> HttpResponse:

@@ -41,6 +41,7 @@ from leads.intake.services import (
     validate_lead,
 )
 from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission, WebForm
+from routing import statements
 from routing.services import arrival_locks, serialize_on
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -132,15 +133,14 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                 result = route_valid_lead(lead, locks_held=locks)
                 body = answer_body(result)
                 status = inbound.returning_status if result.returning else 201
-                submission = Submission.objects.create(
+                submission = Submission(
                     channel=inbound.channel, source=source.name, received_at=inbound.received_at,
                     payload=payload, lead=result.lead,
                     outcome=(Submission.Outcome.EXISTING if result.status == "existing"
                              else Submission.Outcome.ACCEPTED),
                     **inbound.log_fields(status, body))
-                if keys:
-                    keep_answer(source, keys, body=body, lead=result.lead,
-                                submission=submission, at=inbound.received_at, digest=digest)
+                keep_with_answer(submission, source, keys, body=body, lead=result.lead,
+                                 at=inbound.received_at, digest=digest)
                 return Answer(status, body, submission)
         except IntegrityError:
             if attempt or not keys:
@@ -228,9 +228,39 @@ def keep_answer(source: LeadSource, keys: list[tuple[str, str]], *, body: dict[s
                 lead: Lead | None, submission: Submission, at: datetime, digest: str) -> None:
     """Keep the first answer (201) under every key, with the request's digest, for the
     retries to come."""
-    IdempotencyRecord.objects.bulk_create([
-        IdempotencyRecord(source=source, kind=kind, key_hash=key_hash, status_code=201,
-                          response=body, lead=lead, submission=submission, created_at=at,
-                          request_digest=digest)
-        for kind, key_hash in keys
-    ])
+    IdempotencyRecord.objects.bulk_create(
+        _answers(source, keys, body=body, lead=lead, submission=submission, at=at,
+                 digest=digest))
+
+
+def keep_with_answer(submission: Submission, source: LeadSource, keys: list[tuple[str, str]],
+                     *, body: dict[str, Any], lead: Lead | None, at: datetime,
+                     digest: str) -> None:
+    """Save the request's log entry (unsaved) and keep its answer under every key
+    (``keep_answer``): in one statement on PostgreSQL."""
+    if not keys or not statements.together():
+        submission.save()
+        if keys:
+            keep_answer(source, keys, body=body, lead=lead, submission=submission, at=at,
+                        digest=digest)
+        return
+    answers = _answers(source, keys, body=body, lead=lead, submission=None, at=at,
+                       digest=digest)
+    for answer in answers:
+        answer.submission_id = statements.returned_id("kept_submission")
+    ids = statements.run([statements.insert("kept_submission", [submission], returning=True),
+                          statements.insert("kept_answers", answers, prepared=True)],
+                         returning=["kept_submission"])
+    statements.saved([submission], ids["kept_submission"])
+    for answer in answers:
+        answer.submission = submission
+    statements.saved(answers)
+
+
+def _answers(source: LeadSource, keys: list[tuple[str, str]], *, body: dict[str, Any],
+             lead: Lead | None, submission: Submission | None, at: datetime,
+             digest: str) -> list[IdempotencyRecord]:
+    return [IdempotencyRecord(source=source, kind=kind, key_hash=key_hash, status_code=201,
+                              response=body, lead=lead, submission=submission, created_at=at,
+                              request_digest=digest)
+            for kind, key_hash in keys]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import LeadSource, SourceKey
+from routing.middleware import config_read_with_key
+from routing.models import Brokerage
 
 KEY_START = "lr_"
 PREFIX_LENGTH = 8
@@ -102,8 +105,10 @@ def take_key(header: str | None, *, limit: int, now: datetime) -> KeyCheck:
     ``wait`` set (the request is not counted).
 
     One ``UPDATE ... RETURNING`` finds the key by its prefix and hash, checks that it is not
-    revoked, counts the request and returns the key's source (a stub: id and name). Only a
-    refused key costs a second read, to say why. The hash is compared in SQL: it is the
+    revoked, counts the request and returns the key's source (a stub: id and name) and the
+    routing configuration's token, whose snapshot the request then holds (the view is marked
+    ``reads_config_with_key``, so the request reads no token of its own). Only a refused key
+    costs a second read, to say why. The hash is compared in SQL: it is the
     SHA-256 of a 256-bit secret, so how much of it matches tells a guesser nothing.
     """
     raw_key, check = _parse_header(header)
@@ -112,7 +117,9 @@ def take_key(header: str | None, *, limit: int, now: datetime) -> KeyCheck:
     if check.prefix:
         found = _count_request(check.prefix, hash_key(raw_key), limit=limit, now=now)
         if found is not None:
-            return KeyCheck(found, check.prefix)
+            key, token = found
+            config_read_with_key(token)
+            return KeyCheck(key, check.prefix)
     refused = check_header(header)
     if refused.key is None:
         return refused
@@ -120,15 +127,16 @@ def take_key(header: str | None, *, limit: int, now: datetime) -> KeyCheck:
 
 
 def _count_request(prefix: str, key_hash: str, *, limit: int, now: datetime
-                   ) -> SourceKey | None:
+                   ) -> tuple[SourceKey, uuid.UUID | None] | None:
     """Count one request in the key's current minute, for the unrevoked key of this prefix and
-    hash, and return the key: None if there is no such key or it is over its limit.
+    hash, and return the key with the configuration's token: None if there is no such key or
+    it is over its limit.
 
     A fixed window kept on the key's row and moved by one conditional UPDATE, so it holds
     across server processes. The UPDATE also records ``last_used_at``. ``limit`` <= 0: none.
     """
     table, quote = SourceKey._meta.db_table, connection.ops.quote_name
-    sources = LeadSource._meta.db_table
+    sources, brokerage = LeadSource._meta.db_table, Brokerage._meta.db_table
     window = now.replace(second=0, microsecond=0)
 
     def moment(value: datetime) -> Any:
@@ -148,17 +156,19 @@ def _count_request(prefix: str, key_hash: str, *, limit: int, now: datetime
            f"WHERE {quote('prefix')} = %s AND {quote('key_hash')} = %s "
            f"AND {quote('revoked_at')} IS NULL{under} "
            f"RETURNING {quote('id')}, {quote('source_id')}, (SELECT s.{quote('name')} FROM "
-           f"{quote(sources)} s WHERE s.{quote('id')} = {quote(table)}.{quote('source_id')})")
+           f"{quote(sources)} s WHERE s.{quote('id')} = {quote(table)}.{quote('source_id')}), "
+           f"(SELECT b.{quote('config_token')} FROM {quote(brokerage)} b "
+           f"WHERE b.{quote('id')} = 1)")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
         return None
-    key_id, source_id, source_name = row
+    key_id, source_id, source_name, token = row
     key = SourceKey(pk=key_id, prefix=prefix, source_id=source_id, key_hash=key_hash,
                     last_used_at=now)
     key.source = LeadSource(pk=source_id, name=source_name)
-    return key
+    return key, Brokerage._meta.get_field("config_token").to_python(token)
 
 
 def _wait(now: datetime) -> int:
