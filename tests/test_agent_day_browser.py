@@ -262,9 +262,12 @@ def test_an_agents_whole_day_on_the_phone(browser, live_server):
         screenshot(laptop, "admin-stage-list")
         laptop.get(f"{live_server.url}/admin/agents/timeoff/")
         wait_for_text(laptop, "school play")
+        row = laptop.find_element(By.CSS_SELECTOR, "#result_list tbody tr").text
+        assert f"{back:%a %Y-%m-%d} 18:00" in row, row  # brokerage time, as the lead list
         screenshot(laptop, "admin-time-off-list")
         laptop.get(f"{live_server.url}/admin/leads/lead/")
         wait_for_text(laptop, "Lee Seller")
+        assert fits_the_phone(laptop)  # every column on the laptop's screen, no side scroll
         screenshot(laptop, "admin-lead-list-1366")
     finally:
         laptop.quit()
