@@ -207,7 +207,8 @@ def test_an_agents_whole_day_on_the_phone(browser, live_server):
     set_local(phone, "time-off-ends_at", back)
     phone.find_element(By.ID, "time-off-note").send_keys("school play")
     phone.find_element(By.XPATH, "//button[normalize-space()='Add time off']").click()
-    wait_for_text(phone, "Time off set: you get leads again from")
+    wait_for_text(phone, f"Time off set: you get leads again from {back:%a} {back.day} "
+                         f"{back:%b} 18:00, in your usual place.")
     wait_for_text(phone, f"You are away until {back:%a} {back.day} {back:%b} 18:00 (school play)"
                          ": no new leads meanwhile.")
     assert TimeOff.objects.get(agent=ann).ends_at == back
