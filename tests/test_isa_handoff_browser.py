@@ -91,7 +91,9 @@ def test_isa_hands_off_agent_claims_and_sees_the_isa_isa_sees_progress(
     wait_for_text(agent, "Make the first contact now")
 
     card = agent.find_element(By.ID, "second-contact")
-    assert "Ivy Isa" in card.text and "Pre-approved, call her after 5 pm" in card.text
+    assert "Second contact" in card.text and "Ivy Isa (ISA) handed it off" in card.text
+    assert "Pre-approved, call her after 5 pm" in card.text
+    assert "Call Ivy Isa (312) 555-0142" in card.text  # her phone, written as people write it
     call = card.find_element(By.PARTIAL_LINK_TEXT, "Call Ivy Isa")
     assert call.get_attribute("href") == "tel:+13125550142"
     assert call.size["height"] >= 44
