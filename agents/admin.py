@@ -12,8 +12,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,6 +60,29 @@ LIST_PREVIEW = 5  # zip codes / specialties shown in the agent list before "+N m
 
 def brokerage_tz() -> ZoneInfo:
     return ZoneInfo(Brokerage.load().tz_name)
+
+
+#: The brokerage's zone, read once for a page that shows many moments (see ``rendered_in_zone``).
+PAGE_ZONE: ContextVar[ZoneInfo | None] = ContextVar("page_zone", default=None)
+
+
+def local_text(moment: datetime | None) -> str:
+    """A moment in brokerage time, as the admin shows it."""
+    if moment is None:
+        return "-"
+    return f"{moment.astimezone(PAGE_ZONE.get() or brokerage_tz()):%a %Y-%m-%d %H:%M}"
+
+
+def rendered_in_zone(view: Callable[[], HttpResponse]) -> HttpResponse:
+    """The admin page, rendered with the brokerage's zone read once (not once a row)."""
+    token = PAGE_ZONE.set(brokerage_tz())
+    try:
+        response = view()
+        if isinstance(response, TemplateResponse):
+            response.render()
+        return response
+    finally:
+        PAGE_ZONE.reset(token)
 
 
 def brokerage_day(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -762,7 +788,7 @@ class ShiftAdmin(SimpleHistoryAdmin):
 class TimeOffAdmin(admin.ModelAdmin):
     """Everyone's time off: set by the agent, a manager, or read from their away calendar."""
 
-    list_display = ("agent", "starts_at", "ends_at", "note", "source")
+    list_display = ("agent", "starts", "ends", "note", "source")
     list_filter = (("agent", admin.RelatedOnlyFieldListFilter), "source")
     list_select_related = ("agent",)
     search_fields = ("agent__name", "agent__email", "note")
@@ -771,6 +797,19 @@ class TimeOffAdmin(admin.ModelAdmin):
     fields = ("agent", "starts_at", "ends_at", "note", "source", "created_by")
     readonly_fields = ("source", "created_by")
     ordering = ("-starts_at",)
+
+    @admin.display(description="from", ordering="starts_at")
+    def starts(self, time_off: TimeOff) -> str:
+        return local_text(time_off.starts_at)
+
+    @admin.display(description="until", ordering="ends_at")
+    def ends(self, time_off: TimeOff) -> str:
+        return local_text(time_off.ends_at)
+
+    def changelist_view(self, request: HttpRequest,
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Brokerage time, as the agent's page and the lead list show it (the zone read once)."""
+        return rendered_in_zone(partial(super().changelist_view, request, extra_context))
 
     def save_model(self, request: HttpRequest, obj: TimeOff, form: Any, change: bool) -> None:
         if obj.pk is None:

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from django.views.decorators.http import require_POST
 
 from agents.away_feed import set_away_calendar
@@ -78,9 +78,10 @@ def time_off_add(request: HttpRequest) -> HttpResponse:
         except TimeOffRefused as refused:
             form.add_error(None, refused.message)
         else:
-            local = timezone.localtime(added.ends_at)
-            messages.success(request, f"Time off set: you get leads again from "
-                                      f"{local:%a %d %b %H:%M}, in your usual place.")
+            # As the page beneath writes it ("Fri 4 Dec 18:00").
+            back = dateformat.format(timezone.localtime(added.ends_at), "D j M H:i")
+            messages.success(request, f"Time off set: you get leads again from {back}, "
+                                      f"in your usual place.")
             return redirect("availability")
     return _availability_page(request, form, status=400)
 

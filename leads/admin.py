@@ -7,13 +7,10 @@ lead's timeline with the manager's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from adminsortable2.admin import SortableAdminMixin
 from django import forms
@@ -34,7 +31,13 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from agents.admin import CommaListField, availability_text, brokerage_tz
+from agents.admin import (
+    CommaListField,
+    availability_text,
+    brokerage_tz,
+    local_text,
+    rendered_in_zone,
+)
 from agents.models import Agent
 from config.text import plural
 from leads import export as lead_export
@@ -66,28 +69,6 @@ from routing.claims import assign_lead, move_to_pond, return_to_routing
 from routing.engine import render_trace
 from routing.models import Offer
 from routing.reports.dashboard import EXPIRING_MINUTES
-
-#: The brokerage's zone, read once for a page that shows many moments (see ``rendered_in_zone``).
-PAGE_ZONE: ContextVar[ZoneInfo | None] = ContextVar("page_zone", default=None)
-
-
-def local_text(moment: datetime | None) -> str:
-    """A moment in brokerage time, as the admin shows it."""
-    if moment is None:
-        return "-"
-    return f"{moment.astimezone(PAGE_ZONE.get() or brokerage_tz()):%a %Y-%m-%d %H:%M}"
-
-
-def rendered_in_zone(view: Callable[[], HttpResponse]) -> HttpResponse:
-    """The admin page, rendered with the brokerage's zone read once (not once a row)."""
-    token = PAGE_ZONE.set(brokerage_tz())
-    try:
-        response = view()
-        if isinstance(response, TemplateResponse):
-            response.render()
-        return response
-    finally:
-        PAGE_ZONE.reset(token)
 
 
 def acting_agent(request: HttpRequest) -> Agent | None:

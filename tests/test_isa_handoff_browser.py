@@ -26,11 +26,19 @@ from tests.browser import (
     screenshot,
     wait_for_text,
 )
-from tests.factories import ALL_WEEK, AgentFactory, RosterFactory, RuleFactory, isa_desk
+from tests.factories import (
+    ALL_WEEK,
+    AgentFactory,
+    RosterFactory,
+    RuleFactory,
+    default_stages,
+    isa_desk,
+)
 
 pytestmark = BROWSER_TEST
 
 def brokerage_with_an_isa() -> tuple[Agent, Agent, HandoffTarget]:
+    default_stages()
     ivy = isa_desk(phone="+13125550142")
     bob = AgentFactory(name="Bob Ray", email="bob@example.com", zip_codes=["60602"])
     AgentFactory(name="Ann Lee", email="ann@example.com", zip_codes=["60601"])
@@ -91,7 +99,9 @@ def test_isa_hands_off_agent_claims_and_sees_the_isa_isa_sees_progress(
     wait_for_text(agent, "Make the first contact now")
 
     card = agent.find_element(By.ID, "second-contact")
-    assert "Ivy Isa" in card.text and "Pre-approved, call her after 5 pm" in card.text
+    assert "Second contact" in card.text and "Ivy Isa (ISA) handed it off" in card.text
+    assert "Pre-approved, call her after 5 pm" in card.text
+    assert "Call Ivy Isa (312) 555-0142" in card.text  # her phone, written as people write it
     call = card.find_element(By.PARTIAL_LINK_TEXT, "Call Ivy Isa")
     assert call.get_attribute("href") == "tel:+13125550142"
     assert call.size["height"] >= 44
@@ -105,17 +115,20 @@ def test_isa_hands_off_agent_claims_and_sees_the_isa_isa_sees_progress(
         "Showing booked for Saturday 10 am")
     agent.find_element(By.CSS_SELECTOR, "#log-form button[type=submit]").click()
     wait_for_text(agent, "Call logged")
+    agent.find_element(By.CSS_SELECTOR, "button[name=stage][value=appointment]").click()
+    wait_for_text(agent, "Stage: Appointment set.")
 
     isa.refresh()
     wait_for_text(isa, "Contacted by the agent")
     row = isa.find_element(By.ID, "handed-off").text
-    assert "Latest: Call" in row and "Showing booked for Saturday" in row
+    assert "Latest: Stage changed" in row and "Stage: New → Appointment set" in row
     assert fits_the_phone(isa)
     screenshot(isa, "isa-handed-off-progress")
     isa.find_element(By.PARTIAL_LINK_TEXT, "Pat Buyer").click()
     wait_for_text(isa, "The agent's progress")
     progress = isa.find_element(By.CSS_SELECTOR, "[id^=agent-progress-]").text
     assert "Bob Ray" in progress and "Showing booked for Saturday 10 am" in progress
+    assert isa.find_element(By.ID, "agent-stage").text == "Appointment set"
     why = isa.find_element(By.CSS_SELECTOR, "details.why")
     why.find_element(By.TAG_NAME, "summary").click()
     assert "@example.com" not in why.text and "Bob claimed it." in why.text

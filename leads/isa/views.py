@@ -31,7 +31,7 @@ from leads.isa.progress import latest_steps
 from leads.isa.queue import IsaRefused, Stage
 from leads.models import Activity, Lead, Qualification
 from leads.selectors import why_chapters
-from leads.services import speed_to_lead
+from leads.services import current_stage, speed_to_lead
 from routing.models import Handoff, HandoffTarget
 
 QUEUE_PER_PAGE = 50
@@ -225,6 +225,8 @@ def lead_page(request: HttpRequest, lead_id: int, *, bound: dict | None = None,
         "name": lead_name(lead),
         "stage": Stage(isa_service.stage_of(lead)).label,
         "stage_value": isa_service.stage_of(lead),
+        # Once an agent has it: their stage, part of the progress the ISA follows.
+        "agent_stage": current_stage(lead) if handoffs and lead.owner_id != lead.isa_id else None,
         "price": money(lead.price),
         "area": area(lead),
         "age": short_age(lead.received_at, now),
