@@ -116,9 +116,9 @@ def set_stage(lead: Lead, stage: Stage, by: Agent, lost_reason: str = "", *,
     lock order's lead step), then writes its own rows. A won (closed) or lost stage needs a
     first contact logged before, and lost needs a reason; either ends the lead's follow-up and
     cancels its appointments still to come (off the Today list, the reminders and the calendar
-    feed). An open stage reopens a closed or lost lead.
+    feed). An open stage reopens a closed or lost lead. The time is taken once the lock is
+    held, so two taps at once stand on the timeline in the order they took effect.
     """
-    now = now or timezone.now()
     reason = " ".join(lost_reason.split())[:LOST_REASON_MAX]
     ends = stage.outcome in (Stage.Outcome.WON, Stage.Outcome.LOST)
     if stage.outcome == Stage.Outcome.LOST and not reason:
@@ -126,6 +126,7 @@ def set_stage(lead: Lead, stage: Stage, by: Agent, lost_reason: str = "", *,
                            extra={"field": "lost_reason"})
     with transaction.atomic():
         locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        now = now or timezone.now()
         if locked.owner_id != by.pk and not is_manager(by):
             raise NotYourLead("Only the lead's agent or a manager can change its stage.")
         if locked.owner_id is None:

@@ -63,6 +63,7 @@ def owned(agent: Agent, *, contacted: bool = False, **fields) -> Lead:
 
 
 def timeline(lead: Lead) -> list[str]:
+    """The stage changes as the timeline shows them (its own order: by time)."""
     return list(lead.activities.filter(kind=Activity.Kind.STAGE).values_list("body", flat=True))
 
 
