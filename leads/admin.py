@@ -294,8 +294,9 @@ class LeadAdmin(admin.ModelAdmin):
     # Fits 1,366 px: email and phone share a column, the owner is a name, times are short.
     list_display = ("__str__", "contact", "source", "status", "owner_name", "rule",
                     "received", "first_contact")
-    list_filter = ("status", PondFilter, OverdueFilter, OfferEndingFilter, ("source", SourceFilter),
-                   ("owner", UsedRelatedFilter), ("rule", UsedRelatedFilter))
+    list_filter = ("status", "stage", PondFilter, OverdueFilter, OfferEndingFilter,
+                   ("source", SourceFilter), ("owner", UsedRelatedFilter),
+                   ("rule", UsedRelatedFilter))
     list_select_related = ("owner", "rule")
     show_full_result_count = False  # a second count of a million rows on every filtered list
     paginator = EstimatedCountPaginator

@@ -385,3 +385,14 @@ def test_two_taps_at_once_are_told_one_after_the_other():
     assert first.startswith("Stage: New → ")
     assert second == f"Stage: {first.split(' → ')[1]} → " + (
         "Nurture" if first.endswith("Met") else "Met")
+
+
+def test_managers_filter_the_admin_lead_list_by_stage(client, meg, ann, stages):
+    met, other = owned(ann, first_name="Mia"), owned(ann, first_name="Otto")
+    set_stage(met, stages["met"], ann)
+    client.force_login(meg.user)
+    page = client.get(reverse("admin:leads_lead_changelist"),
+                      {"stage__id__exact": stages["met"].pk}).content.decode()
+    assert "By stage" in page
+    assert "Mia" in page and "Otto" not in page
+    assert other.stage_id is None
