@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -28,7 +30,13 @@ from leads.display import money
 from leads.models import Lead, area_of
 from notifications import push
 from notifications.links import absolute_url, site_url
-from notifications.models import Delivery, Notification, Preference, PushSubscription
+from notifications.models import (
+    Delivery,
+    Notification,
+    Preference,
+    PushSubscription,
+    TextOptOut,
+)
 from notifications.sms import RecipientOptedOut, e164, get_sms_backend
 from notifications.texting import CLAIM_PROMPT, is_opted_out, opt_out
 from routing.models import Brokerage, Offer
@@ -189,9 +197,85 @@ def brokerage_time(moment: datetime, now: datetime, tz_name: str) -> str:
 
 def open_offer_of(notification: Notification) -> Offer | None:
     """The recipient's offer this notice is about: the open one, else their latest."""
-    offers = Offer.objects.filter(lead_id=notification.lead_id,
-                                  agent_id=notification.recipient_id).order_by("-offered_at", "-pk")
-    return offers.filter(status=Offer.Status.OFFERED).first() or offers.first()
+    return open_offers_of([notification]).get((notification.lead_id, notification.recipient_id))
+
+
+def open_offers_of(notifications: Iterable[Notification]) -> dict[tuple[int, int], Offer]:
+    """The offers the offer and reminder notices among these are about, in one query, by
+    (lead, recipient): each recipient's open offer of the lead, else their latest."""
+    wanted = {(n.lead_id, n.recipient_id) for n in notifications
+              if n.lead_id is not None and n.event in OFFER_EVENTS}
+    if not wanted:
+        return {}
+    found: dict[tuple[int, int], Offer] = {}
+    for offer in Offer.objects.filter(
+            lead_id__in={lead for lead, _ in wanted}, agent_id__in={agent for _, agent in wanted},
+    ).order_by("-offered_at", "-pk"):
+        key = (offer.lead_id, offer.agent_id)
+        if key not in wanted:
+            continue
+        best = found.get(key)
+        if best is None or (best.status != Offer.Status.OFFERED
+                            and offer.status == Offer.Status.OFFERED):
+            found[key] = offer
+    return found
+
+
+class Sending:
+    """A batch of notices on their way out: what sending them reads is read once for all of
+    them (the brokerage, the offers of the offer notices, the push devices, the numbers that
+    texted STOP), and their emails share one connection of ``EMAIL_BACKEND`` (with SMTP, one
+    session for the batch instead of one per email), closed when the batch is done."""
+
+    def __init__(self, batch: Iterable[tuple[str, Notification]]) -> None:
+        by_channel: dict[str, list[Notification]] = {}
+        for channel, notification in batch:
+            by_channel.setdefault(channel, []).append(notification)
+        self.offers = open_offers_of(by_channel.get(Delivery.Channel.EMAIL, []))
+        pushed = {n.recipient_id for n in by_channel.get(Delivery.Channel.PUSH, [])}
+        self.devices: dict[int, list[PushSubscription]] = {agent_id: [] for agent_id in pushed}
+        if pushed and push.push_enabled():
+            for device in PushSubscription.objects.filter(agent_id__in=pushed):
+                self.devices[device.agent_id].append(device)
+        phones = {e164(n.recipient.phone) for n in by_channel.get(Delivery.Channel.SMS, [])
+                  if n.recipient.phone}
+        self.opted_out = set(TextOptOut.objects.filter(phone__in=phones).values_list(
+            "phone", flat=True)) if phones else set()
+        self._brokerage: Brokerage | None = None
+        self._email: BaseEmailBackend | None = None
+
+    def brokerage(self) -> Brokerage:
+        if self._brokerage is None:
+            self._brokerage = Brokerage.load()
+        return self._brokerage
+
+    def email_connection(self) -> BaseEmailBackend:
+        """The batch's connection, opened for its first email."""
+        if self._email is None:
+            connection = get_connection()
+            connection.open()  # raises when the server cannot be reached: the next one tries
+            self._email = connection
+        return self._email
+
+    def email_failed(self) -> None:
+        """An email did not go out: the next one opens a new connection, so that a session
+        the server dropped fails one email, not the rest of the batch."""
+        self.close()
+
+    def close(self) -> None:
+        if self._email is not None:
+            email, self._email = self._email, None
+            try:
+                email.close()
+            except Exception:  # the emails went out (or are recorded as failed) already
+                logger.warning("Could not close the email connection", exc_info=True)
+
+    def __enter__(self) -> Sending:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
 
 
 def page_url(name: str, *args: object, anchor: str = "") -> str:
@@ -201,11 +285,14 @@ def page_url(name: str, *args: object, anchor: str = "") -> str:
         return notifications_url()
 
 
-def email_content(notification: Notification, *, now: datetime | None = None) -> EmailContent:
+def email_content(notification: Notification, *, now: datetime | None = None,
+                  sending: Sending | None = None) -> EmailContent:
     """The subject a person can scan ("New buyer lead, $450,000, Hoboken: claim by 17:36") and
-    the lead's essentials: its title, never its email or phone (hidden until claimed)."""
+    the lead's essentials: its title, never its email or phone (hidden until claimed).
+    ``sending``: the batch it goes out with, which has read the brokerage and offers."""
     current = now or timezone.now()
-    brokerage = Brokerage.load()
+    sending = sending or Sending([(Delivery.Channel.EMAIL, notification)])
+    brokerage = sending.brokerage()
     title = " ".join(notification.title.split())  # headers take no line breaks
     content = EmailContent(subject=title, heading=title, body=notification.body,
                            button_url=notifications_url(), brokerage=brokerage.name)
@@ -226,8 +313,7 @@ def email_content(notification: Notification, *, now: datetime | None = None) ->
     ) if value]
     content.message = lead.message
     action = ""
-    offer = (open_offer_of(notification)
-             if notification.event in (E.LEAD_OFFERED, E.OFFER_REMINDER) else None)
+    offer = sending.offers.get((lead.pk, notification.recipient_id))
     if offer is not None and offer.status == Offer.Status.OFFERED:
         when = brokerage_time(offer.deadline, current, brokerage.tz_name)
         action = f"claim by {when}"
@@ -255,19 +341,24 @@ def email_content(notification: Notification, *, now: datetime | None = None) ->
     return content
 
 
-def send_email(notification: Notification) -> str | None:
-    """One email, HTML with a plain-text alternative, through ``EMAIL_BACKEND``."""
+def send_email(notification: Notification, sending: Sending) -> str | None:
+    """One email, HTML with a plain-text alternative, through the batch's connection of
+    ``EMAIL_BACKEND``."""
     agent = notification.recipient
     if not agent.email:
         raise Undeliverable("the recipient has no email address")
-    content = email_content(notification)
+    content = email_content(notification, sending=sending)
     context = {"c": content, "recipient": agent}
     text = render_to_string("notifications/email/notice.txt", context)
     html = render_to_string("notifications/email/notice.html", context)
     message = EmailMultiAlternatives(content.subject, text, settings.DEFAULT_FROM_EMAIL,
-                                     [agent.email])
+                                     [agent.email], connection=sending.email_connection())
     message.attach_alternative(html, "text/html")
-    message.send()
+    try:
+        message.send()
+    except Exception:
+        sending.email_failed()
+        raise
     return None  # SMTP gives no message id
 
 
@@ -284,17 +375,18 @@ def sms_text(notification: Notification) -> str:
     return f"{text}\n{tail}"
 
 
-def send_sms(notification: Notification) -> str | None:
+def send_sms(notification: Notification, sending: Sending) -> str | None:
     phone = notification.recipient.phone
     if not phone:
         raise Undeliverable("the recipient has no phone number")
     to = e164(phone)
-    if is_opted_out(to):  # texted STOP after this delivery was made
+    if to in sending.opted_out:  # texted STOP after this delivery was made
         raise Undeliverable("the recipient's number texted STOP")
     try:
         return get_sms_backend().send(to, sms_text(notification))
     except RecipientOptedOut as exc:  # opted out at the provider (e.g. STOP before we knew)
         opt_out(phone=to, keyword="provider", now=timezone.now())
+        sending.opted_out.add(to)
         raise Undeliverable(f"the recipient's number opted out: {exc}") from exc
 
 
@@ -351,13 +443,15 @@ def push_payload(notification: Notification) -> dict[str, Any]:
     }
 
 
-def send_push(notification: Notification) -> None:
+def send_push(notification: Notification, sending: Sending) -> None:
     """Push to every device of the recipient. A device whose push service answers 404/410 is
     forgotten. It went out when one device took it; when none did, it raises (retried later,
     so no device gets it twice), or ``Undeliverable`` when no device is left."""
     if not push.push_enabled():
         raise Undeliverable("web push is not configured (VAPID keys)")
-    devices = list(PushSubscription.objects.filter(agent_id=notification.recipient_id))
+    known = sending.devices.get(notification.recipient_id)  # read with the batch
+    devices = list(known if known is not None else
+                   PushSubscription.objects.filter(agent_id=notification.recipient_id))
     payload = push_payload(notification)
     backend = push.get_push_backend()
     urgency = "high" if payload["urgent"] else "normal"
@@ -368,6 +462,8 @@ def send_push(notification: Notification) -> None:
             backend.send(push.PushMessage(target=target, payload=payload, urgency=urgency))
         except push.SubscriptionGone as exc:
             PushSubscription.objects.filter(pk=device.pk).delete()
+            if known is not None:
+                known.remove(device)  # not tried again for the batch's next notice
             logger.info("Push subscription %s removed: %s", device.pk, exc)
         except Exception as exc:  # this device failed; the others may still get it
             errors.append(f"{type(exc).__name__}: {exc}")
@@ -388,11 +484,15 @@ SENDERS = {Delivery.Channel.EMAIL: send_email, Delivery.Channel.SMS: send_sms,
            Delivery.Channel.PUSH: send_push}
 
 
-def send(channel: str, notification: Notification) -> str | None:
-    """Send the notification through the channel; raises when it did not go out. Returns the
-    provider's message id when the channel has one (Twilio's SID)."""
+def send(channel: str, notification: Notification, sending: Sending | None = None) -> str | None:
+    """Send the notification through the channel, with the batch it goes out with (else as a
+    batch of one); raises when it did not go out. Returns the provider's message id when the
+    channel has one (Twilio's SID)."""
     try:
         sender = SENDERS[channel]
     except KeyError:
         raise Undeliverable(f"unknown channel {channel!r}") from None
-    return sender(notification)
+    if sending is not None:
+        return sender(notification, sending)
+    with Sending([(channel, notification)]) as alone:
+        return sender(notification, alone)

@@ -3,8 +3,10 @@
 Each notification gets at most one Delivery per channel chosen when it was made. A worker claims a
 delivery with a conditional update (status "sending", attempts + 1, next_attempt_at = the end of
 the claim) before sending, so two workers never send the same delivery; a claim left by a worker
-that died is taken again once it ends. A failure is recorded on the delivery and retried with
-back-off by ``retry_failed_deliveries`` (scheduled every minute); it never raises out of a task.
+that died is taken again once it ends. A batch's deliveries are claimed together in one
+statement, each by exactly one worker, and each is marked sent as soon as it has gone out. A
+failure is recorded on the delivery and retried with back-off by ``retry_failed_deliveries``
+(scheduled every minute); it never raises out of a task.
 A notification whose send task never ran (lost by the broker, or the broker down at the commit)
 is picked up by ``send_undelivered_notifications`` (scheduled every minute too).
 """
@@ -12,10 +14,14 @@ is picked up by ``send_undelivered_notifications`` (scheduled every minute too).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from django.db import connections
 from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from notifications import channels
@@ -29,6 +35,11 @@ MAX_ATTEMPTS = len(BACKOFF) + 1
 # How long a claim holds: longer than any send (and than the cluster's task timeout).
 CLAIM = timedelta(minutes=10)
 RETRY_BATCH = 200
+# Deliveries claimed and sent together (one claim, one read, one email connection); a batch
+# stops sending once it has held its claim this long (the rest go back to be taken again),
+# so that no claim ends while its delivery may still go out.
+SEND_BATCH = 100
+SEND_WITHIN = CLAIM / 2
 # A notification no task has handled after this long is sent by the sweep (its own task has
 # had time to run); the sweep takes this many a run, oldest first.
 SWEEP_AFTER = timedelta(minutes=1)
@@ -51,6 +62,36 @@ def claim(queryset: QuerySet, pk: int, *, now: datetime, max_attempts: int = MAX
     exactly one gets it; the claim ends at ``now + CLAIM`` (then another worker may take it)."""
     return bool(queryset.filter(pk=pk).filter(due(now, max_attempts)).update(
         status=S.SENDING, attempts=F("attempts") + 1, next_attempt_at=now + CLAIM))
+
+
+def claim_all(queryset: QuerySet, pks: Iterable[int], *, now: datetime,
+              max_attempts: int = MAX_ATTEMPTS) -> set[int]:
+    """Take every due one of these deliveries for one attempt, in one statement; the ones taken.
+
+    A conditional ``UPDATE ... RETURNING`` whose rows are locked with ``FOR UPDATE SKIP
+    LOCKED`` (PostgreSQL): of two workers claiming the same deliveries at once, each delivery
+    goes to the one that locks it first, and the other skips it instead of waiting (so two
+    overlapping batches never wait on each other, nor deadlock); once the first commits, the
+    delivery is no longer due. SQLite runs one writing statement at a time.
+    """
+    ids = list(pks)
+    if not ids:
+        return set()
+    db = queryset.db
+    connection = connections[db]
+    claimable = queryset.filter(pk__in=ids).filter(due(now, max_attempts)).values("pk")
+    select, select_params = claimable.query.get_compiler(db).as_sql()
+    if connection.features.has_select_for_update_skip_locked:
+        select += " FOR UPDATE SKIP LOCKED"
+    query = queryset.filter(pk__in=RawSQL(select, select_params)).filter(
+        due(now, max_attempts)).query.chain(UpdateQuery)
+    query.add_update_values({"status": S.SENDING, "attempts": F("attempts") + 1,
+                             "next_attempt_at": now + CLAIM})
+    update, params = query.get_compiler(db).as_sql()
+    pk_column = connection.ops.quote_name(queryset.model._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{update} RETURNING {pk_column}", params)
+        return {row[0] for row in cursor.fetchall()}
 
 
 def give_up_interrupted(queryset: QuerySet, *, now: datetime,
@@ -123,37 +164,81 @@ def retry_failed_deliveries(*, now: datetime | None = None) -> int:
 
 
 def attempt_deliveries(delivery_ids: Iterable[int], *, now: datetime | None = None) -> int:
-    """Claim and send each delivery that is due; failures are recorded. How many went out."""
+    """Claim and send each delivery that is due, ``SEND_BATCH`` at a time, pushes first, then
+    emails, then texts; failures are recorded. How many went out."""
+    ids = list(dict.fromkeys(delivery_ids))
     sent = 0
-    for pk in delivery_ids:
+    for start in range(0, len(ids), SEND_BATCH):
+        batch = ids[start:start + SEND_BATCH]
         try:
-            sent += attempt(pk, now=now)
-        except Exception:  # a database hiccup on one delivery must not stop the others
-            logger.exception("Delivery %s: could not be attempted", pk)
+            sent += attempt_batch(batch, now=now)
+        except Exception:  # a database hiccup on one batch must not stop the others
+            logger.exception("Deliveries %s to %s: could not be attempted", batch[0], batch[-1])
     return sent
 
 
 def attempt(pk: int, *, now: datetime | None = None) -> bool:
     """Claim the delivery if it is due and send it; whether it went out now."""
+    return attempt_batch([pk], now=now) == 1
+
+
+CHANNEL_ORDER = {Delivery.Channel.PUSH: 0, Delivery.Channel.EMAIL: 1, Delivery.Channel.SMS: 2}
+
+
+def attempt_batch(delivery_ids: list[int], *, now: datetime | None = None) -> int:
+    """Claim the due ones of these deliveries in one statement, read them with their notices,
+    recipients and leads in one query, then send each (what the sending needs read once for
+    the batch) and mark it sent right after it went out, so that a worker dying mid-batch
+    leaves only unsent deliveries claimed. How many went out."""
     started = now or timezone.now()
-    if not claim(Delivery.objects, pk, now=started):
-        return False  # not due, or another worker has it
-    delivery = Delivery.objects.select_related("notification__recipient",
-                                               "notification__lead").get(pk=pk)
+    held_since = time.monotonic()
+    claimed = claim_all(Delivery.objects, delivery_ids, now=started)
+    if not claimed:
+        return 0
+    position = {pk: i for i, pk in enumerate(delivery_ids)}
+    deliveries = sorted(
+        Delivery.objects.filter(pk__in=claimed).select_related("notification__recipient",
+                                                               "notification__lead"),
+        key=lambda d: (CHANNEL_ORDER.get(d.channel, len(CHANNEL_ORDER)), position[d.pk]))
+    sent = 0
+    with channels.Sending((d.channel, d.notification) for d in deliveries) as sending:
+        for index, delivery in enumerate(deliveries):
+            if time.monotonic() - held_since > SEND_WITHIN.total_seconds():
+                release([d.pk for d in deliveries[index:]], due_at=started)
+                break
+            try:
+                sent += send_one(delivery, sending, now=now)
+            except Exception:  # a database hiccup on one delivery must not stop the others
+                logger.exception("Delivery %s: could not be attempted", delivery.pk)
+    return sent
+
+
+def release(pks: list[int], *, due_at: datetime) -> None:
+    """Claimed deliveries this worker will not attempt after all: due again at once (their
+    claim undone), for the next run."""
+    logger.warning("Deliveries %s to %s: not attempted within their claim, released",
+                   pks[0], pks[-1])
+    Delivery.objects.filter(pk__in=pks, status=S.SENDING).update(
+        status=S.PENDING, attempts=F("attempts") - 1, next_attempt_at=due_at)
+
+
+def send_one(delivery: Delivery, sending: channels.Sending, *, now: datetime | None) -> bool:
+    """Send one claimed delivery and record how it went; whether it went out."""
     try:
-        provider_id = channels.send(delivery.channel, delivery.notification)
+        provider_id = channels.send(delivery.channel, delivery.notification, sending)
     except Exception as exc:  # any channel failure: record it for the retry
         finished = now or timezone.now()
         gave_up = isinstance(exc, channels.Undeliverable) or delivery.attempts >= MAX_ATTEMPTS
         retry_at = None if gave_up else finished + BACKOFF[delivery.attempts - 1]
         error = f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
-        Delivery.objects.filter(pk=pk, status=S.SENDING).update(
+        Delivery.objects.filter(pk=delivery.pk, status=S.SENDING).update(
             status=S.FAILED, last_error=error, next_attempt_at=retry_at
         )
-        logger.warning("Delivery %s (%s, attempt %s) failed%s: %s", pk, delivery.channel,
-                       delivery.attempts, "; giving up" if gave_up else "", error)
+        logger.warning("Delivery %s (%s, attempt %s) failed%s: %s", delivery.pk,
+                       delivery.channel, delivery.attempts, "; giving up" if gave_up else "",
+                       error)
         return False
-    Delivery.objects.filter(pk=pk).update(
+    Delivery.objects.filter(pk=delivery.pk).update(
         status=S.SENT, sent_at=now or timezone.now(), last_error="", next_attempt_at=None,
         provider_message_id=provider_id or "",
     )
