@@ -58,7 +58,7 @@ class TraceField(DocumentField):
     def get_prep_value(self, value: Any) -> Any:
         return super().get_prep_value(pack_trace(value) if isinstance(value, list) else value)
 
-    def copy_text(self, value: Any, texts: dict[int, str]) -> str | None:
+    def copy_text(self, value: Any, texts: dict[int, Any]) -> str | None:
         """The value as ``COPY`` stores it (``config.rows``, which skips ``get_prep_value``);
         ``texts``: the steps' JSON made so far in this batch."""
         if isinstance(value, list):

@@ -79,31 +79,37 @@ def pack_trace(trace: Sequence[Any]) -> list[Any]:
             if isinstance(item, list) else item for item in _runs(trace)]
 
 
-def packed_json(trace: Sequence[Any], texts: dict[int, str]) -> str:
-    """``pack_trace``'s result as JSON text, each step's text made once per batch: ``texts``
-    keeps them by step (the steps must stay alive meanwhile: the batch's rows hold them), so
-    a member step shared by a burst's traces is encoded once, not once per trace."""
-    parts = []
-    for item in _runs(trace):
-        if isinstance(item, list):
-            head = json.dumps({"stage": PACKED, "of": item[0]["stage"],
-                               "roster": item[0]["roster"]})
-            rows = ", ".join(_text(entry, texts, row=True) for entry in item)
-            parts.append(f'{head[:-1]}, "rows": [{rows}]}}')
-        else:
-            parts.append(_text(item, texts))
+def packed_json(trace: Sequence[Any], texts: dict[int, tuple[Any, Any, str]]) -> str:
+    """``pack_trace``'s result as JSON text, each step looked at once per batch: ``texts``
+    keeps, by step, its run (stage and roster; None for a step kept as it is) and its JSON
+    (the steps must stay alive meanwhile: the batch's rows hold them). A member step shared
+    by a burst's traces is encoded once, not once per trace."""
+    parts: list[str] = []
+    rows: list[str] = []
+    run: tuple[Any, Any] | None = None
+    for entry in trace:
+        known = texts.get(id(entry))
+        if known is None:
+            known = texts[id(entry)] = (
+                (entry["stage"], entry["roster"], json.dumps([entry[k] for k in MEMBER_KEYS]))
+                if _packable(entry) else (None, None, json.dumps(entry)))
+        stage, roster, text = known
+        if run is not None and (stage is None or run != (stage, roster)):
+            parts.append(_packed_run(run, rows))
+            run, rows = None, []
+        if stage is None:
+            parts.append(text)
+            continue
+        run = (stage, roster)
+        rows.append(text)
+    if run is not None:
+        parts.append(_packed_run(run, rows))
     return "[" + ", ".join(parts) + "]"
 
 
-def _text(entry: Any, texts: dict[int, str], *, row: bool = False) -> str:
-    """The JSON of a step (``row``: a member step's packed row), made once per step."""
-    if not isinstance(entry, Mapping):
-        return json.dumps(entry)
-    text = texts.get(id(entry))
-    if text is None:
-        text = texts[id(entry)] = json.dumps(
-            [entry[key] for key in MEMBER_KEYS] if row else entry)
-    return text
+def _packed_run(run: tuple[Any, Any], rows: list[str]) -> str:
+    head = json.dumps({"stage": PACKED, "of": run[0], "roster": run[1]})
+    return f'{head[:-1]}, "rows": [{", ".join(rows)}]}}'
 
 
 def unpack_trace(stored: Sequence[Any]) -> list[Any]:
