@@ -18,14 +18,20 @@ from django.db import connection, models
 COPY_FROM = 20
 
 
-def _converter(field: models.Field, memo: dict[int, str]) -> Callable[[Any], Any] | None:
+def _converter(field: models.Field) -> Callable[[Any], Any] | None:
     """How a plain value becomes what ``COPY`` stores (None: as it is).
 
     A JSON list is written item by item, each dict item once per call (``memo``, by identity:
     every row is alive meanwhile): the routing traces of a burst share their roster members'
-    steps, 50 of a trace's 55."""
+    steps, 50 of a trace's 55. A field that stores its value in a form of its own says how
+    (``copy_text``: the routing trace, packed)."""
     if not isinstance(field, models.JSONField):
         return None
+    own = getattr(field, "copy_text", None)
+    if own is not None:
+        texts: dict[int, Any] = {}
+        return lambda value: own(value, texts)
+    memo: dict[int, str] = {}
     encoder = field.encoder
 
     def item_json(item: Any) -> str:
@@ -66,8 +72,7 @@ def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[S
     quote = connection.ops.quote_name
     names = ([meta.pk.column] if ids is not None else []) + [f.column for f in columns]
     sql = f"COPY {quote(meta.db_table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
-    memo: dict[int, str] = {}
-    convert = [(index, fn) for index, fn in enumerate(_converter(f, memo) for f in columns)
+    convert = [(index, fn) for index, fn in enumerate(_converter(f) for f in columns)
                if fn]
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         for at, row in enumerate(rows):

@@ -37,6 +37,7 @@ from django.db.models.expressions import RawSQL
 from leads.models import Lead
 from routing import engine
 from routing.engine import Loads, Outcome, Reason, RoutingConfig, RuleInfo
+from routing.engine.trace import MEMBER_KEYS
 from routing.engine.types import AGENT, LENDER, Cursor, CursorKey, LeadFacts
 from routing.models import RoutingRecord
 from routing.selectors import FACT_FIELDS, facts_of, routing_config
@@ -324,8 +325,11 @@ def stored_leads(since: datetime, until: datetime, *,
         after = (leads[-1].received_at, leads[-1].id)
 
 
-#: The trace's steps about roster members (agents and lenders), as a JSON path.
+#: The trace's steps about roster members (agents and lenders), as JSON paths: stored one
+#: by one (older traces, and members the configuration did not know), and packed as rows
+#: (``engine.trace.pack_trace``, in the order of ``MEMBER_KEYS``).
 _MEMBER_STEPS = '$[*] ? (@.stage == "agent" || @.stage == "lender")'
+_MEMBER_ROWS = '$[*] ? (@.stage == "members" && (@.of == "agent" || @.of == "lender")).rows[*]'
 
 
 def availability_at_arrival(
@@ -341,11 +345,15 @@ def availability_at_arrival(
     found: dict[int, tuple[tuple[str, Availability], ...]] = {}
     if connection.vendor == "postgresql":
         table = RoutingRecord._meta.db_table
+        column = f'"{table}"."trace"::jsonb'
+        found_in = (f"jsonb_path_query_array({column}, %s) || "
+                    f"jsonb_path_query_array({column}, %s)")
+        agent, why = MEMBER_KEYS.index("agent"), MEMBER_KEYS.index("why")
         rows = records.annotate(
-            emails=RawSQL(f'jsonb_path_query_array("{table}"."trace", %s)',
-                          [f"{_MEMBER_STEPS}.agent"], output_field=JSONField()),
-            reasons=RawSQL(f'jsonb_path_query_array("{table}"."trace", %s)',
-                           [f"{_MEMBER_STEPS}.why"], output_field=JSONField()),
+            emails=RawSQL(found_in, [f"{_MEMBER_STEPS}.agent", f"{_MEMBER_ROWS}[{agent}]"],
+                          output_field=JSONField()),
+            reasons=RawSQL(found_in, [f"{_MEMBER_STEPS}.why", f"{_MEMBER_ROWS}[{why}]"],
+                           output_field=JSONField()),
         ).values_list("lead_id", "emails", "reasons")
         for lead_id, emails, reasons in rows:
             if lead_id not in found:  # the decision at arrival

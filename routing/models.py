@@ -7,7 +7,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from agents.models import Agent, Roster
-from routing.fields import DocumentField
+from routing.fields import TraceField
 
 
 def default_actionable_window() -> list[dict]:
@@ -231,7 +231,7 @@ class RoutingRecord(models.Model):
     )
     round = models.PositiveSmallIntegerField(default=1, help_text="The lead's routing round.")
     summary = models.TextField()
-    trace = DocumentField(default=list)
+    trace = TraceField(default=list)
     rule_version = models.PositiveIntegerField(
         null=True, blank=True,
         help_text="The rule's version (its history id) when it took the lead.",

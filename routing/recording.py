@@ -218,13 +218,20 @@ DECIDED_FIELDS = ("rule_id", "lender_id", "tags", "first_contact_due_at", "owner
                   "assigned_at", "status")
 
 
+def decided_values(lead: Lead) -> dict[str, Any]:
+    """The lead's fields that a decision sets, as they are now."""
+    return {name: getattr(lead, name) for name in DECIDED_FIELDS}
+
+
 def save_decided(leads: Sequence[Lead]) -> None:
     """Save what decisions set on these leads: one ``UPDATE`` per distinct outcome (a burst
     moved on to the next agents is one or two of them, where ``bulk_update`` would build a
-    ``CASE`` per field and lead)."""
+    ``CASE`` per field and lead). The caller leaves out the leads a decision did not change:
+    an offer that expired and went to the next agent leaves its lead as it was (offered, by
+    the same rule), and rewriting 500 unchanged rows costs the server a new version of each."""
     same: dict[str, tuple[dict[str, Any], list[int]]] = {}
     for lead in leads:
-        values = {name: getattr(lead, name) for name in DECIDED_FIELDS}
+        values = decided_values(lead)
         same.setdefault(repr(values), (values, []))[1].append(lead.pk)
     for values, ids in same.values():
         Lead.objects.filter(pk__in=ids).update(**values)
@@ -253,12 +260,14 @@ def record_decisions(taken: Sequence[Taken], config: RoutingConfig,
         cursors.update(item.decision.cursors)
     save_cursors(cursors, rows)
     versions = rule_versions({item.decision.rule_id for item in taken})
+    before = [decided_values(item.lead) for item in taken]
     for item in taken:
         apply_decision(item.lead, item.decision, config, now)
     if len(taken) == 1:
         taken[0].lead.save()
     else:
-        save_decided([item.lead for item in taken])
+        save_decided([item.lead for item, was in zip(taken, before, strict=True)
+                      if decided_values(item.lead) != was])
     insert_records([
         routing_record(item.lead, item.decision, created_at=now,
                        version=versions.get(item.decision.rule_id)) for item in taken])

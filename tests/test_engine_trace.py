@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from routing.engine import Loads, decide, member_step, render_trace
+from routing.engine.trace import pack_trace, packed_json, unpack_trace
 from tests.engine_builders import (
     CATCH_ROSTER,
     ID,
@@ -151,3 +153,37 @@ def test_a_members_step_keeps_data_and_reads_as_a_sentence():
         "leads)",
         "    Cy <cy@brokerage.test> (position 3, 1 per round): eligible",
     ]
+
+
+def test_a_stored_trace_packs_each_rosters_members_and_reads_back_as_made():
+    """Stored, a roster's member steps are rows under one step (the keys once, not once per
+    member); read back, the trace is the steps that were made, in their order, and a step the
+    packing does not know (an older one with its own text) stays as it is."""
+    cfg = config(
+        [rule(2, name="Boston buyers", city=["Boston"]), catch_all()],
+        [roster(MAIN_ROSTER, "A", "B", "C", name="Boston team"), roster(CATCH_ROSTER, "E")],
+        [agent("A", accepting_leads=False)],
+    )
+    made = [*decide(cfg, lead(city="Boston")).trace,
+            {"stage": "agent", "text": "Cy (position 3): eligible", "agent": None,
+             "eligible": True, "why": None, "roster": "Team"}]
+    stored = pack_trace(made)
+    packed = [s for s in stored if s["stage"] == "members"]
+    assert [(s["of"], s["roster"], [row[0] for row in s["rows"]]) for s in packed] == [
+        ("agent", "Boston team", [email("A"), email("B"), email("C")])]
+    assert stored[-1] == made[-1]
+    assert unpack_trace(stored) == made
+    assert unpack_trace(json.loads(packed_json(made, {}))) == made
+    assert len(json.dumps(stored)) < len(json.dumps(made))
+    assert unpack_trace(made) == made  # a trace stored step by step reads as it was
+
+
+def test_a_burst_of_traces_shares_each_member_steps_text():
+    """``COPY`` writes a burst's traces with each shared member step encoded once."""
+    walk = [member_step("agent", agent=f"a{i}@brokerage.test", name=f"A{i}", position=i,
+                        per_round=1, why=None, roster="Team") for i in range(3)]
+    texts: dict[int, str] = {}
+    first = packed_json([{"stage": "clock", "text": "Arrived"}, *walk], texts)
+    again = packed_json([{"stage": "clock", "text": "Arrived"}, *walk], texts)
+    assert first == again and sum(id(s) in texts for s in walk) == 3
+    assert unpack_trace(json.loads(first))[1:] == walk

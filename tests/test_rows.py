@@ -3,11 +3,17 @@ elsewhere, the same rows stored either way."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from config.rows import COPY_FROM, insert_instances
 from leads.models import Activity
+from routing.engine import member_step
+from routing.models import RoutingRecord
+from routing.recording import insert_records
 from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,3 +42,26 @@ def test_a_few_rows_go_in_as_ever():
                         body="a note")]
     insert_instances(entries)
     assert Activity.objects.get(pk=entries[0].pk).body == "a note"
+
+
+@pytest.mark.parametrize("count", [1, COPY_FROM + 5])
+def test_routing_traces_are_stored_packed_and_read_back_as_made(count):
+    """A record's trace goes in packed, whether alone (the ORM) or in a burst (``COPY`` on
+    PostgreSQL), and every reader gets the member steps back."""
+    lead = LeadFactory()
+    walk = [member_step("agent", agent=f"a{i}@example.com", name=f"A{i}", position=i,
+                        per_round=1, why=None if i else "paused", roster="Team")
+            for i in range(3)]
+    trace = [{"stage": "clock", "text": "Arrived"}, *walk, {"stage": "result", "text": "Offered"}]
+    records = [RoutingRecord(lead=lead, created_at=timezone.now(), outcome="offered",
+                             reason="rule", summary=f"Offered {i}", trace=trace)
+               for i in range(count)]
+    insert_records(records)
+    assert [r.trace for r in RoutingRecord.objects.filter(lead=lead)] == [trace] * count
+    assert list(RoutingRecord.objects.filter(lead=lead).values_list("trace", flat=True)) == (
+        [trace] * count)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT trace FROM routing_routingrecord WHERE lead_id = %s", [lead.pk])
+        raw = cursor.fetchone()[0]
+    stored = raw if isinstance(raw, list) else json.loads(raw)
+    assert [s["stage"] for s in stored] == ["clock", "members", "result"]

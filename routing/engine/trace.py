@@ -6,11 +6,16 @@ lines people read on the lead's page, in the admin and from ``route_lead``.
 A roster member's step keeps its data only (``member_step``), no sentence: a trace has one
 per member, and the clock writes thousands of traces in a burst. ``step_text`` writes the
 sentence from the data when someone reads it (steps stored with a text keep theirs).
+
+Stored, a roster's run of member steps is one step of rows (``pack_trace``): the same data
+without its keys repeated for every member, a third of the bytes. ``unpack_trace`` gives the
+steps back as they were made, so whoever reads a stored trace sees member steps only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +40,92 @@ def member_step(stage: str, *, agent: str, name: str, position: int, per_round: 
     return {"stage": stage, "agent": agent, "name": name, "position": position,
             "place": position if place is None else place,
             "per_round": per_round, "eligible": why is None, "why": why, "roster": roster}
+
+
+#: A member step's keys in the order of a packed row (``pack_trace``).
+MEMBER_KEYS = ("agent", "name", "position", "place", "per_round", "why")
+_MEMBER_STEP_KEYS = frozenset(("stage", "eligible", "roster", *MEMBER_KEYS))
+PACKED = "members"  # the stage of a stored run of member steps
+
+
+def _packable(entry: Any) -> bool:
+    return (isinstance(entry, Mapping) and entry.keys() == _MEMBER_STEP_KEYS
+            and entry["stage"] in (Stage.AGENT, Stage.LENDER)
+            and entry["eligible"] is (entry["why"] is None))
+
+
+def _runs(trace: Sequence[Any]) -> Iterator[Any]:
+    """The trace's steps, each run of member steps of one roster and stage as one list."""
+    run: list[Mapping[str, Any]] = []
+    for entry in trace:
+        if run and not (_packable(entry) and entry["stage"] == run[0]["stage"]
+                        and entry["roster"] == run[0]["roster"]):
+            yield run
+            run = []
+        if _packable(entry):
+            run.append(entry)
+        else:
+            yield entry
+    if run:
+        yield run
+
+
+def pack_trace(trace: Sequence[Any]) -> list[Any]:
+    """The trace as it is stored: each run of member steps of one roster and stage as one
+    step, ``{"stage": "members", "of": <stage>, "roster": <name>, "rows": [[agent, name,
+    position, place, per_round, why], ...]}``. Any other step is kept as it is."""
+    return [{"stage": PACKED, "of": item[0]["stage"], "roster": item[0]["roster"],
+             "rows": [[entry[key] for key in MEMBER_KEYS] for entry in item]}
+            if isinstance(item, list) else item for item in _runs(trace)]
+
+
+def packed_json(trace: Sequence[Any], texts: dict[int, tuple[Any, Any, str]]) -> str:
+    """``pack_trace``'s result as JSON text, each step looked at once per batch: ``texts``
+    keeps, by step, its run (stage and roster; None for a step kept as it is) and its JSON
+    (the steps must stay alive meanwhile: the batch's rows hold them). A member step shared
+    by a burst's traces is encoded once, not once per trace."""
+    parts: list[str] = []
+    rows: list[str] = []
+    run: tuple[Any, Any] | None = None
+    for entry in trace:
+        known = texts.get(id(entry))
+        if known is None:
+            known = texts[id(entry)] = (
+                (entry["stage"], entry["roster"], json.dumps([entry[k] for k in MEMBER_KEYS]))
+                if _packable(entry) else (None, None, json.dumps(entry)))
+        stage, roster, text = known
+        if run is not None and (stage is None or run != (stage, roster)):
+            parts.append(_packed_run(run, rows))
+            run, rows = None, []
+        if stage is None:
+            parts.append(text)
+            continue
+        run = (stage, roster)
+        rows.append(text)
+    if run is not None:
+        parts.append(_packed_run(run, rows))
+    return "[" + ", ".join(parts) + "]"
+
+
+def _packed_run(run: tuple[Any, Any], rows: list[str]) -> str:
+    head = json.dumps({"stage": PACKED, "of": run[0], "roster": run[1]})
+    return f'{head[:-1]}, "rows": [{", ".join(rows)}]}}'
+
+
+def unpack_trace(stored: Sequence[Any]) -> list[Any]:
+    """The trace as it was made, from its stored form (``pack_trace``; older traces, stored
+    step by step, come back as they are)."""
+    steps: list[Any] = []
+    for entry in stored:
+        if isinstance(entry, Mapping) and entry.get("stage") == PACKED:
+            stage, roster = entry["of"], entry["roster"]
+            for agent, name, position, place, per_round, why in entry["rows"]:
+                steps.append({"stage": stage, "agent": agent, "name": name,
+                              "position": position, "place": place, "per_round": per_round,
+                              "eligible": why is None, "why": why, "roster": roster})
+        else:
+            steps.append(entry)
+    return steps
 
 
 def member_text(entry: Mapping[str, Any]) -> str:
