@@ -3,16 +3,20 @@
 The clock writes thousands of offers, timeline entries and notices in a burst. Django's
 ``bulk_create`` prepares every field of every instance in Python (about 35 µs a row of these
 tables, besides the instance itself); PostgreSQL's ``COPY`` takes the same rows from plain
-tuples for about 4 µs each. Elsewhere (SQLite) the rows go through ``bulk_create`` as before.
+tuples for about 4 µs each. A few rows (a lead's notices at arrival) go in as one ``INSERT``
+built here (``values_insert``), for half the CPU of ``bulk_create``'s. Elsewhere (SQLite) the
+rows go through ``bulk_create`` as before.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.models.sql import InsertQuery
 
 #: From this many rows on, PostgreSQL takes them through ``COPY`` (fewer: ``bulk_create``).
 COPY_FROM = 20
@@ -82,6 +86,75 @@ def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[S
             copy.write_row([ids[at], *values] if ids is not None else values)
 
 
+def values_insert(rows: Sequence[models.Model], *, returning: bool = False
+                  ) -> tuple[str, list[Any]] | None:
+    """``INSERT ... VALUES`` of these new rows of one model as the ORM writes them (every field
+    prepared by itself after its ``pre_save``: defaults, ``auto_now``; an expression value,
+    such as an id another part of the statement returns, compiled), ``RETURNING`` the id when
+    asked; None when a field needs its own placeholder (the ORM's compiler then).
+
+    Field by field, without the compiler's machinery around each value: half its CPU."""
+    model = type(rows[0])
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: every field's preparation reads it
+    fields, head, plain = _insert_layout(model, db.vendor)
+    if not plain:
+        return None
+    compiler = None
+    marks, params = [], []
+    for row in rows:
+        row_marks = []
+        for field in fields:
+            value = field.pre_save(row, add=True)
+            if hasattr(value, "as_sql"):
+                compiler = compiler or InsertQuery(model).get_compiler(connection=db)
+                mark, own = compiler.field_as_sql(field, None,
+                                                  compiler.prepare_value(field, value))
+                row_marks.append(mark)
+                params.extend(own)
+            else:
+                row_marks.append("%s")
+                params.append(field.get_db_prep_save(value, connection=db))
+        marks.append(f"({', '.join(row_marks)})")
+    sql = f"{head} VALUES {', '.join(marks)}"
+    if returning:
+        returned, returned_params = db.ops.return_insert_columns([model._meta.pk])
+        sql = f"{sql} {returned}"
+        params.extend(returned_params)
+    return sql, params
+
+
+@cache
+def _insert_layout(model: type[models.Model], vendor: str
+                   ) -> tuple[list[models.Field], str, bool]:
+    """The fields an ``INSERT`` of the model writes, its head (``INSERT INTO t (columns)``),
+    and whether every field takes a plain ``%s`` (no field's own placeholder)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+    head = (f"{db.ops.insert_statement()} {quote(model._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)})")
+    return fields, head, not any(hasattr(f, "get_placeholder") for f in fields)
+
+
+def _insert_few(instances: Sequence[models.Model], *, read_ids: bool) -> bool:
+    """A few new rows in one ``INSERT`` (``values_insert``), their ids read back when asked;
+    False when the ORM must write them."""
+    for instance in instances:
+        instance._prepare_related_fields_for_save(operation_name="bulk_create")
+    built = values_insert(instances, returning=read_ids)
+    if built is None:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(*built)
+        ids = [row[0] for row in cursor.fetchall()] if read_ids else None
+    for at, instance in enumerate(instances):
+        if ids is not None:
+            instance.pk = ids[at]
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return True
+
+
 def insert_instances(instances: Sequence[models.Model], *, read_ids: bool = True) -> None:
     """``bulk_create`` for new instances of one model, their values taken as they are (every
     concrete field but the id; no field's ``pre_save`` runs, so none may be ``auto_now``).
@@ -91,7 +164,8 @@ def insert_instances(instances: Sequence[models.Model], *, read_ids: bool = True
         return
     model = type(instances[0])
     if connection.vendor != "postgresql" or len(instances) < COPY_FROM:
-        model._default_manager.bulk_create(instances)
+        if connection.vendor != "postgresql" or not _insert_few(instances, read_ids=read_ids):
+            model._default_manager.bulk_create(instances)
         return
     fields = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
     rows = [[getattr(instance, name) for name in fields] for instance in instances]

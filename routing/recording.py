@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from django.db.models import Max
 
 from agents.models import Agent
-from config.rows import insert_instances
+from config.rows import COPY_FROM, insert_instances
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.links import absolute_url
@@ -302,7 +302,8 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
     """Save new leads and their decisions in bulk (routing at arrival): the leads, then their
     records and offers, and the rotations (``rotations``: the cursors and their locked rows,
     when this is the batch's last write). On PostgreSQL that is one statement for all but the
-    leads, and one in all for a lead alone (``_write_together``); elsewhere one each. Returns
+    leads (a batch's records, kilobytes of trace each, through ``COPY`` before it), and one in
+    all for a lead alone (``_write_together``); elsewhere one each. Returns
     who must be told, and the webhook events (``with_events``: someone subscribes), for the
     caller to send once for the whole batch."""
     leads = [lead for lead, _ in pending]
@@ -318,6 +319,9 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
     offers = [offer for _, _, own in made for offer in own]  # each lead with its own offers
     moved = moved_rotations(*rotations) if rotations else {}
     if statements.together():
+        if not alone and len(records) >= COPY_FROM:  # a batch's traces: through ``COPY``
+            insert_records(records)
+            records = []
         _write_together(leads if alone else [], records, offers, moved)
     else:
         RoutingRecord.objects.bulk_create(records)
@@ -341,21 +345,24 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
 def _write_together(new_lead: Sequence[Lead], records: Sequence[RoutingRecord],
                     offers: Sequence[Offer], moved: Mapping[type, list[RotationRow]]) -> None:
     """One statement (PostgreSQL): the lead when it comes alone (``new_lead``, unsaved: the
-    records and offers take its id from it), the records, the rotations that moved, the
-    offers."""
+    records and offers take its id from it), the records (none when a batch's went through
+    ``COPY``), the rotations that moved, the offers; none when nothing is left to write."""
     parts, returning = [], ["made_offers"]
     if new_lead:
         parts.append(statements.insert("made_lead", new_lead, returning=True))
         returning.insert(0, "made_lead")
         for row in (*records, *offers):
             row.lead_id = statements.returned_id("made_lead")
-    parts.append(statements.insert("made_records", records, prepared=bool(new_lead)))
+    if records:
+        parts.append(statements.insert("made_records", records, prepared=bool(new_lead)))
     parts += [statements.update(f"moved_{n}", type(row), row.pk, agent_id=row.agent_id,
                                 position=row.position, given=row.given)
               for n, row in enumerate(row for rows in moved.values() for row in rows)]
     if offers:
         parts.append(statements.insert("made_offers", offers, returning=True,
                                        prepared=bool(new_lead)))
+    if not parts:
+        return
     ids = statements.run(parts, returning=[name for name in returning
                                            if any(p.name == name for p in parts)])
     if new_lead:

@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import InsertQuery
+
+from config.rows import values_insert
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,25 @@ def insert(name: str, rows: Sequence[Model], *, returning: bool = False,
     """An ``INSERT`` of these new rows (no primary key yet) as the ORM writes them (defaults,
     ``auto_now``, database values), ``RETURNING id`` when asked. ``prepared``: their foreign
     keys are set already (some to an earlier part's id, ``returned_id``), rather than read
-    from the related rows."""
+    from the related rows.
+
+    A row alone, or rows holding an earlier part's id, are built by ``config.rows`` (for half
+    the compiler's CPU: every lead routed at arrival writes several); many plain rows go
+    through the ORM's compiler, which sends each column as one array (``UNNEST``)."""
     model = type(rows[0])
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
     if not prepared:
         for row in rows:
             row._prepare_related_fields_for_save(operation_name="bulk_create")
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
+    if len(rows) == 1 or any(hasattr(getattr(row, field.attname), "as_sql")
+                             for row in rows for field in fields):
+        built = values_insert(rows, returning=returning)
+        if built is not None:
+            return Part(name, *built)
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: every field's preparation reads it
     query = InsertQuery(model)
     query.insert_values(fields, rows)
-    compiler = query.get_compiler(connection=connection)
+    compiler = query.get_compiler(connection=db)
     compiler.returning_fields = [model._meta.pk] if returning else None
     [(sql, params)] = compiler.as_sql()
     return Part(name, sql, params)
@@ -61,9 +73,10 @@ def insert(name: str, rows: Sequence[Model], *, returning: bool = False,
 
 def update(name: str, model: type[Model], pk: int, **values: Any) -> Part:
     """An ``UPDATE`` of one row's columns."""
-    quote = connection.ops.quote_name
+    db = connections[DEFAULT_DB_ALIAS]
+    quote = db.ops.quote_name
     columns = ", ".join(f"{quote(model._meta.get_field(field).column)} = %s" for field in values)
-    params = [model._meta.get_field(field).get_db_prep_save(value, connection)
+    params = [model._meta.get_field(field).get_db_prep_save(value, db)
               for field, value in values.items()]
     return Part(name, f"UPDATE {quote(model._meta.db_table)} SET {columns} "
                       f"WHERE {quote(model._meta.pk.column)} = %s", [*params, pk])

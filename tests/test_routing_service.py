@@ -399,6 +399,24 @@ def test_returning_person_twice_in_one_file_is_routed_again_once():
     assert lead.activities.filter(kind="registered_again").count() == 2
 
 
+def test_a_big_batch_keeps_every_leads_routing_record_with_its_trace():
+    a, b = agent("A"), agent("B")
+    catch_all([a, b])
+
+    results = receive_leads([lead_data() for _ in range(30)], channel="file", received_at=NOW)
+
+    assert [r.status for r in results] == ["assigned"] * 30
+    records = {r.lead_id: r for r in RoutingRecord.objects.all()}
+    assert set(records) == {r.lead.pk for r in results}
+    for result in results:
+        record = records[result.lead.pk]
+        assert (record.outcome, record.agent_id) == ("assigned", result.lead.owner_id)
+        decision = result.routing.decision
+        assert (record.summary, record.trace) == (decision.summary, decision.trace)
+    owners = [r.lead.owner_id for r in results]
+    assert owners.count(a.pk) == owners.count(b.pk) == 15
+
+
 # --- Special routing --------------------------------------------------------------------------
 
 

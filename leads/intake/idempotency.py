@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import NoReverseMatch, reverse
 
 from leads.forms import external_id_text
@@ -215,8 +215,19 @@ def answers_for(source: LeadSource, keys: list[tuple[str, str]], *,
     same statement.
     """
     serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys], then=then)
-    return list(IdempotencyRecord.objects.filter(
-        source=source, key_hash__in=[d for _, d in keys]).order_by("id"))
+    hashes = [digest for _, digest in keys]
+    # In SQL: every request to the API reads them, and the ORM's query cost more CPU than the
+    # database spends answering it (``raw`` still converts the columns as the ORM does).
+    return list(IdempotencyRecord.objects.raw(_answers_sql(len(hashes)), [source.pk, *hashes]))
+
+
+def _answers_sql(count: int) -> str:
+    """The answers of a source under ``count`` key hashes, oldest first."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in IdempotencyRecord._meta.concrete_fields)
+    return (f"SELECT {columns} FROM {quote(IdempotencyRecord._meta.db_table)} "
+            f"WHERE {quote('source_id')} = %s "
+            f"AND {quote('key_hash')} IN ({', '.join(['%s'] * count)}) ORDER BY {quote('id')}")
 
 
 def first_answer(source: LeadSource, keys: list[tuple[str, str]]) -> IdempotencyRecord | None:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from phonenumber_field.phonenumber import PhoneNumber
+
 from leads.forms import AGENT_FIELDS, TEXT_FIELDS, LeadForm
 from leads.models import Lead, Submission
 from routing.selectors import routing_config
@@ -64,8 +66,10 @@ def build_lead(cleaned: dict[str, Any], *, received_at: datetime) -> Lead:
     lead.email = normalize_email(cleaned.get("email") or "")
     lead.email_normalized = lead.email
     phone = cleaned.get("phone")
-    lead.phone = phone or ""
-    lead.phone_normalized = phone.as_e164 if phone else ""
+    # A validated number or "": asked by type, since its truth is its validation run again.
+    given = isinstance(phone, PhoneNumber)
+    lead.phone = phone if given else ""
+    lead.phone_normalized = phone.as_e164 if given else ""
     lead.tags = cleaned.get("tags") or []
     lead.consent = bool(cleaned.get("consent"))
     return lead
