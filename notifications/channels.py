@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from types import TracebackType
 from typing import Any
@@ -24,6 +24,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.template.backends.django import Template
 from django.template.loader import get_template
 from django.utils import timezone
+from django.utils.html import conditional_escape
 
 from agents.models import Agent, quiet_until
 from leads.display import money
@@ -245,6 +246,7 @@ class Sending:
         self._email: BaseEmailBackend | None = None
         self._pages: dict[tuple[object, ...], str | None] = {}
         self._templates: tuple[Template, Template] | None = None
+        self._bodies: dict[tuple[object, ...], tuple[str, str]] = {}
 
     def brokerage(self) -> Brokerage:
         if self._brokerage is None:
@@ -259,12 +261,21 @@ class Sending:
             self._pages[key] = absolute_url(name, *args)
         return self._pages[key]
 
-    def email_templates(self) -> tuple[Template, Template]:
-        """The emails' text and HTML templates, looked up once for the batch."""
-        if self._templates is None:
-            self._templates = (get_template("notifications/email/notice.txt"),
-                               get_template("notifications/email/notice.html"))
-        return self._templates
+    def email_bodies(self, content: EmailContent) -> tuple[str, str]:
+        """The text and HTML of the email saying ``content``. Rendered once for the emails of
+        the batch that differ only in their button's link (a lead offered to fifty agents: each
+        their own offer), the link then put in each."""
+        key = tuple(tuple(value) if isinstance(value, list) else value
+                    for value in vars(replace(content, button_url="")).values())
+        if key not in self._bodies:
+            if self._templates is None:
+                self._templates = (get_template("notifications/email/notice.txt"),
+                                   get_template("notifications/email/notice.html"))
+            self._bodies[key] = render_email(self._templates,
+                                             replace(content, button_url=BUTTON_URL_MARK))
+        text, html = self._bodies[key]
+        return (text.replace(BUTTON_URL_MARK, content.button_url),
+                html.replace(BUTTON_URL_MARK, conditional_escape(content.button_url)))
 
     def email_connection(self) -> BaseEmailBackend:
         """The batch's connection, opened for its first email."""
@@ -360,11 +371,18 @@ def email_content(notification: Notification, *, now: datetime | None = None,
     return content
 
 
-def email_context(content: EmailContent, recipient: Agent) -> dict[str, Any]:
-    """What the email templates see. ``c`` as a dict: the template engine tries a key
-    before an attribute, and a failed key lookup (an exception) per variable was a fifth of
-    the rendering."""
-    return {"c": vars(content), "recipient": recipient}
+#: Stands for the button's link in an email rendered for several (no escaping changes it).
+BUTTON_URL_MARK = "\x00button-url\x00"
+
+
+def render_email(templates: tuple[Template, Template], content: EmailContent) -> tuple[str, str]:
+    """The email's text and HTML. The templates see only ``c``, the content (so that emails
+    saying the same are rendered once), as a dict: the template engine tries a key before an
+    attribute, and a failed key lookup (an exception) per variable was a fifth of the
+    rendering."""
+    text, html = templates
+    context = {"c": vars(content)}
+    return text.render(context), html.render(context)
 
 
 def send_email(notification: Notification, sending: Sending) -> str | None:
@@ -374,9 +392,7 @@ def send_email(notification: Notification, sending: Sending) -> str | None:
     if not agent.email:
         raise Undeliverable("the recipient has no email address")
     content = email_content(notification, sending=sending)
-    text_template, html_template = sending.email_templates()
-    context = email_context(content, agent)
-    text, html = text_template.render(context), html_template.render(context)
+    text, html = sending.email_bodies(content)
     message = EmailMultiAlternatives(content.subject, text, settings.DEFAULT_FROM_EMAIL,
                                      [agent.email], connection=sending.email_connection())
     message.attach_alternative(html, "text/html")
