@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time
 from types import TracebackType
 from typing import Any
@@ -21,9 +21,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
-from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.template.backends.django import Template
+from django.template.loader import get_template
 from django.utils import timezone
+from django.utils.html import conditional_escape
 
 from agents.models import Agent, quiet_until
 from leads.display import money
@@ -243,11 +244,38 @@ class Sending:
             "phone", flat=True)) if phones else set()
         self._brokerage: Brokerage | None = None
         self._email: BaseEmailBackend | None = None
+        self._pages: dict[tuple[object, ...], str | None] = {}
+        self._templates: tuple[Template, Template] | None = None
+        self._bodies: dict[tuple[object, ...], tuple[str, str]] = {}
 
     def brokerage(self) -> Brokerage:
         if self._brokerage is None:
             self._brokerage = Brokerage.load()
         return self._brokerage
+
+    def page(self, name: str, *args: object) -> str | None:
+        """``absolute_url(name, *args)``, resolved once for the batch: its notices link to the
+        same few pages (the offers page, the bell, a lead for each of its recipients)."""
+        key = (name, *args)
+        if key not in self._pages:
+            self._pages[key] = absolute_url(name, *args)
+        return self._pages[key]
+
+    def email_bodies(self, content: EmailContent) -> tuple[str, str]:
+        """The text and HTML of the email saying ``content``. Rendered once for the emails of
+        the batch that differ only in their button's link (a lead offered to fifty agents: each
+        their own offer), the link then put in each."""
+        key = tuple(tuple(value) if isinstance(value, list) else value
+                    for value in vars(replace(content, button_url="")).values())
+        if key not in self._bodies:
+            if self._templates is None:
+                self._templates = (get_template("notifications/email/notice.txt"),
+                                   get_template("notifications/email/notice.html"))
+            self._bodies[key] = render_email(self._templates,
+                                             replace(content, button_url=BUTTON_URL_MARK))
+        text, html = self._bodies[key]
+        return (text.replace(BUTTON_URL_MARK, content.button_url),
+                html.replace(BUTTON_URL_MARK, conditional_escape(content.button_url)))
 
     def email_connection(self) -> BaseEmailBackend:
         """The batch's connection, opened for its first email."""
@@ -278,11 +306,12 @@ class Sending:
         self.close()
 
 
-def page_url(name: str, *args: object, anchor: str = "") -> str:
-    try:
-        return site_url(reverse(name, args=args)) + (f"#{anchor}" if anchor else "")
-    except NoReverseMatch:
-        return notifications_url()
+def page_url(sending: Sending, name: str, *args: object, anchor: str = "") -> str:
+    """The page (at ``anchor``) as the batch resolved it; the bell's page if there is none."""
+    url = sending.page(name, *args)
+    if url is None:
+        return sending.page("notifications") or site_url("/")
+    return url + (f"#{anchor}" if anchor else "")
 
 
 def email_content(notification: Notification, *, now: datetime | None = None,
@@ -295,7 +324,8 @@ def email_content(notification: Notification, *, now: datetime | None = None,
     brokerage = sending.brokerage()
     title = " ".join(notification.title.split())  # headers take no line breaks
     content = EmailContent(subject=title, heading=title, body=notification.body,
-                           button_url=notifications_url(), brokerage=brokerage.name)
+                           button_url=page_url(sending, "notifications"),
+                           brokerage=brokerage.name)
     lead: Lead | None = notification.lead
     if lead is None:
         return content
@@ -322,10 +352,10 @@ def email_content(notification: Notification, *, now: datetime | None = None,
         content.body = "\n".join(line for line in content.body.splitlines()
                                  if not line.startswith("Claim it by "))
         content.button_label = "Open the offer"
-        content.button_url = page_url("offers", anchor=f"offer-{offer.pk}")
+        content.button_url = page_url(sending, "offers", anchor=f"offer-{offer.pk}")
     else:
         content.button_label = "Open the lead"
-        content.button_url = page_url("lead-detail", lead.pk)
+        content.button_url = page_url(sending, "lead-detail", lead.pk)
         due = lead.first_contact_due_at
         if (due is not None and lead.first_contact_at is None
                 and lead.owner_id == notification.recipient_id):
@@ -341,6 +371,20 @@ def email_content(notification: Notification, *, now: datetime | None = None,
     return content
 
 
+#: Stands for the button's link in an email rendered for several (no escaping changes it).
+BUTTON_URL_MARK = "\x00button-url\x00"
+
+
+def render_email(templates: tuple[Template, Template], content: EmailContent) -> tuple[str, str]:
+    """The email's text and HTML. The templates see only ``c``, the content (so that emails
+    saying the same are rendered once), as a dict: the template engine tries a key before an
+    attribute, and a failed key lookup (an exception) per variable was a fifth of the
+    rendering."""
+    text, html = templates
+    context = {"c": vars(content)}
+    return text.render(context), html.render(context)
+
+
 def send_email(notification: Notification, sending: Sending) -> str | None:
     """One email, HTML with a plain-text alternative, through the batch's connection of
     ``EMAIL_BACKEND``."""
@@ -348,9 +392,7 @@ def send_email(notification: Notification, sending: Sending) -> str | None:
     if not agent.email:
         raise Undeliverable("the recipient has no email address")
     content = email_content(notification, sending=sending)
-    context = {"c": content, "recipient": agent}
-    text = render_to_string("notifications/email/notice.txt", context)
-    html = render_to_string("notifications/email/notice.html", context)
+    text, html = sending.email_bodies(content)
     message = EmailMultiAlternatives(content.subject, text, settings.DEFAULT_FROM_EMAIL,
                                      [agent.email], connection=sending.email_connection())
     message.attach_alternative(html, "text/html")
@@ -407,21 +449,25 @@ def lead_essentials(lead: Lead) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def notification_url(notification: Notification) -> str:
+def notification_url(notification: Notification, sending: Sending | None = None) -> str:
     """Where tapping the notice leads: the lead for its owner (or a manager), the offers page
-    for an offer, the pond for a pond notice, else the bell's page."""
+    for an offer, the pond for a pond notice, else the bell's page (the site's front page for
+    a page there is not). ``sending``: the batch, which resolves each page once."""
+    pages = sending.page if sending is not None else absolute_url
     lead = notification.lead
     agent = notification.recipient
     if lead is not None and (lead.owner_id == agent.pk or agent.role == Agent.Role.MANAGER):
-        return absolute_url("lead-detail", lead.pk, fallback="/")
-    if notification.event in OFFER_EVENTS:
-        return absolute_url("offers", fallback="/")
-    if notification.event == Notification.Event.LEAD_UNASSIGNED:
-        return absolute_url("pond", fallback="/")
-    return notifications_url()
+        url = pages("lead-detail", lead.pk)
+    elif notification.event in OFFER_EVENTS:
+        url = pages("offers")
+    elif notification.event == Notification.Event.LEAD_UNASSIGNED:
+        url = pages("pond")
+    else:
+        url = pages("notifications")
+    return url or site_url("/")
 
 
-def push_payload(notification: Notification) -> dict[str, Any]:
+def push_payload(notification: Notification, sending: Sending | None = None) -> dict[str, Any]:
     """What the service worker (static/sw.js) shows: title, the lead's essentials and the
     notice's own line (links dropped: tapping opens ``url``), and a tag per lead so a newer
     notice replaces an older one on the lock screen instead of piling up."""
@@ -434,7 +480,7 @@ def push_payload(notification: Notification) -> dict[str, Any]:
     return {
         "title": " ".join(notification.title.split())[:200],
         "body": body,
-        "url": notification_url(notification),
+        "url": notification_url(notification, sending),
         "tag": f"lead-{lead.pk}" if lead is not None else f"notification-{notification.pk}",
         "event": notification.event,
         "lead_id": notification.lead_id,
@@ -452,7 +498,7 @@ def send_push(notification: Notification, sending: Sending) -> None:
     known = sending.devices.get(notification.recipient_id)  # read with the batch
     devices = list(known if known is not None else
                    PushSubscription.objects.filter(agent_id=notification.recipient_id))
-    payload = push_payload(notification)
+    payload = push_payload(notification, sending)
     backend = push.get_push_backend()
     urgency = "high" if payload["urgent"] else "normal"
     delivered, errors = [], []

@@ -9,9 +9,11 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test.utils import CaptureQueriesContext
 
 from agents.models import Agent
@@ -207,3 +209,32 @@ def test_channels_read_for_a_batch_the_offers_of_its_offer_notices_only():
 
     assert offers == {(note.lead_id, ann.pk): Offer.objects.get(agent=ann)}
     assert channels.open_offers_of([other]) == {}
+
+
+def test_the_emails_of_a_batch_read_as_each_one_rendered_alone():
+    ann, bob = team(2)
+    ids = offered([ann, bob], leads=2)
+    first = Notification.objects.get(pk=ids[0])
+    Offer.objects.filter(lead_id=first.lead_id, agent=ann).update(status=Offer.Status.EXPIRED)
+    lead = LeadFactory(owner=bob, message="Café au lait & <b>tea</b>?", neighborhood="Old Town",
+                       first_contact_due_at=NOW + timedelta(hours=1))
+    ids += [n.pk for n in notify_many([
+        Message([bob.pk], Notification.Event.LEAD_ASSIGNED, f"Yours now: {lead.title}",
+                "Call within the hour.", lead.pk),
+        Message([ann.pk], Notification.Event.AGENT_DEACTIVATED, "Bob's leads moved on",
+                "Two came to you.", None),
+    ], now=NOW)]
+    notices = Notification.objects.select_related("recipient", "lead").in_bulk(ids)
+
+    assert send_notifications(ids, now=NOW) == len(ids) == 6
+
+    alone = []
+    for note in notices.values():
+        content = channels.email_content(note)
+        context = {"c": content, "recipient": note.recipient}
+        alone.append(([note.recipient.email], content.subject,
+                      render_to_string("notifications/email/notice.txt", context),
+                      [(render_to_string("notifications/email/notice.html", context),
+                        "text/html")]))
+    assert sorted((m.to, m.subject, m.body, m.alternatives) for m in mail.outbox) == sorted(alone)
+    assert {m.from_email for m in mail.outbox} == {settings.DEFAULT_FROM_EMAIL}
