@@ -7,10 +7,7 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
-        from config.lookups import register
         from routing.signals import CONFIG_MODELS, config_changed
-
-        register()  # ``field__any=[...]`` (the clock's batches)
 
         # Any change to rules, rosters, agents or shifts expires the cached routing snapshot.
         for model in CONFIG_MODELS:
