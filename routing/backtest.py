@@ -346,20 +346,18 @@ def availability_at_arrival(
     if connection.vendor == "postgresql":
         table = RoutingRecord._meta.db_table
         column = f'"{table}"."trace"::jsonb'
-        found_in = (f"jsonb_path_query_array({column}, %s) || "
-                    f"jsonb_path_query_array({column}, %s)")
-        agent, why = MEMBER_KEYS.index("agent"), MEMBER_KEYS.index("why")
         rows = records.annotate(
-            emails=RawSQL(found_in, [f"{_MEMBER_STEPS}.agent", f"{_MEMBER_ROWS}[{agent}]"],
+            steps=RawSQL(f"jsonb_path_query_array({column}, %s)", [_MEMBER_STEPS],
+                         output_field=JSONField()),
+            packed=RawSQL(f"jsonb_path_query_array({column}, %s)", [_MEMBER_ROWS],
                           output_field=JSONField()),
-            reasons=RawSQL(found_in, [f"{_MEMBER_STEPS}.why", f"{_MEMBER_ROWS}[{why}]"],
-                           output_field=JSONField()),
-        ).values_list("lead_id", "emails", "reasons")
-        for lead_id, emails, reasons in rows:
+        ).values_list("lead_id", "steps", "packed")
+        agent, why = MEMBER_KEYS.index("agent"), MEMBER_KEYS.index("why")
+        for lead_id, steps, packed in rows:
             if lead_id not in found:  # the decision at arrival
                 found[lead_id] = availability_in(
-                    [{"stage": AGENT, "agent": email, "why": why}
-                     for email, why in zip(emails or (), reasons or (), strict=False)])
+                    [*(steps or ()), *({"stage": AGENT, "agent": row[agent], "why": row[why]}
+                                       for row in packed or ())])
         return found
     for lead_id, trace in records.values_list("lead_id", "trace"):
         if lead_id not in found:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django.db import models
+from django.db.backends.postgresql.operations import get_json_dumps
 from psycopg.types.json import Json
 
 from routing.engine.trace import pack_trace, packed_json, unpack_trace
@@ -37,10 +38,7 @@ class DocumentField(models.JSONField):
             return super().get_db_prep_value(value, connection, prepared)
         if not prepared:
             value = self.get_prep_value(value)
-        return Json(value, dumps=self._dumps)
-
-    def _dumps(self, value: Any) -> str:
-        return json.dumps(value, cls=self.encoder)
+        return Json(value, dumps=get_json_dumps(self.encoder))
 
     def get_placeholder(self, value: Any, compiler: Any, connection: Any) -> str:
         return "%s"

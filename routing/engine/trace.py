@@ -58,11 +58,12 @@ def _runs(trace: Sequence[Any]) -> Iterator[Any]:
     """The trace's steps, each run of member steps of one roster and stage as one list."""
     run: list[Mapping[str, Any]] = []
     for entry in trace:
-        if run and not (_packable(entry) and entry["stage"] == run[0]["stage"]
+        member = _packable(entry)
+        if run and not (member and entry["stage"] == run[0]["stage"]
                         and entry["roster"] == run[0]["roster"]):
             yield run
             run = []
-        if _packable(entry):
+        if member:
             run.append(entry)
         else:
             yield entry
