@@ -1,5 +1,6 @@
 """A burst's notices go out in batches: one claim, one read and one email connection for a
-batch, each delivery marked sent as it goes out, and none sent twice by two workers."""
+batch, the deliveries marked sent a group at a time as they go out (always before the batch
+ends), and none sent twice by two workers."""
 
 from __future__ import annotations
 
@@ -92,13 +93,16 @@ def statements_to_send(ids: list[int]) -> int:
     return len(queries)
 
 
-def test_a_batch_costs_one_statement_per_notice_beyond_a_fixed_few():
+def test_a_batch_costs_a_fixed_few_statements_and_one_per_group_of_sent_marks(monkeypatch):
     few, many = offered(team(3)), offered(team(12), leads=2)
 
-    assert statements_to_send(few) <= len(few) + 12
-    # Each notice more costs only the statement marking it sent.
-    assert statements_to_send(many) - statements_to_send(offered(team(3))) == len(many) - 3
-    assert len(mail.outbox) == 3 + 24 + 3
+    assert statements_to_send(few) <= 12
+    # The sent marks go in groups: a notice more costs no statement until a group is full.
+    assert statements_to_send(many) == statements_to_send(offered(team(3)))
+    monkeypatch.setattr(tasks, "MARK_EVERY", 10)
+    assert statements_to_send(offered(team(12), leads=2)) == statements_to_send(
+        offered(team(3))) + 2  # 24 marks: 10, 10 and 4
+    assert len(mail.outbox) == 3 + 24 + 3 + 24 + 3
     assert all(m.subject.startswith("New buyer lead, $450,000, Hoboken: claim by ")
                for m in mail.outbox)
     assert set(Delivery.objects.values_list("status", "attempts")) == {(Delivery.Status.SENT, 1)}
@@ -238,3 +242,91 @@ def test_the_emails_of_a_batch_read_as_each_one_rendered_alone():
                         "text/html")]))
     assert sorted((m.to, m.subject, m.body, m.alternatives) for m in mail.outbox) == sorted(alone)
     assert {m.from_email for m in mail.outbox} == {settings.DEFAULT_FROM_EMAIL}
+
+
+class RefusingEmailBackend(CountingEmailBackend):
+    """A mail server that refuses the third email it is sent, and notes at each email how many
+    deliveries were marked sent by then."""
+
+    seen = 0
+    marked: list[int] = []
+
+    def send_messages(self, messages):
+        RefusingEmailBackend.marked.append(
+            Delivery.objects.filter(status=Delivery.Status.SENT).count())
+        RefusingEmailBackend.seen += 1
+        if RefusingEmailBackend.seen == 3:
+            raise smtplib.SMTPRecipientsRefused({"x@example.com": (550, b"No such user")})
+        return super().send_messages(messages)
+
+
+def test_sent_marks_are_written_in_groups_while_the_batch_goes_on(settings, monkeypatch):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingEmailBackend"
+    monkeypatch.setattr(RefusingEmailBackend, "seen", 0)
+    monkeypatch.setattr(RefusingEmailBackend, "marked", [])
+    monkeypatch.setattr(tasks, "MARK_EVERY", 2)
+    ids = offered(team(6))
+
+    assert send_notifications(ids, now=NOW) == 5
+
+    # Marked two by two as they went out (the refused third in between, on its own).
+    assert RefusingEmailBackend.marked == [0, 0, 2, 2, 2, 4]
+    failed = Delivery.objects.get(status=Delivery.Status.FAILED)
+    assert failed.last_error.startswith("SMTPRecipientsRefused")
+    assert failed.next_attempt_at == NOW + tasks.BACKOFF[0]
+    sent = Delivery.objects.exclude(pk=failed.pk)
+    assert {(d.status, d.attempts, d.sent_at, d.next_attempt_at) for d in sent} == {
+        (Delivery.Status.SENT, 1, NOW, None)}
+
+
+def test_a_slow_batch_writes_its_marks_within_a_short_while(settings, monkeypatch):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingEmailBackend"
+    monkeypatch.setattr(RefusingEmailBackend, "seen", -10)  # refuses none of these
+    monkeypatch.setattr(RefusingEmailBackend, "marked", [])
+    monkeypatch.setattr(tasks, "MARK_WITHIN", timedelta(0))
+    ids = offered(team(3))
+
+    assert send_notifications(ids, now=NOW) == 3
+
+    assert RefusingEmailBackend.marked == [0, 1, 2]
+
+
+def test_an_interrupted_batch_marks_what_went_out_and_the_rest_goes_later(monkeypatch):
+    ids = offered(team(5))
+    real_send = channels.send
+    calls = []
+
+    def interrupted(channel, notification, sending=None):
+        calls.append(notification.pk)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # not a channel failure: it ends the batch
+        return real_send(channel, notification, sending)
+
+    monkeypatch.setattr(channels, "send", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        send_notifications(ids, now=NOW)
+
+    statuses = dict(Delivery.objects.values_list("notification_id", "status"))
+    assert [statuses[pk] for pk in calls] == [Delivery.Status.SENT] * 2 + [Delivery.Status.SENDING]
+    monkeypatch.setattr(channels, "send", real_send)
+    assert retry_failed_deliveries(now=NOW + tasks.CLAIM / 2) == 0  # still claimed
+    assert retry_failed_deliveries(now=NOW + tasks.CLAIM) == 3
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        Notification.objects.filter(pk__in=ids).values_list("recipient__email", flat=True))
+
+
+def test_a_worker_killed_before_its_marks_were_written_sends_them_once_more(monkeypatch):
+    ids = offered(team(4))
+    monkeypatch.setattr(tasks.SentMarks, "flush", lambda marks: None)  # killed before a write
+
+    assert send_notifications(ids, now=NOW) == 4
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.SENDING}
+    monkeypatch.undo()
+    assert retry_failed_deliveries(now=NOW + tasks.CLAIM) == 4
+    assert retry_failed_deliveries(now=NOW + tasks.CLAIM + tasks.BACKOFF[-1]) == 0
+    # Each went out twice at most (at least once), and is now marked sent for good.
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        2 * list(Notification.objects.filter(pk__in=ids).values_list("recipient__email",
+                                                                     flat=True)))
+    assert set(Delivery.objects.values_list("status", "attempts")) == {(Delivery.Status.SENT, 2)}
