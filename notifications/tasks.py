@@ -269,9 +269,10 @@ class SentMarks:
     (VALUES ...)`` for a group instead of one statement (and one commit, one flush of the
     write-ahead log) per delivery, which cost the database most of a batch's time.
 
-    The trade-off: a worker killed outright (SIGKILL, the machine lost) after an email went out
-    and before its group was written leaves it claimed but unmarked, so it goes out once more
-    when its claim ends (at least once, never lost). Everything else writes the marks: the
+    The trade-off: a worker killed outright (its process killed, the cluster's task timeout,
+    the machine lost) after an email went out and before its group was written leaves it
+    claimed but unmarked, so it goes out once more when its claim ends (at least once, never
+    lost; at most a group's worth). Everything else writes the marks: the
     batch flushes in a ``finally``, on success, on a failure of one delivery and on an
     exception alike; a failed delivery is recorded at once, by its own statement.
     """
