@@ -93,11 +93,11 @@ def close_offers_notices(ended: Iterable[tuple[int, int]], *, now: datetime) -> 
     if not pairs:
         return 0
     notices = [pk for pk, lead_id, agent_id in Notification.objects.filter(
-        lead_id__in={lead_id for lead_id, _ in pairs}, event__in=OFFER_NOTICES,
+        lead_id__in_ids={lead_id for lead_id, _ in pairs}, event__in=OFFER_NOTICES,
         read_at__isnull=True).values_list("pk", "lead_id", "recipient_id")
         if (lead_id, agent_id) in pairs]
-    return (Notification.objects.filter(pk__in=notices, read_at__isnull=True).update(read_at=now)
-            if notices else 0)
+    unread = Notification.objects.filter(pk__in_ids=notices, read_at__isnull=True)
+    return unread.update(read_at=now) if notices else 0
 
 
 def unread_for(agent_id: int):

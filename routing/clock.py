@@ -230,10 +230,10 @@ def _expire_due(now: datetime, limit: int) -> tuple[list[float], bool]:
                     .values_list("pk", flat=True)[:limit])
         if not rows:
             return [], False
-        due = list(Offer.objects.filter(lead_id__in=set(rows), status=Offer.Status.OFFERED,
+        due = list(Offer.objects.filter(lead_id__in_ids=rows, status=Offer.Status.OFFERED,
                                         deadline__lte=now).order_by("deadline", "id")
                    .values_list("pk", "lead_id", "agent_id", "agent__name", "deadline"))
-        Offer.objects.filter(pk__in=[pk for pk, *_ in due], status=Offer.Status.OFFERED).update(
+        Offer.objects.filter(pk__in_ids=[pk for pk, *_ in due], status=Offer.Status.OFFERED).update(
             status=Offer.Status.EXPIRED, responded_at=now)
         # The hand-offs hear of each expiry first (``activity_recorded``), as one by one.
         Activity.objects.record_many([

@@ -234,7 +234,7 @@ def save_decided(leads: Sequence[Lead]) -> None:
         values = decided_values(lead)
         same.setdefault(repr(values), (values, []))[1].append(lead.pk)
     for values, ids in same.values():
-        Lead.objects.filter(pk__in=ids).update(**values)
+        Lead.objects.filter(pk__in_ids=ids).update(**values)
 
 
 def insert_records(records: Sequence[RoutingRecord]) -> None:
