@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django_q.tasks import async_task
 
-from config.rows import insert_instances
+from config.rows import insert_instances, new_row
 from notifications.channels import Reach, choose_sending
 from notifications.models import Notification
 from notifications.queueing import queue_with_commit
@@ -47,8 +47,8 @@ def notify_many(messages: Iterable[Message], *, now: datetime, tz_name: str | No
             if key in told:
                 continue
             told.add(key)
-            rows.append(Notification(recipient_id=rid, event=m.event, lead_id=m.lead_id,
-                                     title=m.title, body=m.body, created_at=now))
+            rows.append(new_row(Notification, recipient_id=rid, event=m.event,
+                                lead_id=m.lead_id, title=m.title, body=m.body, created_at=now))
     if not rows:
         return []
     choose_sending(rows, now=now, tz_name=tz_name, reach=reach)

@@ -33,6 +33,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from config.rows import new_row
 from leads.models import Activity, Lead
 from leads.reminders import send_due_reminders
 from notifications.models import Notification
@@ -237,8 +238,8 @@ def _expire_due(now: datetime, limit: int) -> tuple[list[float], bool]:
             status=Offer.Status.EXPIRED, responded_at=now)
         # The hand-offs hear of each expiry first (``activity_recorded``), as one by one.
         Activity.objects.record_many([
-            Activity(lead_id=lead_id, kind=Activity.Kind.EXPIRED, created_at=now,
-                     body=f"{name} did not claim it in time")
+            new_row(Activity, lead_id=lead_id, kind=Activity.Kind.EXPIRED, created_at=now,
+                    body=f"{name} did not claim it in time")
             for _, lead_id, _, name, _ in due])
         close_offers_notices([(lead_id, agent_id) for _, lead_id, agent_id, _, _ in due],
                              now=now)
