@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models.sql import InsertQuery
@@ -54,6 +54,47 @@ def _converter(field: models.Field) -> Callable[[Any], Any] | None:
         return json.dumps(value, cls=encoder)
 
     return as_json
+
+
+M = TypeVar("M", bound=models.Model)
+
+
+def new_row(model: type[M], **values: Any) -> M:
+    """An unsaved instance for a row written in bulk: ``values`` by field name (a relation
+    by its object, kept as the instance's own, or by its ``_id``), every other field its
+    default, as ``model(**values)`` would have it.
+
+    ``Model.__init__`` given keywords walks every field, popping each one's keyword and
+    setting relations through their descriptors: about 10 µs a row of the clock's tables, five
+    rows for each lead a burst moves on. Given the values in field order it only sets them, as
+    for a row read from the database."""
+    args = []
+    cached = {}
+    matched = 0
+    for attname, relation, field in _fields(model):
+        if attname in values:
+            args.append(values[attname])
+            matched += 1
+        elif relation is not None and relation in values:
+            related = values[relation]
+            cached[relation] = related
+            args.append(None if related is None else related.pk)
+            matched += 1
+        else:
+            args.append(field.get_default())
+    if matched != len(values):
+        raise TypeError(f"{model.__name__}: no field for some of {sorted(values)}")
+    instance = model(*args)
+    if cached:
+        instance._state.fields_cache.update(cached)
+    return instance
+
+
+@cache
+def _fields(model: type[models.Model]) -> list[tuple[str, str | None, models.Field]]:
+    """Each concrete field's attname, its name when it is a relation, and the field."""
+    return [(field.attname, field.name if field.is_relation else None, field)
+            for field in model._meta.concrete_fields]
 
 
 def new_ids(model: type[models.Model], count: int) -> list[int]:

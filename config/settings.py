@@ -101,6 +101,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # their key columns alone, which is all its small data needs.
     SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
+# The claim clock's threads for a burst's batches (routing/clock.py): on PostgreSQL two, so that
+# one decides while the other waits for the database; SQLite takes one writer at a time.
+CLOCK_WORKERS = env.int(
+    "CLOCK_WORKERS", default=1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

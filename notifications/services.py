@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django_q.tasks import async_task
 
-from config.rows import insert_instances
+from config.rows import insert_instances, new_row
 from notifications.channels import Reach, choose_sending
 from notifications.models import Notification
 from notifications.queueing import queue_with_commit
@@ -47,8 +47,8 @@ def notify_many(messages: Iterable[Message], *, now: datetime, tz_name: str | No
             if key in told:
                 continue
             told.add(key)
-            rows.append(Notification(recipient_id=rid, event=m.event, lead_id=m.lead_id,
-                                     title=m.title, body=m.body, created_at=now))
+            rows.append(new_row(Notification, recipient_id=rid, event=m.event,
+                                lead_id=m.lead_id, title=m.title, body=m.body, created_at=now))
     if not rows:
         return []
     choose_sending(rows, now=now, tz_name=tz_name, reach=reach)
@@ -93,11 +93,11 @@ def close_offers_notices(ended: Iterable[tuple[int, int]], *, now: datetime) -> 
     if not pairs:
         return 0
     notices = [pk for pk, lead_id, agent_id in Notification.objects.filter(
-        lead_id__in={lead_id for lead_id, _ in pairs}, event__in=OFFER_NOTICES,
+        lead_id__in_ids={lead_id for lead_id, _ in pairs}, event__in=OFFER_NOTICES,
         read_at__isnull=True).values_list("pk", "lead_id", "recipient_id")
         if (lead_id, agent_id) in pairs]
-    return (Notification.objects.filter(pk__in=notices, read_at__isnull=True).update(read_at=now)
-            if notices else 0)
+    unread = Notification.objects.filter(pk__in_ids=notices, read_at__isnull=True)
+    return unread.update(read_at=now) if notices else 0
 
 
 def unread_for(agent_id: int):

@@ -7,6 +7,7 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
+        import config.lookups  # noqa: F401  (registers ``__in_ids``)
         from routing.signals import CONFIG_MODELS, config_changed
 
         # Any change to rules, rosters, agents or shifts expires the cached routing snapshot.

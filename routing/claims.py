@@ -230,9 +230,9 @@ def move_on_many(moves: Sequence[MoveOn], *, now: datetime) -> list[int]:
     written at once (``recording.record_decisions``).
     """
     ids = sorted({move.lead_id for move in moves})
-    leads = {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in=ids)
+    leads = {lead.pk: lead for lead in Lead.objects.select_for_update().filter(pk__in_ids=ids)
              .order_by("pk")}
-    still_open = set(Offer.objects.filter(lead_id__in=list(leads), status=Offer.Status.OFFERED)
+    still_open = set(Offer.objects.filter(lead_id__in_ids=leads, status=Offer.Status.OFFERED)
                      .values_list("lead_id", flat=True)) if leads else set()
     due: list[tuple[MoveOn, Lead]] = []
     for move in moves:
@@ -295,7 +295,7 @@ def _had_it_this_round(leads: Sequence[Lead]) -> dict[int, set[int]]:
     rounds = {lead.pk: lead.routing_round for lead in leads}
     had: dict[int, set[int]] = {}
     for model in (RoutingRecord, Offer):
-        for lead_id, round_, agent_id in (model.objects.filter(lead_id__in=list(rounds),
+        for lead_id, round_, agent_id in (model.objects.filter(lead_id__in_ids=rounds,
                                                                agent__isnull=False)
                                           .values_list("lead_id", "round", "agent_id")):
             if round_ == rounds[lead_id]:

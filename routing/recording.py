@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from django.db.models import Max
 
 from agents.models import Agent
-from config.rows import COPY_FROM, insert_instances
+from config.rows import COPY_FROM, insert_instances, new_row
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.links import absolute_url
@@ -118,9 +118,9 @@ def offers_for(lead: Lead, decision: Decision, config: RoutingConfig, now: datet
         deadline = cal.add(now, claim_minutes)
         remind_at = cal.add(now, claim_minutes / 2)
     return [
-        Offer(lead=lead, agent_id=agent_id, rule_id=decision.rule_id, round=lead.routing_round,
-              offered_at=now,
-              clock_starts_at=clock_starts_at, deadline=deadline, remind_at=remind_at)
+        new_row(Offer, lead=lead, agent_id=agent_id, rule_id=decision.rule_id,
+                round=lead.routing_round, offered_at=now,
+                clock_starts_at=clock_starts_at, deadline=deadline, remind_at=remind_at)
         for agent_id in decision.offered_to
     ]
 
@@ -128,8 +128,8 @@ def offers_for(lead: Lead, decision: Decision, config: RoutingConfig, now: datet
 def routing_record(lead: Lead, decision: Decision, *, created_at: datetime,
                    version: int | None) -> RoutingRecord:
     """The decision's trace as stored (unsaved)."""
-    return RoutingRecord(
-        lead=lead, created_at=created_at, outcome=decision.outcome,
+    return new_row(
+        RoutingRecord, lead=lead, created_at=created_at, outcome=decision.outcome,
         reason=decision.reason, rule_id=decision.rule_id, rule_name=decision.rule_name,
         agent_id=decision.agent_id, lender_id=decision.lender_id, summary=decision.summary,
         trace=decision.trace, rule_version=version, round=lead.routing_round,
@@ -234,7 +234,7 @@ def save_decided(leads: Sequence[Lead]) -> None:
         values = decided_values(lead)
         same.setdefault(repr(values), (values, []))[1].append(lead.pk)
     for values, ids in same.values():
-        Lead.objects.filter(pk__in=ids).update(**values)
+        Lead.objects.filter(pk__in_ids=ids).update(**values)
 
 
 def insert_records(records: Sequence[RoutingRecord]) -> None:
@@ -275,8 +275,8 @@ def record_decisions(taken: Sequence[Taken], config: RoutingConfig,
     every_offer = [offer for own in made for offer in own]
     insert_instances(every_offer)  # a burst's offers through ``COPY``
     Activity.objects.record_many([
-        Activity(lead=item.lead, kind=item.kind, actor=item.actor, created_at=now,
-                 body=item.body) for item in taken])
+        new_row(Activity, lead=item.lead, kind=item.kind, actor=item.actor, created_at=now,
+                body=item.body) for item in taken])
     calling = [item.lead.pk for item, own in zip(taken, made, strict=True)
                if own and item.decision.delivery == engine.Delivery.INSTANT_CALL]
     if calling:

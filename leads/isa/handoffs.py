@@ -306,7 +306,7 @@ def follow_activities(sender: type[Activity], *, activities: list[Activity], **_
     followed = [a for a in activities if a.kind in FOLLOWED_KINDS]
     if not followed:
         return
-    open_leads = set(Handoff.objects.filter(lead_id__in={a.lead_id for a in followed},
+    open_leads = set(Handoff.objects.filter(lead_id__in_ids={a.lead_id for a in followed},
                                             status__in=Handoff.OPEN)
                      .values_list("lead_id", flat=True))
     for activity in followed:
