@@ -108,15 +108,20 @@ def run_clock(
 
 def _expire_all_due(fixed: datetime | None, go: Callable[[], bool], done: ClockPass,
                     workers: int) -> bool:
-    """Move on every due offer, batch after batch, in ``workers`` threads (each with its own
-    connection, closed after) when more than one; False if told to stop (``go``).
+    """Move on every due offer, batch after batch; False if told to stop (``go``).
 
-    The threads share nothing but ``done`` and ``go`` (both behind a lock): ``_expire_due``'s
-    ``SKIP LOCKED`` gives each batch leads no other thread holds, and the rotation rows,
-    locked by each batch in turn, carry the cursor from one thread's batch to the next's.
-    A caller inside a transaction gets one worker: the others' connections would not see what
-    it wrote, and would wait for its locks.
+    Most passes find a few offers due, or none: one batch in the loop's own thread. When the
+    first batch comes back full (a burst), ``workers`` threads share the rest: the loop's own
+    and ``workers - 1`` more, each with a connection of its own (closed after). They share
+    nothing but ``done`` and ``go`` (both behind a lock): ``_expire_due``'s ``SKIP LOCKED``
+    gives each batch leads no other thread holds, and the rotation rows, locked by each batch
+    in turn, carry the cursor from one thread's batch to the next's. A caller inside a
+    transaction keeps to one thread: the others' connections would not see what it wrote, and
+    would wait for its locks.
     """
+    step = _expire_batch(fixed, go, done)
+    if step != FULL:
+        return step == DONE
     if workers <= 1 or connection.in_atomic_block:
         return _expire_batches(fixed, go, done)
     lock = threading.Lock()
@@ -136,16 +141,19 @@ def _expire_all_due(fixed: datetime | None, go: Callable[[], bool], done: ClockP
             errors.append(exc)
             finished = False
         finally:
-            connection.close()  # this thread's own connection
+            if threading.current_thread() is not main:
+                connection.close()  # this thread's own connection
         with lock:
             done.expired += mine.expired
             done.lateness.extend(mine.lateness)
             stopped.append(not finished)
 
+    main = threading.current_thread()
     threads = [threading.Thread(target=work, name=f"clock-worker-{index}")
-               for index in range(workers)]
+               for index in range(1, workers)]
     for thread in threads:
         thread.start()
+    work()
     for thread in threads:
         thread.join()
     if errors:
@@ -153,22 +161,31 @@ def _expire_all_due(fixed: datetime | None, go: Callable[[], bool], done: ClockP
     return not any(stopped)
 
 
+DONE, FULL, STOPPED = "done", "full", "stopped"  # how a batch ended
+
+
 def _expire_batches(fixed: datetime | None, go: Callable[[], bool], done: ClockPass) -> bool:
     """Batches of due offers until one comes back short; False if told to stop."""
-    while True:
-        allowed = 0  # the offers of the next batch, each one asked for
-        while allowed < BATCH and go():
-            allowed += 1
-        if not allowed:
-            return False
-        with collector_paused():
-            lateness, full = _expire_due(fixed or timezone.now(), allowed)
-        done.expired += len(lateness)
-        done.lateness.extend(lateness)
-        if allowed < BATCH:
-            return False  # told to stop
-        if not full:
-            return True
+    while (step := _expire_batch(fixed, go, done)) == FULL:
+        pass
+    return step == DONE
+
+
+def _expire_batch(fixed: datetime | None, go: Callable[[], bool], done: ClockPass) -> str:
+    """One batch of due offers: ``FULL`` (more may be due), ``DONE``, or ``STOPPED`` (``go``
+    said no before the batch had its ``BATCH`` offers)."""
+    allowed = 0  # the offers of the next batch, each one asked for
+    while allowed < BATCH and go():
+        allowed += 1
+    if not allowed:
+        return STOPPED
+    with collector_paused():
+        lateness, full = _expire_due(fixed or timezone.now(), allowed)
+    done.expired += len(lateness)
+    done.lateness.extend(lateness)
+    if allowed < BATCH:
+        return STOPPED
+    return FULL if full else DONE
 
 
 _paused_lock = threading.Lock()
