@@ -301,9 +301,9 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
                     = None) -> tuple[list[Message], list[webhooks.Event]]:
     """Save new leads and their decisions in bulk (routing at arrival): the leads, then their
     records and offers, and the rotations (``rotations``: the cursors and their locked rows,
-    when this is the batch's last write). On PostgreSQL that is one statement for all but the
-    leads (a batch's records, kilobytes of trace each, through ``COPY`` before it), and one in
-    all for a lead alone (``_write_together``); elsewhere one each. Returns
+    when this is the batch's last write). On PostgreSQL a batch's leads, then its records
+    (kilobytes of trace each), go through ``COPY`` and the rest in one statement; a lead alone
+    is one statement in all (``_write_together``); elsewhere one each. Returns
     who must be told, and the webhook events (``with_events``: someone subscribes), for the
     caller to send once for the whole batch."""
     leads = [lead for lead, _ in pending]
@@ -311,7 +311,7 @@ def record_arrivals(pending: Sequence[tuple[Lead, Decision]], config: RoutingCon
         apply_decision(lead, decision, config, lead.received_at)
     alone = statements.together() and len(leads) == 1
     if not alone:
-        Lead.objects.bulk_create(leads)
+        insert_instances(leads)  # a batch's leads through ``COPY`` (PostgreSQL)
     records = [
         routing_record(lead, d, created_at=lead.received_at, version=versions.get(d.rule_id))
         for lead, d in pending]

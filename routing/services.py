@@ -284,6 +284,7 @@ class _Batch:
         self.again: list[tuple[Lead, Decision]] = []
         self.messages: list[Message] = []
         self.events: list[webhooks.Event] = []
+        self.stubs: dict[int, Agent] = {}
 
     def _lock_returning(self) -> dict[int, Lead]:
         """The first leads that registering again routes anew (in the pond, or their owner
@@ -400,16 +401,23 @@ class _Batch:
     ) -> RoutingResult:
         if decision.existing_lead_id is not None:
             lead = first_leads[decision.existing_lead_id]
-        return RoutingResult(decision.outcome, lead, decision,
-                             _agent_stub(decision.agent_id, self.config),
-                             _agent_stub(decision.lender_id, self.config),
+        return RoutingResult(decision.outcome, lead, decision, self._stub(decision.agent_id),
+                             self._stub(decision.lender_id),
                              [self.config.agents[a].email for a in decision.offered_to])
 
+    def _stub(self, agent_id: int | None) -> Agent | None:
+        """The agent of a result, one per agent for the whole batch (read only: a batch of
+        200 leads goes to a dozen agents)."""
+        if agent_id is None:
+            return None
+        stub = self.stubs.get(agent_id)
+        if stub is None:
+            stub = self.stubs[agent_id] = _agent_stub(agent_id, self.config)
+        return stub
 
-def _agent_stub(agent_id: int | None, config: RoutingConfig) -> Agent | None:
+
+def _agent_stub(agent_id: int, config: RoutingConfig) -> Agent:
     """An unsaved Agent carrying the snapshot's id, name and email (no query per result)."""
-    if agent_id is None:
-        return None
     agent = Agent(pk=agent_id)
     info = config.agents.get(agent_id)
     if info is not None:

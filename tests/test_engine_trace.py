@@ -187,3 +187,24 @@ def test_a_burst_of_traces_shares_each_member_steps_text():
     again = packed_json([{"stage": "clock", "text": "Arrived"}, *walk], texts)
     assert first == again and sum(id(s) in texts for s in walk) == 3
     assert unpack_trace(json.loads(first))[1:] == walk
+
+
+def test_packed_json_is_the_packed_trace_whatever_steps_the_traces_share():
+    """The steps kept as they are go in together, or alone once shared with an earlier trace:
+    either way each trace's text is the JSON of its packed form."""
+    walk = [member_step("agent", agent=f"a{i}@brokerage.test", name=f"A{i}", position=i,
+                        per_round=1, why="paused" if i == 1 else None, roster="Team")
+            for i in range(3)]
+    arrived = {"stage": "clock", "text": "Arrived"}
+    traces = [
+        [arrived, {"stage": "rule", "text": "Rule 'A': no match"}, *walk,
+         {"stage": "result", "text": "Assigned"}],
+        [{"stage": "special", "text": "no"}, arrived, arrived, *walk[:2],
+         {"stage": "rule", "text": "Rule 'B'"}, walk[2], {"stage": "result", "text": "Offered"}],
+        [*walk, arrived],
+        [arrived],
+    ]
+    texts: dict = {}
+    for trace in traces:
+        assert packed_json(trace, texts) == json.dumps(pack_trace(trace))
+        assert unpack_trace(json.loads(packed_json(trace, texts))) == trace

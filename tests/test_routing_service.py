@@ -417,6 +417,59 @@ def test_a_big_batch_keeps_every_leads_routing_record_with_its_trace():
     assert owners.count(a.pk) == owners.count(b.pk) == 15
 
 
+def test_a_big_batchs_leads_are_stored_whole_like_a_lead_routed_alone():
+    """A batch's leads go in together (``COPY`` on PostgreSQL): each is stored with the same
+    columns as the same lead routed alone, its phone number in its stored form."""
+    catch_all([agent("A")])
+    fields = {"price": "350000", "tags": ["web"], "consent": True, "city": "Queens",
+              "source": "Zillow"}
+    alone = receive(lead_data(phone="(212) 555-0100", **fields)).lead
+    results = receive_leads([lead_data(phone=f"(212) 555-01{i:02d}", **fields)
+                             for i in range(1, 31)], channel="file", received_at=NOW)
+
+    varying = {"id", "first_name", "last_name", "email", "email_normalized", "phone",
+               "phone_normalized", "assigned_at", "received_at"}
+
+    def columns(lead: Lead) -> dict:
+        return {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields
+                if f.attname not in varying}
+
+    expected = columns(Lead.objects.get(pk=alone.pk))
+    stored = Lead.objects.in_bulk([r.lead.pk for r in results])
+    assert len(stored) == 30
+    for at, result in enumerate(results, start=1):
+        lead = stored[result.lead.pk]
+        assert columns(lead) == expected
+        assert lead.email_normalized == result.lead.email
+        assert lead.phone_normalized == str(lead.phone) == f"+121255501{at:02d}"
+        assert RoutingRecord.objects.filter(lead=lead, outcome="assigned").exists()
+
+
+def test_a_batch_that_fails_leaves_the_garbage_collector_on(monkeypatch):
+    """Routing a batch holds the cyclic garbage collector off, and turns it back on even when
+    the batch fails (its leads are then routed one by one)."""
+    import gc
+
+    import leads.intake.services as intake
+
+    catch_all([agent("A")])
+    seen = []
+    real = intake.route_leads
+
+    def failing(leads, **kwargs):
+        seen.append(gc.isenabled())
+        if len(leads) > 1:
+            raise RuntimeError("a batch that fails")
+        return real(leads, **kwargs)
+
+    monkeypatch.setattr(intake, "route_leads", failing)
+    results = receive_leads([lead_data() for _ in range(3)], channel="file", received_at=NOW)
+
+    assert [r.status for r in results] == ["assigned"] * 3
+    assert seen[0] is False
+    assert gc.isenabled()
+
+
 # --- Special routing --------------------------------------------------------------------------
 
 

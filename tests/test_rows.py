@@ -10,7 +10,8 @@ from django.db import connection
 from django.utils import timezone
 
 from config.rows import COPY_FROM, insert_instances
-from leads.models import Activity
+from leads.intake import build_lead, validate_lead
+from leads.models import Activity, Lead
 from routing.engine import member_step
 from routing.models import RoutingRecord
 from routing.recording import insert_records
@@ -87,3 +88,47 @@ def test_a_row_built_for_bulk_writing_is_the_instance_django_would_build(django_
     assert notice.body == Notification(title="t").body and notice.lead_id == lead.pk
     with pytest.raises(TypeError):
         new_row(Activity, lead=lead, colour="red")
+
+
+def _stored(lead: Lead) -> dict:
+    """Every column of a stored lead but its id, as the ORM reads it back."""
+    return {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields
+            if not f.primary_key}
+
+
+def test_a_batch_of_leads_is_stored_as_the_orm_saves_one_each_with_its_id():
+    """A batch's leads (``COPY`` on PostgreSQL) get every column a lead saved alone gets: the
+    defaults, the phone number in its stored form, tags, price, consent, and their own ids."""
+    now = timezone.now()
+    cleaned, errors = validate_lead({
+        "first_name": "Pat", "last_name": "Buyer", "email": "Pat@Example.org",
+        "phone": "(212) 555-0100", "price": "450000.50", "tags": "web; spring",
+        "consent": True, "source": "Zillow", "city": "Queens", "lead_type": "buyer"})
+    assert errors is None
+    saved = build_lead(cleaned, received_at=now)
+    saved.save()
+    batch = [build_lead(cleaned, received_at=now) for _ in range(COPY_FROM + 5)]
+    batch[1].phone = ""  # no phone
+    batch[2].price = None
+
+    insert_instances(batch)
+
+    assert all(lead.pk and not lead._state.adding for lead in batch)
+    assert len({lead.pk for lead in batch} | {saved.pk}) == len(batch) + 1
+    expected = _stored(Lead.objects.get(pk=saved.pk))
+    assert expected["phone"] == "+12125550100" and expected["status"] == "unassigned"
+    stored = Lead.objects.in_bulk([lead.pk for lead in batch])
+    for at, lead in enumerate(batch):
+        row = _stored(stored[lead.pk])
+        if at == 1:
+            assert row.pop("phone") == "" and expected.get("phone")
+            row["phone"] = expected["phone"]
+        if at == 2:
+            assert row["price"] is None
+            row["price"] = expected["price"]
+        assert row == expected
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT phone FROM leads_lead WHERE id = %s", [batch[0].pk])
+        assert cursor.fetchone()[0] == "+12125550100"
+    assert Lead.objects.create(received_at=now, first_name="Next").pk > max(
+        lead.pk for lead in batch)  # ids drawn from the table's own sequence

@@ -16,6 +16,7 @@ from phonenumber_field.phonenumber import PhoneNumber
 
 from leads.forms import AGENT_FIELDS, TEXT_FIELDS, LeadForm
 from leads.models import Lead, Submission
+from routing.clock import collector_paused
 from routing.selectors import routing_config
 from routing.services import RoutingResult, route_leads, route_new_lead
 
@@ -137,7 +138,8 @@ def receive_leads(
     for start in range(0, len(accepted), BATCH_SIZE):
         batch = accepted[start:start + BATCH_SIZE]
         try:
-            routed = route_leads([lead for _, lead in batch])
+            with collector_paused():  # a batch's objects are freed by reference counting
+                routed = route_leads([lead for _, lead in batch])
         except Exception:
             if len(batch) == 1:
                 raise

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from routing.engine.types import Stage, TraceStep
 
@@ -80,31 +80,48 @@ def pack_trace(trace: Sequence[Any]) -> list[Any]:
             if isinstance(item, list) else item for item in _runs(trace)]
 
 
-def packed_json(trace: Sequence[Any], texts: dict[int, tuple[Any, Any, str]]) -> str:
+def packed_json(trace: Sequence[Any], texts: dict[int, tuple[Any, Any, str | None]]) -> str:
     """``pack_trace``'s result as JSON text, each step looked at once per batch: ``texts``
     keeps, by step, its run (stage and roster; None for a step kept as it is) and its JSON
     (the steps must stay alive meanwhile: the batch's rows hold them). A member step shared
-    by a burst's traces is encoded once, not once per trace."""
+    by a burst's traces is encoded once, not once per trace. Steps kept as they are, one after
+    the other, are encoded together the first time (one call of the encoder for the rule
+    steps of a lead at arrival, not one each); one seen again is encoded alone, once."""
     parts: list[str] = []
     rows: list[str] = []
+    plain: list[Any] = []  # steps kept as they are, first seen: encoded together
     run: tuple[Any, Any] | None = None
     for entry in trace:
         known = texts.get(id(entry))
         if known is None:
+            if not _packable(entry):
+                texts[id(entry)] = (None, None, None)
+                if run is not None:
+                    parts.append(_packed_run(run, rows))
+                    run, rows = None, []
+                plain.append(entry)
+                continue
             known = texts[id(entry)] = (
-                (entry["stage"], entry["roster"], json.dumps([entry[k] for k in MEMBER_KEYS]))
-                if _packable(entry) else (None, None, json.dumps(entry)))
+                entry["stage"], entry["roster"], json.dumps([entry[k] for k in MEMBER_KEYS]))
+        if plain:
+            parts.append(json.dumps(plain)[1:-1])
+            plain = []
         stage, roster, text = known
         if run is not None and (stage is None or run != (stage, roster)):
             parts.append(_packed_run(run, rows))
             run, rows = None, []
         if stage is None:
+            if text is None:  # shared with an earlier trace: encoded alone from now on
+                text = json.dumps(entry)
+                texts[id(entry)] = (None, None, text)
             parts.append(text)
             continue
         run = (stage, roster)
-        rows.append(text)
+        rows.append(cast(str, text))  # a member step always has its text
     if run is not None:
         parts.append(_packed_run(run, rows))
+    if plain:
+        parts.append(json.dumps(plain)[1:-1])
     return "[" + ", ".join(parts) + "]"
 
 

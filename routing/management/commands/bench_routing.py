@@ -38,8 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--leads", type=int, default=2000, help="Leads per throughput run.")
         parser.add_argument("--stored", type=int, default=100_000,
                             help="Stored leads for the query-count check.")
+        parser.add_argument("--only", choices=["scale", "throughput", "batches"],
+                            help="Only the query counts at scale, only the throughput, or only "
+                                 "its batches (bare and routed, back to back).")
 
-    def handle(self, *args: Any, leads: int, stored: int, **options: Any) -> None:
+    def handle(self, *args: Any, leads: int, stored: int, only: str | None = None,
+               **options: Any) -> None:
         vendor = connection.vendor
         test_settings = connection.settings_dict.setdefault("TEST", {})
         if vendor == "sqlite":  # a file, as in production: in-memory would flatter the figures
@@ -51,8 +55,10 @@ class Command(BaseCommand):
         try:
             self.stdout.write(f"Database: {vendor}")
             load_at_start = os.getloadavg()[0]
-            self.query_counts(stored)
-            self.throughput(leads)
+            if only in (None, "scale"):
+                self.query_counts(stored)
+            if only != "scale":
+                self.throughput(leads, batches_only=only == "batches")
             self.stdout.write(f"  load average (1 min) at the start and the end: "
                               f"{load_at_start:.1f}, {os.getloadavg()[0]:.1f} on "
                               f"{os.cpu_count()} CPUs")
@@ -76,7 +82,7 @@ class Command(BaseCommand):
 
     # --- throughput ---------------------------------------------------------------------------
 
-    def throughput(self, count: int) -> None:
+    def throughput(self, count: int, *, batches_only: bool = False) -> None:
         _reset()
         _build_brokerage(rules=12, members=12, stored=0)
         payloads = [_payload(i) for i in range(count)]
@@ -85,10 +91,12 @@ class Command(BaseCommand):
 
         def timed(label: str, ingest: Any) -> float:
             _reset_leads()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             ingest()
             rate = count / (time.perf_counter() - start)
-            self.stdout.write(f"  {label:<44} {rate:8.0f} leads/s")
+            cpu_us = (time.process_time() - cpu) / count * 1e6
+            self.stdout.write(f"  {label:<44} {rate:8.0f} leads/s  ({cpu_us:4.0f} µs of CPU "
+                              f"a lead)")
             return rate
 
         def bare_each() -> None:
@@ -113,14 +121,17 @@ class Command(BaseCommand):
                 receive_leads(payloads[start:start + BATCH_SIZE],
                               channel=Submission.Channel.FILE, received_at=now)
 
-        bare_one = timed("bare insert, one transaction per lead", bare_each)
-        routed_one = timed("routed, one transaction per lead (API)", routed_each)
+        if not batches_only:
+            bare_one = timed("bare insert, one transaction per lead", bare_each)
+            routed_one = timed("routed, one transaction per lead (API)", routed_each)
         bare_many = timed(f"bare insert, batches of {BATCH_SIZE}", bare_batches)
         routed_many = timed(f"routed, batches of {BATCH_SIZE} (ingest_leads)", routed_batches)
         assigned = Lead.objects.filter(owner__isnull=False).count()
         self.stdout.write(f"  ({assigned:,} of {count:,} assigned in the last run)")
         self.stdout.write(f"  ratio routed/bare, batches of {BATCH_SIZE}: "
                           f"{routed_many / bare_many:.2f}")
+        if batches_only:
+            return
         self.stdout.write(f"  ratio routed/bare, one per transaction: {routed_one / bare_one:.2f}")
         self.stdout.write(f"  ratio ingest_leads / bare insert one by one: "
                           f"{routed_many / bare_one:.2f}")
