@@ -40,7 +40,7 @@ from agents.models import Agent, Roster, RosterMember
 from config.text import plural
 from leads.management.commands.bench_api import database_url
 from leads.models import Activity, Lead
-from notifications.models import Notification
+from notifications.models import Delivery, Notification
 from routing import clock
 from routing.management.commands.serve import stop_process
 from routing.models import Brokerage, Clock, Offer, Rule
@@ -102,7 +102,9 @@ class Command(BaseCommand):
                 processes = self.start_processes()
                 try:
                     self.wait_for_arrival_notices()
-                    self.watch(self.place_deadlines(spread), limit, processes[1].pid)
+                    deadlines = self.place_deadlines(spread)
+                    self.watch(deadlines, limit, processes[1].pid)
+                    self.wait_for_burst_notices(deadlines[0], limit)
                     self.compare_with_intake(offers)
                 finally:
                     for process in processes:
@@ -248,6 +250,25 @@ class Command(BaseCommand):
         self.report(first, last, lateness, list(seen.values()), [], complete=complete,
                     clock_cpu=cpu - cpu_before if cpu is not None and cpu_before is not None
                     else None)
+
+    def wait_for_burst_notices(self, first: datetime, limit: float) -> None:
+        """What the agents see: the cluster's sending of the burst's "lead offered" notices
+        (one per move, by email here), when each went out against the first deadline."""
+        made = Delivery.objects.filter(notification__created_at__gte=first)
+        give_up = time.monotonic() + limit
+        while time.monotonic() < give_up and (
+            Notification.objects.filter(created_at__gte=first, dispatched_at__isnull=True)
+            .exists() or made.exclude(status=Delivery.Status.SENT).exists()):
+            time.sleep(WATCH_SECONDS * 4)
+        sent = sorted((moment - first).total_seconds() for moment in made.filter(
+            status=Delivery.Status.SENT).values_list("sent_at", flat=True))
+        if not sent:
+            self.stdout.write("  the burst's notices: none sent")
+            return
+        self.stdout.write(f"  the burst's notices: {len(sent):,} sent (of {made.count():,}), "
+                          f"after the first deadline p50 {sent[len(sent) // 2]:.3f} s, "
+                          f"p99 {sent[min(len(sent) - 1, int(0.99 * len(sent)))]:.3f} s, "
+                          f"last {sent[-1]:.3f} s")
 
     # --- the clock loops ------------------------------------------------------------------------
 
