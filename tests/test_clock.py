@@ -230,7 +230,7 @@ def test_two_workers_move_a_burst_on_once_each_with_the_rotation_exact(monkeypat
     turns = Counter(Offer.objects.values_list("agent_id", flat=True))
     # 96 offers over 4 agents. Which worker's batch takes the cursor first varies, and the
     # agent a lead already had is skipped for the next one: a turn or two may shift, as with
-    # one worker when claims come in between (bench_clock's 500-lead batches over 50 agents
+    # one worker when claims come in between (bench_clock's 2,000-lead batches over 50 agents
     # come out exact).
     assert sum(turns.values()) == 96 and max(turns.values()) - min(turns.values()) <= 2
     assert Activity.objects.filter(kind=Activity.Kind.EXPIRED).count() == 48
