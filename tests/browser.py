@@ -81,7 +81,11 @@ def log_in_to_admin(driver, live_server, username: str, then: str) -> None:
     driver.find_element(By.NAME, "username").send_keys(username)
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(driver, WAIT).until(ec.url_contains(then))
+    # The login page's own address holds ``then`` (its ``next``): wait to have left it, and
+    # for the page landed on to be whole.
+    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: "/login/" not in d.current_url and then in d.current_url
+        and d.execute_script("return document.readyState") == "complete")
 
 
 def wait_for_text(driver, text: str) -> None:
