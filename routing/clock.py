@@ -19,12 +19,11 @@ database, the other decides, and ``SKIP LOCKED`` splits the due offers between t
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -33,6 +32,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from config.collector import collector_paused
 from config.rows import new_row
 from leads.models import Activity, Lead
 from leads.reminders import send_due_reminders
@@ -191,36 +191,6 @@ def _expire_batch(fixed: datetime | None, go: Callable[[], bool], done: ClockPas
     if allowed < BATCH:
         return STOPPED
     return FULL if full else DONE
-
-
-_paused_lock = threading.Lock()
-_paused_batches = 0  # batches under way (in any thread) with the collector held off
-_collector_was_on = False
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector held off for one batch, and back on after it.
-
-    A batch builds hundreds of thousands of short-lived objects (model instances, trace
-    steps), nearly all freed by reference counting; the collector, counting allocations, would
-    walk every live object many times over meanwhile (about a sixth of the clock's CPU in a
-    burst). Once it is back on, its next pass (at the next allocations) finds any cycles. The
-    collector is the process's: with several workers it is back on after the last batch ends.
-    """
-    global _paused_batches, _collector_was_on
-    with _paused_lock:
-        if not _paused_batches:
-            _collector_was_on = gc.isenabled()
-            gc.disable()
-        _paused_batches += 1
-    try:
-        yield
-    finally:
-        with _paused_lock:
-            _paused_batches -= 1
-            if not _paused_batches and _collector_was_on:
-                gc.enable()
 
 
 def _expire_due(now: datetime, limit: int) -> tuple[list[float], bool]:

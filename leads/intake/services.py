@@ -14,9 +14,9 @@ from typing import Any
 
 from phonenumber_field.phonenumber import PhoneNumber
 
+from config.collector import collector_paused
 from leads.forms import AGENT_FIELDS, TEXT_FIELDS, LeadForm
 from leads.models import Lead, Submission
-from routing.clock import collector_paused
 from routing.selectors import routing_config
 from routing.services import RoutingResult, route_leads, route_new_lead
 
