@@ -90,7 +90,7 @@ _ON_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 # Persistent connections on PostgreSQL: a new connection per request costs its server process
 # more CPU than the request's own statements (a fresh backend reads every table's catalog
 # entries again), and halved the intake API's throughput. Checked before reuse, so a restarted
-# database costs no failed request. 0 behind a transaction-mode pooler such as PgBouncer.
+# database costs no failed request. 0: a connection per request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if _ON_SQLITE else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if _ON_SQLITE:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -22,7 +23,7 @@ from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification
 from notifications.services import Message, notify_many
-from routing import engine, recording
+from routing import cap_locks, engine, recording
 from routing.engine import Decision, ExistingLead, Loads, RoutingConfig
 from routing.models import RotationState
 from routing.selectors import cursor_of, facts_of, notice_reach, routing_config, rule_versions
@@ -80,34 +81,71 @@ def _lock_id(key: str) -> int:
                           signed=True)
 
 
-def serialize_on(keys: Sequence[str], *, then: Sequence[str] = ()) -> None:
+@dataclass(frozen=True)
+class Locks:
+    """Advisory locks a caller took already in its transaction (``arrival_locks``): their
+    keys, and which of them it took shared (``routing.cap_locks``)."""
+
+    keys: tuple[str, ...] = ()
+    shared: frozenset[str] = frozenset()
+
+
+NO_LOCKS = Locks()
+
+
+def serialize_on(keys: Sequence[str], *, then: Sequence[str] = (),
+                 shared: AbstractSet[str] = frozenset()) -> None:
     """Routers that touch the same person or the same capped agent run one after the other.
 
     PostgreSQL: transaction-scoped advisory locks, taken in one statement in a fixed order (so
     never a deadlock): ``keys`` in key order, then ``then`` in key order (the intake's
-    idempotency keys come before the person's, see docs/architecture.md). SQLite needs
-    nothing: its IMMEDIATE transactions are already serial.
+    idempotency keys come before the person's, see docs/architecture.md); those in ``shared``
+    in shared mode (a capped agent far from their caps, see ``routing.cap_locks``). SQLite
+    needs nothing: its IMMEDIATE transactions are already serial.
     """
     if connection.vendor != "postgresql" or not (keys or then):
         return
     first = sorted({_lock_id(k) for k in keys})
     ids = first + sorted({_lock_id(k) for k in then} - set(first))
+    in_shared = {_lock_id(k) for k in shared}
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(k) FROM (SELECT k FROM unnest(%s::bigint[]) "
-                       "WITH ORDINALITY AS t(k, n) ORDER BY n) AS keys", [ids])
+        cursor.execute("SELECT CASE WHEN s THEN pg_advisory_xact_lock_shared(k) "
+                       "ELSE pg_advisory_xact_lock(k) END FROM (SELECT k, s FROM "
+                       "unnest(%s::bigint[], %s::boolean[]) WITH ORDINALITY AS t(k, s, n) "
+                       "ORDER BY n) AS keys", [ids, [k in in_shared for k in ids]])
 
 
-def arrival_locks(leads: Sequence[Lead], config: RoutingConfig | None = None) -> list[str]:
+def arrival_locks(leads: Sequence[Lead], config: RoutingConfig | None = None, *,
+                  share: bool = True) -> Locks:
     """The advisory locks routing these new leads takes: their people's email and phone, and
-    the capped agents of their candidate rules. A caller that must lock something else first
-    (the intake's idempotency keys) takes these in the same statement (``serialize_on``'s
-    ``then``) and passes them to ``route_leads`` as held."""
+    the capped agents of their candidate rules (shared where ``cap_locks`` allows it: one
+    lead, ``share``). A caller that must lock something else first (the intake's idempotency
+    keys) takes these in the same statement (``serialize_on``'s ``then``) and passes them to
+    ``route_leads`` as held; it must route again without ``share`` on ``cap_locks.NearCap``."""
     config = config or routing_config()
-    rules = {r.id: r for lead in leads
-             for r in engine.candidate_rules(config, facts_of(lead))}
-    capped = engine.agents_needing_loads(config, list(rules.values()))
-    return ([k for lead in leads for k in _person_keys(lead)]
-            + [f"agent:{agent_id}" for agent_id in sorted(capped)])
+    rules = list({r.id: r for lead in leads
+                  for r in engine.candidate_rules(config, facts_of(lead))}.values())
+    capped = engine.agents_needing_loads(config, rules)
+    shared = _shared_agents(config, leads, rules, capped) if share else set()
+    agent_keys, in_shared = cap_locks.lock_keys(sorted(capped), shared)
+    return Locks(tuple([k for lead in leads for k in _person_keys(lead)] + agent_keys),
+                 frozenset(in_shared))
+
+
+def _shared_agents(config: RoutingConfig, leads: Sequence[Lead], rules: Sequence[engine.RuleInfo],
+                   capped: set[int]) -> set[int]:
+    """The capped agents routing these leads may lock shared (``cap_locks``): one lead only,
+    since a batch may give one agent many."""
+    if len(leads) != 1:
+        return set()
+    least_loaded = engine.agents_needing_loads(
+        config, [r for r in rules if r.selection == engine.Selection.LEAST_LOADED])
+    return cap_locks.shared_agents(config, capped, _load_day(config, leads), least_loaded)
+
+
+def _load_day(config: RoutingConfig, leads: Sequence[Lead]) -> date:
+    """The day whose leads count against the daily caps: the first lead's arrival day."""
+    return engine.to_local(leads[0].received_at, config.timezone).date()
 
 
 def cursor_keys(rules: Sequence[engine.RuleInfo]) -> list[tuple[int, str]]:
@@ -235,7 +273,7 @@ def route_new_lead(lead: Lead) -> RoutingResult:
 
 
 def route_leads(leads: Sequence[Lead], *, savepoint: bool = True,
-                locks_held: Sequence[str] = ()) -> list[RoutingResult]:
+                locks_held: Locks = NO_LOCKS) -> list[RoutingResult]:
     """Route new, validated, unsaved leads in order and save them with their routing records.
 
     They share one arrival day for caps. A person already known (same email or phone, stored
@@ -245,19 +283,28 @@ def route_leads(leads: Sequence[Lead], *, savepoint: bool = True,
     ``savepoint=False``: the caller's transaction ends with any failure (the intake API), so
     no savepoint is needed to undo a failed routing. ``locks_held``: the advisory locks the
     caller took already in this transaction (``arrival_locks``); any other is taken here.
+    Outside any transaction, a capped agent far from their caps is locked shared, and on
+    ``cap_locks.NearCap`` the leads are routed again, exclusive; inside one, the caller
+    decides (``arrival_locks``).
     """
     if not leads:
         return []
-    with transaction.atomic(savepoint=savepoint):
-        batch = _Batch(routing_config(), leads, locks_held)
-        return batch.run()
+    own_transaction = not connection.in_atomic_block
+    try:
+        with transaction.atomic(savepoint=savepoint):
+            return _Batch(routing_config(), leads, locks_held, share=own_transaction).run()
+    except cap_locks.NearCap:
+        if not own_transaction:
+            raise
+    with transaction.atomic(savepoint=savepoint):  # nothing was written: again, exclusive
+        return _Batch(routing_config(), leads, locks_held, share=False).run()
 
 
 class _Batch:
     """The imperative shell around ``engine.decide`` for a list of leads."""
 
     def __init__(self, config: RoutingConfig, leads: Sequence[Lead],
-                 locks_held: Sequence[str] = ()) -> None:
+                 locks_held: Locks = NO_LOCKS, *, share: bool = False) -> None:
         self.config = config
         self.leads = leads
         self.facts = [facts_of(lead) for lead in leads]
@@ -267,15 +314,21 @@ class _Batch:
         rules = list(candidates.values())
         self.versions = rule_versions(config, candidates)
         capped = engine.agents_needing_loads(config, rules)
-        held = set(locks_held)
+        held = set(locks_held.keys)
+        to_take = [a for a in sorted(capped) if cap_locks.agent_key(a) not in held]
+        shared = (_shared_agents(config, leads, rules, set(to_take)) if share else set())
+        agent_keys, in_shared = cap_locks.lock_keys(to_take, shared)
         serialize_on([k for lead in leads for k in _person_keys(lead) if k not in held]
-                     + [f"agent:{agent_id}" for agent_id in capped
-                        if f"agent:{agent_id}" not in held])
+                     + agent_keys, shared=in_shared)
+        shared |= {a for a in capped if cap_locks.agent_key(a) in locks_held.shared}
         # Looked up once the locks are held: a router that held them has committed its leads
         # by now, so the same person sent twice at once is found, not routed twice; and the
-        # capped agents' loads are exact.
+        # capped agents' loads are exact (or, locked shared, far enough from their caps).
         self.known, loads = people_and_loads(leads, capped, leads[0].received_at,
                                              config.timezone)
+        day = _load_day(config, leads)
+        cap_locks.note_loads(capped, loads, day)
+        cap_locks.check_room(config, shared, loads, day)
         self.returning = self._lock_returning()
         self.states = rotation_states(cursor_keys(rules), lock=True)
         self.cursors = {key: cursor_of(state) for key, state in self.states.items()}

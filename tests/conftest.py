@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from routing import cap_locks
 from routing.selectors import _cache
 from tests.receivers import FakeFub, Receiver, serving
 
 
 @pytest.fixture(autouse=True)
 def _fresh_routing_snapshot():
-    """Each test reads the routing configuration it built, not a previous test's."""
+    """Each test reads the routing configuration it built, not a previous test's, and locks
+    capped agents as if it had never counted them."""
     _cache.clear()
+    cap_locks.forget()
     yield
     _cache.clear()
+    cap_locks.forget()
 
 
 @pytest.fixture(autouse=True)

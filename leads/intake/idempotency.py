@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,7 +41,8 @@ from leads.intake.services import (
 )
 from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission, WebForm
 from routing import statements
-from routing.services import arrival_locks, serialize_on
+from routing.cap_locks import NearCap
+from routing.services import NO_LOCKS, Locks, arrival_locks, serialize_on
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -113,13 +113,15 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
     digest = request_digest(payload)
     data = {**payload, "source": source.name}
     cleaned, errors = validate_lead(data)  # no database: answered after the retry check
+    alone = not connection.in_atomic_block  # this lead's transaction is ours: may lock shared
     for attempt in range(2):
         try:
             with transaction.atomic():
                 lead = (build_lead(cleaned, received_at=inbound.received_at)
                         if cleaned is not None else None)
                 # The keys' locks, then the person's and the capped agents', in one statement.
-                locks = arrival_locks([lead]) if lead is not None and keys else []
+                locks = (arrival_locks([lead], share=alone and not attempt)
+                         if lead is not None and keys else NO_LOCKS)
                 answers = answers_for(source, keys, then=locks) if keys else []
                 if any(a.kind == IdempotencyRecord.Kind.HEADER and a.request_digest
                        and a.request_digest != digest for a in answers):
@@ -144,6 +146,9 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                 return Answer(status, body, submission)
         except IntegrityError:
             if attempt or not keys:
+                raise
+        except NearCap:  # a capped agent locked shared is near a cap: again, exclusive
+            if attempt:
                 raise
     raise AssertionError("unreachable")
 
@@ -205,7 +210,7 @@ def request_digest(payload: dict[str, Any]) -> str:
 
 
 def answers_for(source: LeadSource, keys: list[tuple[str, str]], *,
-                then: Sequence[str] = ()) -> list[IdempotencyRecord]:
+                then: Locks = NO_LOCKS) -> list[IdempotencyRecord]:
     """The answers kept under any of these keys, oldest first, after whoever holds the keys
     committed.
 
@@ -214,7 +219,8 @@ def answers_for(source: LeadSource, keys: list[tuple[str, str]], *,
     routing the lead takes (``routing.services.arrival_locks``), taken after the keys' in the
     same statement.
     """
-    serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys], then=then)
+    serialize_on([f"intake:{source.pk}:{digest}" for _, digest in keys], then=then.keys,
+                 shared=then.shared)
     hashes = [digest for _, digest in keys]
     # In SQL: every request to the API reads them, and the ORM's query cost more CPU than the
     # database spends answering it (``raw`` still converts the columns as the ORM does).

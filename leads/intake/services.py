@@ -18,7 +18,7 @@ from config.collector import collector_paused
 from leads.forms import AGENT_FIELDS, TEXT_FIELDS, LeadForm
 from leads.models import Lead, Submission
 from routing.selectors import routing_config
-from routing.services import RoutingResult, route_leads, route_new_lead
+from routing.services import NO_LOCKS, Locks, RoutingResult, route_leads, route_new_lead
 
 logger = logging.getLogger(__name__)
 BATCH_SIZE = 200
@@ -172,7 +172,7 @@ def _unsaved_copy(lead: Lead) -> Lead:
     return copy
 
 
-def route_valid_lead(lead: Lead, *, locks_held: Sequence[str] = ()) -> IntakeResult:
+def route_valid_lead(lead: Lead, *, locks_held: Locks = NO_LOCKS) -> IntakeResult:
     """Route one validated lead (``validate_lead``, ``build_lead``) in the caller's
     transaction, which any failure ends, so without a savepoint. ``locks_held``: the advisory
     locks the caller took already (see ``routing.services.route_leads``)."""

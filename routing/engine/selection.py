@@ -469,3 +469,13 @@ def pick_member(
     candidates = pick.tied if selection == Selection.LEAST_LOADED else eligible
     missed = skipped_turns(roster.members, candidates, cursor, pick, whys, config.agents)
     return agent, pick.cursor, in_order, missed
+
+
+def room_for(agent: AgentInfo, loads: Loads, day: date, more: int) -> bool:
+    """Whether ``more`` leads yet would keep the agent within every cap (open leads, leads
+    today, the first day back's limit on ``day``): far enough from them that routers need not
+    wait for each other to count exactly (``routing.cap_locks``)."""
+    limits = [(agent.max_open_leads, loads.open_leads.get(agent.id, 0)),
+              (agent.max_leads_per_day, loads.leads_today.get(agent.id, 0)),
+              (agent.back_day_limit(day), loads.leads_today.get(agent.id, 0))]
+    return all(held + more <= limit for limit, held in limits if limit is not None)
