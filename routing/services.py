@@ -116,7 +116,7 @@ def serialize_on(keys: Sequence[str], *, then: Sequence[str] = (),
 
 
 def arrival_locks(leads: Sequence[Lead], config: RoutingConfig | None = None, *,
-                  share: bool = True) -> Locks:
+                  share: bool = False) -> Locks:
     """The advisory locks routing these new leads takes: their people's email and phone, and
     the capped agents of their candidate rules (shared where ``cap_locks`` allows it: one
     lead, ``share``). A caller that must lock something else first (the intake's idempotency
