@@ -161,3 +161,28 @@ def test_a_checked_number_checks_again_when_its_digits_change():
     assert number.is_valid()
     number.national_number = 12
     assert not number.is_valid()
+
+
+def test_a_built_lead_is_the_lead_its_fields_make():
+    """``build_lead`` builds the lead from its values at once: text stripped, the email
+    lowercased, the phone in E.164, every other column its default, as keywords give."""
+    from leads.intake import build_lead, validate_lead
+
+    now = timezone.now()
+    cleaned, errors = validate_lead({
+        "first_name": " Pat ", "last_name": "Lee", "email": " Pat@Example.org ",
+        "phone": "(212) 555-0101", "tags": "a; b", "price": "450000", "score": 7,
+        "lead_type": "buyer", "consent": True, "city": "Queens"})
+    assert errors is None
+    lead = build_lead(cleaned, received_at=now)
+    assert (lead.first_name, lead.email, lead.email_normalized, lead.phone_normalized) == (
+        "Pat", "pat@example.org", "pat@example.org", "+12125550101")
+    assert (lead.tags, lead.consent, lead.score, lead.received_at) == (["a", "b"], True, 7, now)
+    given = {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields
+             if f.attname in cleaned or f.attname in (
+                 "received_at", "email_normalized", "phone_normalized")}
+    usual = Lead(**given)
+    assert {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields} == {
+        f.attname: getattr(usual, f.attname) for f in Lead._meta.concrete_fields}
+    assert lead._state.adding and lead.pk is None
+    assert build_lead({}, received_at=now).phone == ""

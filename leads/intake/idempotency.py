@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.urls import NoReverseMatch, reverse
 
+from config.rows import new_row
 from leads.forms import external_id_text
 from leads.intake.cleaning import storable, text_errors
 from leads.intake.services import (
@@ -133,9 +134,9 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                 result = route_valid_lead(lead, locks_held=locks)
                 body = answer_body(result)
                 status = inbound.returning_status if result.returning else 201
-                submission = Submission(
-                    channel=inbound.channel, source=source.name, received_at=inbound.received_at,
-                    payload=payload, lead=result.lead,
+                submission = new_row(
+                    Submission, channel=inbound.channel, source=source.name,
+                    received_at=inbound.received_at, payload=payload, lead=result.lead,
                     outcome=(Submission.Outcome.EXISTING if result.status == "existing"
                              else Submission.Outcome.ACCEPTED),
                     **inbound.log_fields(status, body))
@@ -271,7 +272,7 @@ def keep_with_answer(submission: Submission, source: LeadSource, keys: list[tupl
 def _answers(source: LeadSource, keys: list[tuple[str, str]], *, body: dict[str, Any],
              lead: Lead | None, submission: Submission | None, at: datetime,
              digest: str) -> list[IdempotencyRecord]:
-    return [IdempotencyRecord(source=source, kind=kind, key_hash=key_hash, status_code=201,
-                              response=body, lead=lead, submission=submission, created_at=at,
-                              request_digest=digest)
+    return [new_row(IdempotencyRecord, source=source, kind=kind, key_hash=key_hash,
+                    status_code=201, response=body, lead=lead, submission=submission,
+                    created_at=at, request_digest=digest)
             for kind, key_hash in keys]

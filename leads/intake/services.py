@@ -15,6 +15,7 @@ from typing import Any
 from phonenumber_field.phonenumber import PhoneNumber
 
 from config.collector import collector_paused
+from config.rows import new_row
 from leads.forms import AGENT_FIELDS, TEXT_FIELDS, LeadForm
 from leads.models import Lead, Submission
 from routing.selectors import routing_config
@@ -58,22 +59,19 @@ def normalize_email(email: str) -> str:
 
 
 def build_lead(cleaned: dict[str, Any], *, received_at: datetime) -> Lead:
-    """An unsaved lead from validated fields, with its contact details normalised."""
-    lead = Lead(received_at=received_at)
-    for name in (*TEXT_FIELDS, "lead_type", "price", "score", "assigned_to", "tracking_agent",
-                 "listing_agent"):
-        value = cleaned.get(name)
-        setattr(lead, name, value.strip() if isinstance(value, str) else value)
-    lead.email = normalize_email(cleaned.get("email") or "")
-    lead.email_normalized = lead.email
+    """An unsaved lead from validated fields, with its contact details normalised (built
+    from its values at once, ``new_row``: every request builds one)."""
+    values = {name: value.strip() if isinstance(value, str) else value
+              for name in (*TEXT_FIELDS, "lead_type", "price", "score", "assigned_to",
+                           "tracking_agent", "listing_agent")
+              for value in (cleaned.get(name),)}
+    email = normalize_email(cleaned.get("email") or "")
     phone = cleaned.get("phone")
     # A validated number or "": asked by type, since its truth is its validation run again.
     given = isinstance(phone, PhoneNumber)
-    lead.phone = phone if given else ""
-    lead.phone_normalized = phone.as_e164 if given else ""
-    lead.tags = cleaned.get("tags") or []
-    lead.consent = bool(cleaned.get("consent"))
-    return lead
+    return new_row(Lead, received_at=received_at, **values, email=email, email_normalized=email,
+                   phone=phone if given else "", phone_normalized=phone.as_e164 if given else "",
+                   tags=cleaned.get("tags") or [], consent=bool(cleaned.get("consent")))
 
 
 def validate_lead(data: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
