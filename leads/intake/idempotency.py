@@ -25,6 +25,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -219,11 +220,14 @@ def answers_for(source: LeadSource, keys: list[tuple[str, str]], *,
     hashes = [digest for _, digest in keys]
     # In SQL: every request to the API reads them, and the ORM's query cost more CPU than the
     # database spends answering it (``raw`` still converts the columns as the ORM does).
-    return list(IdempotencyRecord.objects.raw(_answers_sql(len(hashes)), [source.pk, *hashes]))
+    return list(IdempotencyRecord.objects.raw(_answers_sql(len(hashes), connection.vendor),
+                                              [source.pk, *hashes]))
 
 
-def _answers_sql(count: int) -> str:
-    """The answers of a source under ``count`` key hashes, oldest first."""
+@cache
+def _answers_sql(count: int, vendor: str) -> str:
+    """The answers of a source under ``count`` key hashes, oldest first (in the database's
+    quoting: written once per process)."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in IdempotencyRecord._meta.concrete_fields)
     return (f"SELECT {columns} FROM {quote(IdempotencyRecord._meta.db_table)} "

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from phonenumber_field.phonenumber import PhoneNumber
@@ -92,13 +93,19 @@ def _column_errors(cleaned: dict[str, Any]) -> dict[str, str]:
     """Values the form accepts but the lead's columns cannot hold (an email of 255-320
     characters): refused here rather than failing on save."""
     errors = {}
-    for name in ("email", *TEXT_FIELDS, *AGENT_FIELDS):
+    for name, limit in _column_limits():
         value = cleaned.get(name)
-        limit = Lead._meta.get_field(name).max_length
         if isinstance(value, str) and limit and len(value.strip()) > limit:
             errors[name] = (f"Ensure this value has at most {limit} characters "
                             f"(it has {len(value.strip())}).")
     return errors
+
+
+@cache
+def _column_limits() -> tuple[tuple[str, int | None], ...]:
+    """Each text column's ``max_length`` (``_column_errors``, for every lead received)."""
+    return tuple((name, Lead._meta.get_field(name).max_length)
+                 for name in ("email", *TEXT_FIELDS, *AGENT_FIELDS))
 
 
 def reject(
