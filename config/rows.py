@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -104,23 +105,11 @@ def _fields(model: type[models.Model]) -> list[tuple[str, str | None, models.Fie
 
 
 def _saved_form(field: models.Field) -> Callable[[Any], Any]:
-    """A field of its own class: its value as the field saves it. A phone number is checked
-    once (its field's own preparation checks it three times: 30 µs a lead)."""
+    """A field of its own class: its value as the field saves it (``_preparer``: a phone
+    number checked once, where its field's own preparation checks it twice)."""
     db = connections[DEFAULT_DB_ALIAS]
-
-    def prepared(value: Any) -> Any:
-        return field.get_db_prep_save(value, connection=db)
-
-    if not isinstance(field, PhoneNumberField):
-        return prepared
-    stored_as = PhoneNumber.format_map[getattr(settings, "PHONENUMBER_DB_FORMAT", "E164")]
-
-    def phone(value: Any) -> Any:
-        if not isinstance(value, PhoneNumber):
-            return prepared(value)
-        return value.format_as(stored_as) if value.is_valid() else value.raw_input
-
-    return phone
+    prepare = _preparer(field)
+    return lambda value: prepare(value, db)
 
 
 def new_ids(model: type[models.Model], count: int) -> list[int]:
@@ -154,34 +143,41 @@ def copy_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[S
 
 
 def values_insert(rows: Sequence[models.Model], *, returning: bool = False
-                  ) -> tuple[str, list[Any]] | None:
+                  ) -> tuple[str, list[Any]]:
     """``INSERT ... VALUES`` of these new rows of one model as the ORM writes them (every field
     prepared by itself after its ``pre_save``: defaults, ``auto_now``; an expression value,
-    such as an id another part of the statement returns, compiled), ``RETURNING`` the id when
-    asked; None when a field needs its own placeholder (the ORM's compiler then).
+    such as an id another part of the statement returns, compiled; a field's own placeholder,
+    such as the routing trace's, asked as the compiler asks it), ``RETURNING`` the id when
+    asked.
 
-    Field by field, without the compiler's machinery around each value: half its CPU."""
+    Field by field, without the compiler's machinery around each value, each field's
+    preparation looked up once per model (``_preparers``): a third of the compiler's CPU."""
     model = type(rows[0])
     db = connections[DEFAULT_DB_ALIAS]  # not the proxy: every field's preparation reads it
-    fields, head, plain = _insert_layout(model, db.vendor)
-    if not plain:
-        return None
-    compiler = None
+    fields, head = _insert_layout(model, db.vendor)
+    preparers = _preparers(model, db.vendor)
+    every_mark = f"({', '.join(['%s'] * len(fields))})"
+    compiler = (InsertQuery(model).get_compiler(connection=db)
+                if any(own for _, _, _, own in preparers) else None)
     marks, params = [], []
     for row in rows:
-        row_marks = []
-        for field in fields:
-            value = field.pre_save(row, add=True)
+        row_marks = None
+        for at, (attname, stamp, prepare, placeholder) in enumerate(preparers):
+            value = getattr(row, attname) if stamp is None else stamp(row, True)
             if hasattr(value, "as_sql"):
                 compiler = compiler or InsertQuery(model).get_compiler(connection=db)
-                mark, own = compiler.field_as_sql(field, None,
-                                                  compiler.prepare_value(field, value))
-                row_marks.append(mark)
+                mark, own = compiler.field_as_sql(fields[at], None,
+                                                  compiler.prepare_value(fields[at], value))
+                row_marks = row_marks or ["%s"] * len(fields)
+                row_marks[at] = mark
                 params.extend(own)
-            else:
-                row_marks.append("%s")
-                params.append(field.get_db_prep_save(value, connection=db))
-        marks.append(f"({', '.join(row_marks)})")
+                continue
+            value = prepare(value, db)
+            if placeholder is not None:
+                row_marks = row_marks or ["%s"] * len(fields)
+                row_marks[at] = placeholder(value, compiler, db)
+            params.append(value)
+        marks.append(every_mark if row_marks is None else f"({', '.join(row_marks)})")
     sql = f"{head} VALUES {', '.join(marks)}"
     if returning:
         returned, returned_params = db.ops.return_insert_columns([model._meta.pk])
@@ -190,27 +186,105 @@ def values_insert(rows: Sequence[models.Model], *, returning: bool = False
     return sql, params
 
 
+Preparer = Callable[[Any, Any], Any]
+
+
 @cache
-def _insert_layout(model: type[models.Model], vendor: str
-                   ) -> tuple[list[models.Field], str, bool]:
-    """The fields an ``INSERT`` of the model writes, its head (``INSERT INTO t (columns)``),
-    and whether every field takes a plain ``%s`` (no field's own placeholder)."""
+def _preparers(model: type[models.Model], vendor: str) -> list[tuple[
+        str, Callable[[Any, bool], Any] | None, Preparer, Callable[..., str] | None]]:
+    """For each field an ``INSERT`` writes (``_insert_layout``): its attribute, its
+    ``pre_save`` when it does more than read the attribute (``auto_now``, a field's own), how
+    a value becomes what is sent (``field.get_db_prep_save(value, connection)``, with a
+    short way for the values Django's own fields send as they are), and its own placeholder
+    if it has one."""
+    fields, _ = _insert_layout(model, vendor)
+    return [(field.attname, _stamp(field), _preparer(field),
+             getattr(field, "get_placeholder", None)) for field in fields]
+
+
+_READS_ATTRIBUTE = (models.Field.pre_save, models.DateField.pre_save,
+                    models.DateTimeField.pre_save)
+
+
+def _stamp(field: models.Field) -> Callable[[Any, bool], Any] | None:
+    """The field's ``pre_save``, or None when it only reads the attribute."""
+    if (type(field).pre_save in _READS_ATTRIBUTE and not getattr(field, "auto_now", False)
+            and not getattr(field, "auto_now_add", False)):
+        return None
+    return field.pre_save
+
+
+_TEXT_FIELDS = (models.CharField, models.TextField, models.EmailField, models.SlugField,
+                models.URLField)
+_INTEGER_FIELDS = (models.IntegerField, models.BigIntegerField, models.SmallIntegerField,
+                   models.PositiveIntegerField, models.PositiveBigIntegerField,
+                   models.PositiveSmallIntegerField)
+_AUTO_FIELDS = (models.AutoField, models.BigAutoField, models.SmallAutoField)
+
+
+def _preparer(field: models.Field) -> Preparer:
+    """``field.get_db_prep_save``, shortened where Django's own field of this very class
+    (not a subclass) hands a value of this very type (or None) to the driver's adapter
+    unchanged: text as it is, a whole number through ``adapt_integerfield_value``, a
+    relation's id through ``validate_autopk_value``, an aware datetime through
+    ``adapt_datetimefield_value``; a valid phone number in its stored format, checked once.
+    Anything else: the field's own preparation."""
+    full = field.get_db_prep_save
+    kind = type(field)
+
+    def prepared(value: Any, db: Any) -> Any:
+        return full(value, connection=db)
+
+    if kind in _TEXT_FIELDS:  # as ``to_python`` keeps them: text (a choice too) or None
+        return lambda value, db: (value if value is None or isinstance(value, str)
+                                  else full(value, connection=db))
+    if kind in _INTEGER_FIELDS:
+        internal = field.get_internal_type()
+        return lambda value, db: (db.ops.adapt_integerfield_value(value, internal)
+                                  if value is None or type(value) is int
+                                  else full(value, connection=db))
+    if kind is models.BooleanField:
+        return lambda value, db: value if type(value) is bool else full(value, connection=db)
+    if kind is models.DateTimeField:
+        return lambda value, db: (db.ops.adapt_datetimefield_value(value)
+                                  if value is None or (type(value) is datetime
+                                                       and value.utcoffset() is not None)
+                                  else full(value, connection=db))
+    if kind in (models.ForeignKey, models.OneToOneField) and type(field.target_field) in (
+            _AUTO_FIELDS):
+        return lambda value, db: (None if value is None
+                                  else db.ops.validate_autopk_value(value)
+                                  if type(value) is int else full(value, connection=db))
+    if isinstance(field, PhoneNumberField):
+        stored_as = PhoneNumber.format_map[getattr(settings, "PHONENUMBER_DB_FORMAT", "E164")]
+        return lambda value, db: (value.format_as(stored_as)
+                                  if isinstance(value, PhoneNumber) and value.is_valid()
+                                  else full(value, connection=db))
+    return prepared
+
+
+@cache
+def _insert_layout(model: type[models.Model], vendor: str) -> tuple[list[models.Field], str]:
+    """The fields an ``INSERT`` of the model writes and its head (``INSERT INTO t
+    (columns)``)."""
     db = connections[DEFAULT_DB_ALIAS]
     quote = db.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if not f.primary_key and not f.generated]
     head = (f"{db.ops.insert_statement()} {quote(model._meta.db_table)} "
             f"({', '.join(quote(f.column) for f in fields)})")
-    return fields, head, not any(hasattr(f, "get_placeholder") for f in fields)
+    return fields, head
 
 
 def _insert_few(instances: Sequence[models.Model], *, read_ids: bool) -> bool:
     """A few new rows in one ``INSERT`` (``values_insert``), their ids read back when asked;
-    False when the ORM must write them."""
+    False when the ORM must write them: a model with a field of its own placeholder (the
+    routing records), which ``bulk_create`` writes and gives their ids."""
+    model = type(instances[0])
+    if any(own for _, _, _, own in _preparers(model, connection.vendor)):
+        return False
     for instance in instances:
         instance._prepare_related_fields_for_save(operation_name="bulk_create")
     built = values_insert(instances, returning=read_ids)
-    if built is None:
-        return False
     with connection.cursor() as cursor:
         cursor.execute(*built)
         ids = [row[0] for row in cursor.fetchall()] if read_ids else None

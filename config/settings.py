@@ -224,6 +224,8 @@ if env("Q_BROKER", default="orm") == "redis":
     Q_CLUSTER["redis"] = REDIS_URL or "redis://127.0.0.1:6379/0"
 else:
     Q_CLUSTER["orm"] = "default"
+    # The ORM broker, its task row written in one plain INSERT (every routed lead queues one).
+    Q_CLUSTER["broker_class"] = "notifications.queueing.OrmBroker"
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

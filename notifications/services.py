@@ -11,7 +11,7 @@ from django_q.tasks import async_task
 from config.rows import insert_instances, new_row
 from notifications.channels import Reach, choose_sending
 from notifications.models import Notification
-from notifications.queueing import queue_with_commit
+from notifications.queueing import queue_broker, queue_with_commit
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def notify_many(messages: Iterable[Message], *, now: datetime, tz_name: str | No
 def queue_sending(notification_ids: list[int]) -> None:
     """After the commit: one task sends them (if the broker is down, the sweep will)."""
     async_task("notifications.tasks.send_notifications", notification_ids,
-               task_name="send notifications")
+               task_name="send notifications", broker=queue_broker())
 
 
 def notify(recipient_ids: Iterable[int], event: str, title: str, *, now: datetime,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from leads.models import Lead, LeadSource, Submission, WebForm
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
@@ -115,3 +116,73 @@ def test_inactive_form_is_410_and_kept_unknown_form_is_404(web_form):
 
 def test_only_post(web_form):
     assert Client().get("/intake/contact-us/").status_code == 405
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("(212) 555-0101", "+12125550101"), ("212.555.0101", "+12125550101"),
+    ("+1 212 555 0101", "+12125550101"), ("+44 20 7946 0958", "+442079460958"),
+])
+def test_the_phone_is_checked_once_and_stored_as_ever(given, stored):
+    """The phone is parsed and checked once per lead (the form's validators, the lead's field
+    and its insert share the answer): national and international numbers are stored in E.164
+    as before, and saved leads read back the same."""
+    from unittest import mock
+
+    import phonenumbers
+
+    from leads.intake import build_lead, validate_lead
+
+    with mock.patch.object(phonenumbers, "is_valid_number",
+                           wraps=phonenumbers.is_valid_number) as checks:
+        cleaned, errors = validate_lead({"first_name": "Pat", "phone": given})
+        assert errors is None
+        lead = build_lead(cleaned, received_at=timezone.now())
+        lead.save()
+    assert checks.call_count == 1
+    assert lead.phone_normalized == stored
+    assert Lead.objects.get(pk=lead.pk).phone == stored
+    assert str(Lead.objects.get(pk=lead.pk).phone) == stored
+
+
+@pytest.mark.parametrize("given", ["12", "(212) 555-010", "not a phone", "+1 000 000 0000"])
+def test_an_invalid_phone_is_still_refused_with_the_same_message(given):
+    from leads.intake import validate_lead
+
+    cleaned, errors = validate_lead({"first_name": "Pat", "phone": given})
+    assert cleaned is None
+    assert errors == {"phone": "Enter a valid phone number (e.g. (201) 555-0123) or a number "
+                               "with an international call prefix."}
+
+
+def test_a_checked_number_checks_again_when_its_digits_change():
+    from leads.forms import CheckedPhoneNumber
+
+    number = CheckedPhoneNumber.from_string("(212) 555-0101", region="US")
+    assert number.is_valid()
+    number.national_number = 12
+    assert not number.is_valid()
+
+
+def test_a_built_lead_is_the_lead_its_fields_make():
+    """``build_lead`` builds the lead from its values at once: text stripped, the email
+    lowercased, the phone in E.164, every other column its default, as keywords give."""
+    from leads.intake import build_lead, validate_lead
+
+    now = timezone.now()
+    cleaned, errors = validate_lead({
+        "first_name": " Pat ", "last_name": "Lee", "email": " Pat@Example.org ",
+        "phone": "(212) 555-0101", "tags": "a; b", "price": "450000", "score": 7,
+        "lead_type": "buyer", "consent": True, "city": "Queens"})
+    assert errors is None
+    lead = build_lead(cleaned, received_at=now)
+    assert (lead.first_name, lead.email, lead.email_normalized, lead.phone_normalized) == (
+        "Pat", "pat@example.org", "pat@example.org", "+12125550101")
+    assert (lead.tags, lead.consent, lead.score, lead.received_at) == (["a", "b"], True, 7, now)
+    given = {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields
+             if f.attname in cleaned or f.attname in (
+                 "received_at", "email_normalized", "phone_normalized")}
+    usual = Lead(**given)
+    assert {f.attname: getattr(lead, f.attname) for f in Lead._meta.concrete_fields} == {
+        f.attname: getattr(usual, f.attname) for f in Lead._meta.concrete_fields}
+    assert lead._state.adding and lead.pk is None
+    assert build_lead({}, received_at=now).phone == ""

@@ -320,3 +320,26 @@ def test_routed_leads_go_out_as_the_agent_wants_them_now():
     assert channels_of_next_lead(2) == ["email", "sms"]
     opt_out(phone=PHONE, keyword="STOP", now=timezone.now())
     assert channels_of_next_lead(3) == ["email"]
+
+
+def test_the_task_row_is_the_one_django_qs_orm_broker_writes():
+    """``OrmBroker`` (the configured broker) writes the queue's row as django-q's ORM broker
+    does, its key, payload and lock, each with its id, and takes it back the same way."""
+    from django_q.brokers import get_broker
+    from django_q.brokers.orm import ORM
+
+    from notifications.queueing import OrmBroker, queue_broker
+
+    assert type(get_broker()) is OrmBroker and queue_broker() is queue_broker()
+    before = timezone.now()
+    with transaction.atomic():
+        ours, theirs = OrmBroker(list_key="q"), ORM(list_key="q")
+        first, second = ours.enqueue("signed-1"), theirs.enqueue("signed-2")
+    rows = OrmQ.objects.in_bulk([first, second])
+    assert first != second
+    assert [(rows[pk].key, rows[pk].payload) for pk in (first, second)] == [
+        ("q", "signed-1"), ("q", "signed-2")]
+    assert before <= rows[first].lock <= rows[second].lock <= timezone.now()
+    time.sleep(0.01)
+    taken = [payload for _ in range(2) for _, payload in ours.dequeue()]  # one at a time
+    assert sorted(taken) == ["signed-1", "signed-2"]

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from config.rows import COPY_FROM, insert_instances
+from config.rows import COPY_FROM, insert_instances, new_row
 from leads.intake import build_lead, validate_lead
 from leads.models import Activity, Lead
 from routing.engine import member_step
@@ -132,3 +132,67 @@ def test_a_batch_of_leads_is_stored_as_the_orm_saves_one_each_with_its_id():
         assert cursor.fetchone()[0] == "+12125550100"
     assert Lead.objects.create(received_at=now, first_name="Next").pk > max(
         lead.pk for lead in batch)  # ids drawn from the table's own sequence
+
+
+def _orm_prepared(rows) -> list:
+    """Every value of these new rows as Django's compiler prepares it for an ``INSERT``."""
+    from django.db import connections
+
+    db = connections["default"]
+    fields = [f for f in type(rows[0])._meta.concrete_fields
+              if not f.primary_key and not f.generated]
+    return [field.get_db_prep_save(field.pre_save(row, add=True), db)
+            for row in rows for field in fields]
+
+
+def _comparable(value):
+    """A driver's wrapper (``Jsonb``, ``Int8``) by its type and what it holds."""
+    return type(value), getattr(value, "obj", value)
+
+
+@pytest.mark.parametrize("phone", ["(212) 555-0100", "+44 20 7946 0958", "+1 212 555 0100", ""])
+def test_an_insert_built_by_hand_sends_the_values_the_orm_prepares(phone):
+    """``values_insert`` takes short ways for the values Django's fields send as they are:
+    every value it sends is the one ``get_db_prep_save`` makes, of the same type, for the
+    tables a lead's arrival writes (a lead, its record, offer, notice, log entry, answer)."""
+    from config.rows import values_insert
+    from leads.models import IdempotencyRecord, LeadSource, Submission
+    from notifications.models import Notification
+    from routing.models import Offer
+    from tests.factories import AgentFactory
+
+    now = timezone.now()
+    cleaned, errors = validate_lead({
+        "first_name": "Pat", "email": "pat@example.org", "phone": phone, "price": "450000.50",
+        "tags": "web; spring", "consent": True, "source": "Zillow", "lead_type": "buyer",
+        "score": 7, "external_id": "ext-1"})
+    assert errors is None
+    lead = build_lead(cleaned, received_at=now)
+    agent = AgentFactory()
+    lead.owner, lead.status, lead.assigned_at = agent, Lead.Status.ASSIGNED, now
+    saved = LeadFactory()
+    source = LeadSource.objects.create(name="Zillow")
+    submission = Submission(channel=Submission.Channel.API, source="Zillow", received_at=now,
+                            payload={"first_name": "Pat"}, lead=saved,
+                            outcome=Submission.Outcome.ACCEPTED, response={"lead": saved.pk})
+    batches = [
+        [lead], [submission],
+        [IdempotencyRecord(source=source, kind=IdempotencyRecord.Kind.HEADER, key_hash="ab" * 32,
+                           status_code=201, response={"lead": saved.pk}, lead=saved,
+                           submission=None, created_at=now, request_digest="cd" * 32)],
+        [RoutingRecord(lead=saved, created_at=now, outcome="offered", reason="rule",
+                       summary="Offered", trace=[{"stage": "result", "text": "Offered"}])],
+        [Offer(lead=saved, agent=agent, deadline=now), Offer(lead=saved, agent=agent,
+                                                            deadline=now)],
+        [new_row(Notification, recipient_id=agent.pk, event=Notification.Event.LEAD_OFFERED,
+                 lead_id=saved.pk, title="Lead offered", body="", created_at=now)],
+        [Activity(lead=saved, kind=Activity.Kind.NOTE, created_at=now, body="Called")],
+    ]
+    for rows in batches:
+        sql, params = values_insert(rows)
+        assert sql.count("%s") == len(params)
+        assert [_comparable(v) for v in params] == [
+            _comparable(v) for v in _orm_prepared(rows)], type(rows[0]).__name__
+    stored_phone = values_insert([lead])[1][
+        [f.name for f in Lead._meta.concrete_fields if not f.primary_key].index("phone")]
+    assert stored_phone == (lead.phone.as_e164 if phone else "")

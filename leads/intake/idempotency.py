@@ -24,12 +24,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.urls import NoReverseMatch, reverse
 
+from config.rows import new_row
 from leads.forms import external_id_text
 from leads.intake.cleaning import storable, text_errors
 from leads.intake.services import (
@@ -135,9 +137,9 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                 result = route_valid_lead(lead, locks_held=locks)
                 body = answer_body(result)
                 status = inbound.returning_status if result.returning else 201
-                submission = Submission(
-                    channel=inbound.channel, source=source.name, received_at=inbound.received_at,
-                    payload=payload, lead=result.lead,
+                submission = new_row(
+                    Submission, channel=inbound.channel, source=source.name,
+                    received_at=inbound.received_at, payload=payload, lead=result.lead,
                     outcome=(Submission.Outcome.EXISTING if result.status == "existing"
                              else Submission.Outcome.ACCEPTED),
                     **inbound.log_fields(status, body))
@@ -224,11 +226,14 @@ def answers_for(source: LeadSource, keys: list[tuple[str, str]], *,
     hashes = [digest for _, digest in keys]
     # In SQL: every request to the API reads them, and the ORM's query cost more CPU than the
     # database spends answering it (``raw`` still converts the columns as the ORM does).
-    return list(IdempotencyRecord.objects.raw(_answers_sql(len(hashes)), [source.pk, *hashes]))
+    return list(IdempotencyRecord.objects.raw(_answers_sql(len(hashes), connection.vendor),
+                                              [source.pk, *hashes]))
 
 
-def _answers_sql(count: int) -> str:
-    """The answers of a source under ``count`` key hashes, oldest first."""
+@cache
+def _answers_sql(count: int, vendor: str) -> str:
+    """The answers of a source under ``count`` key hashes, oldest first (in the database's
+    quoting: written once per process)."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in IdempotencyRecord._meta.concrete_fields)
     return (f"SELECT {columns} FROM {quote(IdempotencyRecord._meta.db_table)} "
@@ -277,7 +282,7 @@ def keep_with_answer(submission: Submission, source: LeadSource, keys: list[tupl
 def _answers(source: LeadSource, keys: list[tuple[str, str]], *, body: dict[str, Any],
              lead: Lead | None, submission: Submission | None, at: datetime,
              digest: str) -> list[IdempotencyRecord]:
-    return [IdempotencyRecord(source=source, kind=kind, key_hash=key_hash, status_code=201,
-                              response=body, lead=lead, submission=submission, created_at=at,
-                              request_digest=digest)
+    return [new_row(IdempotencyRecord, source=source, kind=kind, key_hash=key_hash,
+                    status_code=201, response=body, lead=lead, submission=submission,
+                    created_at=at, request_digest=digest)
             for kind, key_hash in keys]

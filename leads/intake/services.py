@@ -10,11 +10,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from phonenumber_field.phonenumber import PhoneNumber
 
 from config.collector import collector_paused
+from config.rows import new_row
 from leads.forms import AGENT_FIELDS, TEXT_FIELDS, LeadForm
 from leads.models import Lead, Submission
 from routing.selectors import routing_config
@@ -58,22 +60,19 @@ def normalize_email(email: str) -> str:
 
 
 def build_lead(cleaned: dict[str, Any], *, received_at: datetime) -> Lead:
-    """An unsaved lead from validated fields, with its contact details normalised."""
-    lead = Lead(received_at=received_at)
-    for name in (*TEXT_FIELDS, "lead_type", "price", "score", "assigned_to", "tracking_agent",
-                 "listing_agent"):
-        value = cleaned.get(name)
-        setattr(lead, name, value.strip() if isinstance(value, str) else value)
-    lead.email = normalize_email(cleaned.get("email") or "")
-    lead.email_normalized = lead.email
+    """An unsaved lead from validated fields, with its contact details normalised (built
+    from its values at once, ``new_row``: every request builds one)."""
+    values = {name: value.strip() if isinstance(value, str) else value
+              for name in (*TEXT_FIELDS, "lead_type", "price", "score", "assigned_to",
+                           "tracking_agent", "listing_agent")
+              for value in (cleaned.get(name),)}
+    email = normalize_email(cleaned.get("email") or "")
     phone = cleaned.get("phone")
     # A validated number or "": asked by type, since its truth is its validation run again.
     given = isinstance(phone, PhoneNumber)
-    lead.phone = phone if given else ""
-    lead.phone_normalized = phone.as_e164 if given else ""
-    lead.tags = cleaned.get("tags") or []
-    lead.consent = bool(cleaned.get("consent"))
-    return lead
+    return new_row(Lead, received_at=received_at, **values, email=email, email_normalized=email,
+                   phone=phone if given else "", phone_normalized=phone.as_e164 if given else "",
+                   tags=cleaned.get("tags") or [], consent=bool(cleaned.get("consent")))
 
 
 def validate_lead(data: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, str] | None]:
@@ -94,13 +93,19 @@ def _column_errors(cleaned: dict[str, Any]) -> dict[str, str]:
     """Values the form accepts but the lead's columns cannot hold (an email of 255-320
     characters): refused here rather than failing on save."""
     errors = {}
-    for name in ("email", *TEXT_FIELDS, *AGENT_FIELDS):
+    for name, limit in _column_limits():
         value = cleaned.get(name)
-        limit = Lead._meta.get_field(name).max_length
         if isinstance(value, str) and limit and len(value.strip()) > limit:
             errors[name] = (f"Ensure this value has at most {limit} characters "
                             f"(it has {len(value.strip())}).")
     return errors
+
+
+@cache
+def _column_limits() -> tuple[tuple[str, int | None], ...]:
+    """Each text column's ``max_length`` (``_column_errors``, for every lead received)."""
+    return tuple((name, Lead._meta.get_field(name).max_length)
+                 for name in ("email", *TEXT_FIELDS, *AGENT_FIELDS))
 
 
 def reject(
