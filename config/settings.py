@@ -93,6 +93,17 @@ _ON_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 # database costs no failed request. 0: a connection per request.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if _ON_SQLITE else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Prepared statements on a persistent connection: the statements sent apart from their
+# parameters (``routing.statements.bound_cursor``: a routed lead's rows, the inbound log's) are
+# prepared on the server from their second run, which then neither parses nor plans them
+# again; Django's other statements are never prepared. Off (unset) without persistent
+# connections, where a statement would be prepared for one request, and behind a
+# transaction-mode pooler that does not keep prepared statements (``DB_PREPARE_THRESHOLD=``).
+if not _ON_SQLITE and DATABASES["default"]["CONN_MAX_AGE"] != 0:
+    _prepare_after = env("DB_PREPARE_THRESHOLD", default="2")
+    if _prepare_after:
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+            "prepare_threshold", int(_prepare_after))
 if _ON_SQLITE:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {

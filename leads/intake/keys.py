@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from leads.models import LeadSource, SourceKey
+from routing import statements
 from routing.middleware import config_read_with_key
 from routing.models import Brokerage
 
@@ -159,7 +160,7 @@ def _count_request(prefix: str, key_hash: str, *, limit: int, now: datetime
            f"{quote(sources)} s WHERE s.{quote('id')} = {quote(table)}.{quote('source_id')}), "
            f"(SELECT b.{quote('config_token')} FROM {quote(brokerage)} b "
            f"WHERE b.{quote('id')} = 1)")
-    with connection.cursor() as cursor:
+    with statements.bound_cursor() as cursor:  # every request's: prepared on PostgreSQL
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
