@@ -281,7 +281,10 @@ class Offer(models.Model):
         PRICE_RANGE = "price_range", "I don't work this price range"
         OTHER = "other", "Other"
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="offers")
+    # No index of its own: the unique (lead, agent, round) leads with it, and every offer
+    # written or expired would keep both.
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="offers",
+                             db_index=False)
     # PROTECT: deleting the agent must never strand an offered lead or erase who had it.
     agent = models.ForeignKey(Agent, on_delete=models.PROTECT, related_name="offers")
     rule = models.ForeignKey(Rule, null=True, blank=True, on_delete=models.SET_NULL)
