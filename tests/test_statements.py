@@ -89,3 +89,11 @@ def test_a_statement_run_again_on_a_connection_is_prepared(team):
 def test_errors_are_djangos():
     with pytest.raises(DatabaseError), transaction.atomic(), statements.bound_cursor() as cursor:
         cursor.execute("SELECT * FROM no_such_table WHERE id = %s", [1])
+
+
+@pytest.mark.django_db
+def test_a_bound_cursor_takes_djangos_placeholders_on_every_database():
+    with CaptureQueriesContext(connection) as captured, statements.bound_cursor() as cursor:
+        cursor.execute("SELECT %s, %s", ["50%", 7])
+        assert tuple(cursor.fetchone()) == ("50%", 7)
+    assert [q["sql"] for q in captured][-1].startswith("SELECT")
