@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import transaction
 from django.test import Client
 
+from leads.intake.idempotency import answers_for
 from leads.intake.keys import create_key
 from leads.models import IdempotencyRecord, Lead, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
@@ -68,3 +70,14 @@ def test_a_rejected_reuse_is_not_remembered_as_the_answer(key):
     post(json.dumps({"first_name": "Pat"}), key)
     assert post(json.dumps({"first_name": "Sam"}), key).status_code == 422
     assert post(json.dumps({"first_name": "Pat"}), key).status_code == 200
+
+
+def test_kept_answers_are_read_back_as_the_orm_reads_them(key):
+    post(json.dumps({"first_name": "Pat", "email": "pat@example.org"}), key)
+    kept = IdempotencyRecord.objects.order_by("id")
+    source = kept[0].source
+    with transaction.atomic():  # the keys' locks are held to its end
+        read = answers_for(source, [(r.kind, r.key_hash) for r in kept])
+    assert [(r.pk, r.kind, r.status_code, r.response, r.created_at, r.lead_id) for r in read] == [
+        (r.pk, r.kind, r.status_code, r.response, r.created_at, r.lead_id) for r in kept]
+    assert isinstance(read[0].response, dict)
