@@ -22,6 +22,8 @@ from django.db.models.sql import InsertQuery
 from phonenumber_field.modelfields import PhoneNumberField
 from phonenumber_field.phonenumber import PhoneNumber
 
+from config.cursors import bound_cursor
+
 #: From this many rows on, PostgreSQL takes them through ``COPY`` (fewer: ``bulk_create``).
 COPY_FROM = 20
 
@@ -285,7 +287,7 @@ def _insert_few(instances: Sequence[models.Model], *, read_ids: bool) -> bool:
     for instance in instances:
         instance._prepare_related_fields_for_save(operation_name="bulk_create")
     built = values_insert(instances, returning=read_ids)
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:  # a routed lead's notices and task: prepared on PostgreSQL
         cursor.execute(*built)
         ids = [row[0] for row in cursor.fetchall()] if read_ids else None
     for at, instance in enumerate(instances):

@@ -94,7 +94,7 @@ _ON_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if _ON_SQLITE else 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Prepared statements on a persistent connection: the statements sent apart from their
-# parameters (``routing.statements.bound_cursor``: a routed lead's rows, the inbound log's) are
+# parameters (``config.cursors.bound_cursor``: a routed lead's rows, the inbound log's) are
 # prepared on the server from their second run, which then neither parses nor plans them
 # again; Django's other statements are never prepared. Off (unset) without persistent
 # connections, where a statement would be prepared for one request, and behind a

@@ -19,11 +19,12 @@ from typing import Any
 from django.db import connection, transaction
 
 from agents.models import Agent
+from config import cursors
 from leads.models import Activity, Lead
 from notifications import webhooks
 from notifications.models import Notification
 from notifications.services import Message, notify_many
-from routing import cap_locks, engine, recording, statements
+from routing import cap_locks, engine, recording
 from routing.engine import Decision, ExistingLead, Loads, RoutingConfig
 from routing.models import RotationState
 from routing.selectors import cursor_of, facts_of, notice_reach, routing_config, rule_versions
@@ -178,7 +179,7 @@ def rotation_states(
     names = [f.attname for f in fields]
 
     def fetch() -> dict[tuple[int, str], RotationState]:
-        with statements.bound_cursor() as cursor:
+        with cursors.bound_cursor() as cursor:
             cursor.execute(sql, rule_ids)
             rows = cursor.fetchall()
         states = [RotationState.from_db(connection.alias, names, row) for row in rows]
@@ -241,7 +242,7 @@ def people_and_loads(leads: Sequence[Lead], agent_ids: set[int], now: datetime |
                      f"WHERE {owners} AND ({is_open} OR ({today})) GROUP BY {quote('owner_id')}")
     if not parts:
         return {}, Loads({}, {})
-    with statements.bound_cursor() as cursor:
+    with cursors.bound_cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         rows = cursor.fetchall()
     found: dict[str, ExistingLead] = {}

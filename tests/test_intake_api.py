@@ -7,9 +7,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from leads.intake.keys import check_header, create_key, revoke
+from leads.intake.keys import check_header, create_key, revoke, take_key
 from leads.intake.replay import replay_submission
 from leads.models import IdempotencyRecord, Lead, LeadSource, SourceKey, Submission
 from tests.factories import AgentFactory, RosterFactory, RuleFactory, UserFactory
@@ -345,3 +348,21 @@ def test_a_server_error_is_kept_in_the_log(team, key, monkeypatch):
     sub = last_submission()
     assert (sub.outcome, sub.http_status, sub.source) == ("rejected", 500, "Website")
     assert '"first_name"' in sub.raw_body
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_keys_count_alone_commits_without_waiting_for_the_disk():
+    """The rate limit's count is its own transaction: a database crash may forget the last
+    counts of a minute, never a lead; inside a caller's transaction it changes nothing."""
+    raw = create_key("Zillow")[1]
+    with CaptureQueriesContext(connection) as alone:
+        assert take_key(f"Api-Key {raw}", limit=10, now=timezone.now()).key is not None
+    with transaction.atomic(), CaptureQueriesContext(connection) as inside:
+        assert take_key(f"Api-Key {raw}", limit=10, now=timezone.now()).key is not None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('synchronous_commit')")
+            assert cursor.fetchone()[0] == "on"
+    assert "set_config('synchronous_commit', 'off', true)" in alone.captured_queries[0]["sql"]
+    assert "synchronous_commit" not in inside.captured_queries[0]["sql"]
+    assert SourceKey.objects.get().window_count == 2

@@ -10,17 +10,17 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from config import cursors
 from leads.intake import receive_lead
 from leads.models import Lead
-from routing import statements
 from routing.models import Offer, RotationState, RoutingRecord
 from tests.factories import AgentFactory, RosterFactory, RuleFactory
 
 
 def test_placeholders_are_numbered_and_escaped_percents_kept():
-    assert statements.numbered("SELECT %s, %s WHERE x LIKE 'a%%' AND y = %s") == (
+    assert cursors.numbered("SELECT %s, %s WHERE x LIKE 'a%%' AND y = %s") == (
         "SELECT $1, $2 WHERE x LIKE 'a%' AND y = $3")
-    assert statements.numbered("SELECT 1") == "SELECT 1"
+    assert cursors.numbered("SELECT 1") == "SELECT 1"
 
 
 @pytest.fixture
@@ -87,13 +87,13 @@ def test_a_statement_run_again_on_a_connection_is_prepared(team):
 @pytest.mark.django_db
 @pytest.mark.postgres
 def test_errors_are_djangos():
-    with pytest.raises(DatabaseError), transaction.atomic(), statements.bound_cursor() as cursor:
+    with pytest.raises(DatabaseError), transaction.atomic(), cursors.bound_cursor() as cursor:
         cursor.execute("SELECT * FROM no_such_table WHERE id = %s", [1])
 
 
 @pytest.mark.django_db
 def test_a_bound_cursor_takes_djangos_placeholders_on_every_database():
-    with CaptureQueriesContext(connection) as captured, statements.bound_cursor() as cursor:
+    with CaptureQueriesContext(connection) as captured, cursors.bound_cursor() as cursor:
         cursor.execute("SELECT %s, %s", ["50%", 7])
         assert tuple(cursor.fetchone()) == ("50%", 7)
     assert [q["sql"] for q in captured][-1].startswith("SELECT")

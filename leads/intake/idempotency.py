@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.urls import NoReverseMatch, reverse
 
+from config import cursors
 from config.rows import new_row
 from leads.forms import external_id_text
 from leads.intake.cleaning import storable, text_errors
@@ -226,7 +227,7 @@ def answers_for(source: LeadSource, keys: list[tuple[str, str]], *,
     hashes = [digest for _, digest in keys]
     # In SQL: every request to the API reads them, and the ORM's query cost more CPU than the
     # database spends answering it; prepared on PostgreSQL (``bound_cursor``).
-    with statements.bound_cursor() as cursor:
+    with cursors.bound_cursor() as cursor:
         cursor.execute(_answers_sql(len(hashes), connection.vendor), [source.pk, *hashes])
         rows = cursor.fetchall()
     if not rows:  # a new request: the common case
