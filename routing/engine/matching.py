@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
@@ -81,29 +82,37 @@ def evaluate_criteria(rule: RuleInfo, lead: LeadFacts) -> list[CriterionResult]:
             continue
         value = lead_value(lead, name)
         matched = text_matched(name, value, wanted)
+        shown = fmt(value)
         results.append(
             {
                 "field": name,
                 "expected": list(wanted),
-                "actual": fmt(value),
+                "actual": shown,
                 "matched": matched,
-                "text": f"{FIELD_LABELS[name]} is {' or '.join(wanted)}: lead has {fmt(value)}"
+                "text": f"{FIELD_LABELS[name]} is {_either(wanted)}: lead has {shown}"
                 f" -> {'matched' if matched else 'not matched'}",
             }
         )
     for name, bound, number in _bounds(rule, lead):
         matched = bound_matched(name, number, bound)
+        expected, shown = fmt(bound), fmt(number)
         results.append(
             {
                 "field": name,
-                "expected": fmt(bound),
-                "actual": fmt(number),
+                "expected": expected,
+                "actual": shown,
                 "matched": matched,
-                "text": f"{FIELD_LABELS[name]} {fmt(bound)}: lead has {fmt(number)}"
+                "text": f"{FIELD_LABELS[name]} {expected}: lead has {shown}"
                 f" -> {'matched' if matched else 'not matched'}",
             }
         )
     return results
+
+
+@lru_cache(maxsize=1024)
+def _either(wanted: tuple[str, ...]) -> str:
+    """A criterion's values as its step says them (a rule's, the same for every lead)."""
+    return " or ".join(wanted)
 
 
 def in_windows(rule: RuleInfo, local: datetime) -> bool:

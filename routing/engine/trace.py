@@ -167,7 +167,9 @@ def with_texts(trace: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def fmt(value: object) -> str:
     """A lead's value as the trace shows it: "(none)" when missing, numbers with separators."""
-    if value is None or value == "" or value == ():
+    if type(value) is str:  # most values: every criterion of every rule a lead meets
+        return value or "(none)"
+    if value is None or value == ():
         return "(none)"
     if isinstance(value, tuple):
         return ", ".join(str(v) for v in value)
