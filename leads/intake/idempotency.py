@@ -116,14 +116,17 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
     digest = request_digest(payload)
     data = {**payload, "source": source.name}
     cleaned, errors = validate_lead(data)  # no database: answered after the retry check
-    alone = not connection.in_atomic_block  # this lead's transaction is ours: may lock shared
-    for attempt in range(2):
+    # Its transaction is this lead's alone: capped agents far from their caps may be locked
+    # shared (once: on ``NearCap`` the lead is routed again, exclusive).
+    share = not connection.in_atomic_block
+    retried_integrity = False
+    while True:
         try:
             with transaction.atomic():
                 lead = (build_lead(cleaned, received_at=inbound.received_at)
                         if cleaned is not None else None)
                 # The keys' locks, then the person's and the capped agents', in one statement.
-                locks = (arrival_locks([lead], share=alone and not attempt)
+                locks = (arrival_locks([lead], share=share)
                          if lead is not None and keys else NO_LOCKS)
                 answers = answers_for(source, keys, then=locks) if keys else []
                 if any(a.kind == IdempotencyRecord.Kind.HEADER and a.request_digest
@@ -147,13 +150,14 @@ def take_lead(payload: dict[str, Any], source: LeadSource, inbound: Inbound) -> 
                 keep_with_answer(submission, source, keys, body=body, lead=result.lead,
                                  at=inbound.received_at, digest=digest)
                 return Answer(status, body, submission)
-        except IntegrityError:
-            if attempt or not keys:
+        except IntegrityError:  # another request kept this key's answer: read it
+            if retried_integrity or not keys:
                 raise
+            retried_integrity = True
         except NearCap:  # a capped agent locked shared is near a cap: again, exclusive
-            if attempt:
+            if not share:
                 raise
-    raise AssertionError("unreachable")
+            share = False
 
 
 def _retry(first: IdempotencyRecord, payload: dict[str, Any], inbound: Inbound) -> Answer:
