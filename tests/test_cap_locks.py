@@ -60,6 +60,11 @@ def _payload(n: int) -> dict:
             "source": "Zillow"}
 
 
+def _route_two() -> None:
+    for n in (1, 2):
+        receive_lead(_payload(n), channel="api", received_at=NOW)
+
+
 @pytest.fixture
 def lock_calls(monkeypatch):
     """The shared keys of every statement that takes advisory locks, in order."""
@@ -80,8 +85,7 @@ def lock_calls(monkeypatch):
 @pytest.mark.django_db(transaction=True)
 def test_an_agent_far_from_the_cap_is_locked_shared_once_counted(lock_calls):
     capped, _ = _team(cap=1000)
-    receive_lead(_payload(1), channel="api", received_at=NOW)  # first count: exclusive
-    receive_lead(_payload(2), channel="api", received_at=NOW)
+    _route_two()  # the first counts the agent, exclusive
     assert lock_calls == [set(), {f"agent:{capped.pk}"}]
 
 
@@ -91,8 +95,7 @@ def test_an_agent_near_the_cap_is_locked_exclusive(lock_calls):
     capped, _ = _team(cap=2 * cap_locks.SLOTS + 5)
     for _ in range(6):
         LeadFactory(owner=capped, status=Lead.Status.ASSIGNED)
-    receive_lead(_payload(1), channel="api", received_at=NOW)
-    receive_lead(_payload(2), channel="api", received_at=NOW)
+    _route_two()
     assert lock_calls == [set(), set()]
 
 
@@ -100,8 +103,7 @@ def test_an_agent_near_the_cap_is_locked_exclusive(lock_calls):
 @pytest.mark.django_db(transaction=True)
 def test_least_loaded_agents_stay_exclusive(lock_calls):
     _team(cap=1000, selection=Rule.Selection.LEAST_LOADED)
-    receive_lead(_payload(1), channel="api", received_at=NOW)
-    receive_lead(_payload(2), channel="api", received_at=NOW)
+    _route_two()
     assert lock_calls == [set(), set()]
 
 

@@ -62,10 +62,11 @@ def normalize_email(email: str) -> str:
 def build_lead(cleaned: dict[str, Any], *, received_at: datetime) -> Lead:
     """An unsaved lead from validated fields, with its contact details normalised (built
     from its values at once, ``new_row``: every request builds one)."""
-    values = {name: value.strip() if isinstance(value, str) else value
-              for name in (*TEXT_FIELDS, "lead_type", "price", "score", "assigned_to",
-                           "tracking_agent", "listing_agent")
-              for value in (cleaned.get(name),)}
+    values = {}
+    for name in (*TEXT_FIELDS, "lead_type", "price", "score", "assigned_to", "tracking_agent",
+                 "listing_agent"):
+        value = cleaned.get(name)
+        values[name] = value.strip() if isinstance(value, str) else value
     email = normalize_email(cleaned.get("email") or "")
     phone = cleaned.get("phone")
     # A validated number or "": asked by type, since its truth is its validation run again.
